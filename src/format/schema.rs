@@ -25,9 +25,11 @@ pub fn can_be_null(dtype: &DType) -> bool {
     todo!("H2")
 }
 
-/// The Arrow field for a column named `name` holding items of `dtype`, with `numpy.descr`
-/// metadata (and `numpy.fortran_order` when `fortran_order`).
-pub fn arrow_field(name: &str, dtype: &DType, fortran_order: bool) -> Result<Field, ErrorKind> {
-    let _ = (name, dtype, fortran_order);
+/// The Arrow field for a column named `name` holding items of `dtype`, with metadata
+/// `numpy.descr` = `descr` (the type string as the header wrote it, for a plain array; the
+/// field's `dtype.descr()` for a record field) and `numpy.fortran_order` = `"true"` when
+/// `fortran_order`. Nested struct children carry their own `numpy.descr` too.
+pub fn arrow_field(name: &str, dtype: &DType, descr: &str, fortran_order: bool) -> Result<Field, ErrorKind> {
+    let _ = (name, dtype, descr, fortran_order);
     todo!("H2")
 }

@@ -1,0 +1,7 @@
+//! The one integration-test binary (one binary keeps link time and disk small; see NOTES).
+//! Each area has its own module.
+
+mod cli;
+mod corpus;
+mod sql;
+mod writer;
