@@ -24,8 +24,8 @@ pub struct ConvertArgs {
 }
 
 pub fn run(args: ConvertArgs) -> anyhow::Result<()> {
-    // Check the output's format before reading anything.
-    output::OutputFormat::from_path(&args.output)?;
+    // Check the output's format and options before reading anything.
+    output::check(&args.output, args.compression.as_deref())?;
     let input = input::open(&args.input, args.member.as_deref()).map_err(|e| naming(e, &args.input))?;
     let mut sink = output::create(&args.output, input.schema.clone(), args.compression.as_deref())?;
     let progress = progress_bar(input.total_rows);

@@ -74,6 +74,18 @@ pub trait BatchSink {
     fn finish(self: Box<Self>) -> anyhow::Result<()>;
 }
 
+/// Check the output's extension and `--compression` before any input is read.
+pub fn check(path: &Path, compression: Option<&str>) -> anyhow::Result<()> {
+    match OutputFormat::from_path(path)? {
+        OutputFormat::Parquet => parquet_compression(compression).map(drop),
+        OutputFormat::ArrowFile | OutputFormat::ArrowStream => ipc_options(compression).map(drop),
+        OutputFormat::Npz => npz_compression(compression).map(drop),
+        OutputFormat::Csv => no_compression(compression, "csv"),
+        OutputFormat::Json => no_compression(compression, "json"),
+        OutputFormat::Npy => no_compression(compression, "npy"),
+    }
+}
+
 /// Create the writer for `path` (format from its extension), writing batches of `schema`.
 /// `compression` is the user's `--compression`, checked against the format.
 pub fn create(path: &Path, schema: SchemaRef, compression: Option<&str>) -> anyhow::Result<Box<dyn BatchSink>> {
