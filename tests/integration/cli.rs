@@ -5,6 +5,7 @@
 //! conversions, the order of shards, the error line, and that failed outputs leave no file.
 
 mod convert;
+mod corpus_sweep;
 mod errors;
 mod schema;
 
