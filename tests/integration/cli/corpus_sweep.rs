@@ -1,4 +1,4 @@
-//! Every file of the numpy-made corpus (`tests/data/corpus/`, described by its `expected.json`)
+//! Every file of the numpy-made corpus (`tests/data/corpus/files/`, described by its `expected.json`)
 //! through `npyq schema` and `npyq convert` to each output format: files numpy accepts convert
 //! and read back equal, files it must refuse give the one-line error and no output.
 
@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::{assert_ok, assert_one_line_error, assert_same_data, dir_names, npyq, read_table, root};
 
 fn corpus_dir() -> PathBuf {
-    root().join("tests/data/corpus")
+    root().join("tests/data/corpus/files")
 }
 
 fn cases() -> Vec<Value> {
