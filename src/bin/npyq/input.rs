@@ -16,7 +16,7 @@ use datafusion::arrow::ipc::reader::{FileReader, StreamReader};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchReader};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion_npy::format::dtype::DType;
-use datafusion_npy::{NpyError, NpyTable, OpenOptions};
+use datafusion_npy::{ErrorKind, NpyError, NpyTable, OpenOptions};
 
 use crate::natural;
 
@@ -90,7 +90,10 @@ pub fn open_table(path: &Path, member: Option<&str>) -> anyhow::Result<NpyTable>
         Some(member) => NpyTable::open_npz_member(path, member, &OpenOptions::default()),
         None => NpyTable::open(path),
     };
-    table.map_err(|e| anyhow::Error::new(e.in_file(path)))
+    table.map_err(|e| match e.kind {
+        ErrorKind::LengthMismatch { .. } => anyhow::anyhow!("{} (convert one with --member NAME)", e.in_file(path)),
+        _ => anyhow::Error::new(e.in_file(path)),
+    })
 }
 
 /// The table's batches; with `schema`, each batch is re-labelled with it (same column types).

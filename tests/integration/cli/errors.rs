@@ -121,3 +121,15 @@ fn shards_with_different_columns() {
     assert_one_line_error(&output, "part-2.npy");
     assert_eq!(dir_names(dir.path()), ["mixed"]);
 }
+
+#[test]
+fn npz_members_of_different_lengths_suggest_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let mismatch = super::fixture("mismatch.npz");
+    let output = npyq(convert_args(&mismatch, &dir.path().join("x.parquet"), &[]));
+    let message = assert_one_line_error(&output, "mismatch.npz");
+    assert!(message.contains("a=3") && message.contains("b=4") && message.contains("--member"), "{message}");
+    assert!(dir_names(dir.path()).is_empty());
+    let output = npyq(convert_args(&mismatch, &dir.path().join("b.parquet"), &["--member", "b"]));
+    super::assert_ok(&output);
+}
