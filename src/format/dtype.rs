@@ -258,10 +258,10 @@ fn shortened(text: String) -> String {
     }
 }
 
-/// numpy's `dtype((base, shape))`: an int shape means `(n,)`, `()` means no sub-array, and a
-/// sub-array of a sub-array is one sub-array with the shapes joined (outer first).
+/// numpy's `dtype((base, shape))`: an int shape means `(n,)`, `()` means no sub-array. A
+/// sub-array of a sub-array stays nested, as numpy keeps it (`('a', ('<f4', (2,)), (3,))`).
 fn with_shape(base: DType, shape: &Literal, context: &Literal) -> Result<DType, ErrorKind> {
-    let mut dims = match shape {
+    let dims = match shape {
         Literal::Int(n) => vec![dimension(*n, context)?],
         Literal::Tuple(items) => items
             .iter()
@@ -275,13 +275,6 @@ fn with_shape(base: DType, shape: &Literal, context: &Literal) -> Result<DType, 
     if dims.is_empty() {
         return Ok(base);
     }
-    let base = match base {
-        DType::SubArray { base, shape: inner } => {
-            dims.extend(inner);
-            *base
-        }
-        other => other,
-    };
     dims.iter()
         .try_fold(base.itemsize(), |acc, &d| acc.checked_mul(d))
         .ok_or_else(|| invalid(context, "the sub-array's size overflows"))?;
@@ -545,15 +538,318 @@ fn datetime(meta: &str, endian: Endian, kind: DateKind) -> Result<DType, String>
 /// `[ns]`, `[10s]`, `[generic]` → the unit and its multiple (numpy's limit: a C int).
 fn time_unit(meta: &str) -> Option<(TimeUnit, u32)> {
     let inner = meta.strip_prefix('[')?.strip_suffix(']')?;
-    if inner == "generic" {
-        return Some((TimeUnit::Generic, 1));
+    let (digits, code) = match inner.strip_prefix('+') {
+        Some(signed) => signed.split_at(signed.bytes().take_while(u8::is_ascii_digit).count()),
+        None => inner.split_at(inner.bytes().take_while(u8::is_ascii_digit).count()),
+    };
+    let multiple = match (digits.is_empty(), inner.starts_with('+')) {
+        (true, true) => return None,
+        (true, false) => 1,
+        (false, _) => digits.parse::<u32>().ok().filter(|&m| m <= i32::MAX as u32)?,
+    };
+    match code {
+        // numpy ignores a multiple of the generic unit: `M8[5generic]` is `M8`.
+        "generic" => Some((TimeUnit::Generic, 1)),
+        "" => None,
+        code => Some((TimeUnit::from_code(code)?, multiple)),
     }
-    let unsigned = inner.strip_prefix('+').unwrap_or(inner);
-    let digits_len = unsigned.bytes().take_while(u8::is_ascii_digit).count();
-    let (digits, code) = unsigned.split_at(digits_len);
-    let multiple = if digits.is_empty() { 1 } else { digits.parse::<u32>().ok().filter(|&m| m <= i32::MAX as u32)? };
-    match TimeUnit::from_code(code)? {
-        TimeUnit::Generic => None,
-        unit => Some((unit, multiple)),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::literal::parse;
+
+    const LE: Endian = Endian::Little;
+    const BE: Endian = Endian::Big;
+
+    fn ty(s: &str) -> DType {
+        match DType::from_type_str(s) {
+            Ok(dtype) => dtype,
+            Err(e) => panic!("{s:?} should parse: {e}"),
+        }
+    }
+
+    fn descr(text: &str) -> DType {
+        let literal = parse(text).unwrap();
+        match DType::from_descr(&literal) {
+            Ok(dtype) => dtype,
+            Err(e) => panic!("{text} should parse: {e}"),
+        }
+    }
+
+    fn descr_err(text: &str) -> String {
+        let literal = parse(text).unwrap();
+        match DType::from_descr(&literal) {
+            Ok(dtype) => panic!("{text} should be refused, got {dtype:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn int(bytes: u8, signed: bool, endian: Endian) -> DType {
+        DType::Int { bytes, signed, endian }
+    }
+
+    #[test]
+    fn kind_and_size_strings() {
+        assert_eq!(ty("<f4"), DType::Float { bytes: 4, endian: LE });
+        assert_eq!(ty(">f8"), DType::Float { bytes: 8, endian: BE });
+        assert_eq!(ty("f2"), DType::Float { bytes: 2, endian: Endian::NATIVE });
+        assert_eq!(ty("=i4"), int(4, true, Endian::NATIVE));
+        assert_eq!(ty("|i4"), int(4, true, Endian::NATIVE));
+        assert_eq!(ty(">u2"), int(2, false, BE));
+        assert_eq!(ty("<i8"), int(8, true, LE));
+        assert_eq!(ty("b1"), DType::Bool);
+        assert_eq!(ty(">b1"), DType::Bool);
+        assert_eq!(ty("<c8"), DType::Complex { bytes: 8, endian: LE });
+        assert_eq!(ty(">c16"), DType::Complex { bytes: 16, endian: BE });
+        assert_eq!(ty("<f16"), DType::Float { bytes: 16, endian: LE });
+        assert_eq!(ty("<f12"), DType::Float { bytes: 12, endian: LE });
+        assert_eq!(ty("<c24"), DType::Complex { bytes: 24, endian: LE });
+        assert_eq!(ty("<c32"), DType::Complex { bytes: 32, endian: LE });
+        assert_eq!(ty("|S5"), DType::Bytes { len: 5 });
+        assert_eq!(ty("a5"), DType::Bytes { len: 5 });
+        assert_eq!(ty("S0"), DType::Bytes { len: 0 });
+        assert_eq!(ty("S05"), DType::Bytes { len: 5 });
+        assert_eq!(ty("<U6"), DType::Unicode { chars: 6, endian: LE });
+        assert_eq!(ty(">U6"), DType::Unicode { chars: 6, endian: BE });
+        assert_eq!(ty("|V4"), DType::Void { len: 4 });
+        assert_eq!(ty("|O"), DType::Object);
+        assert_eq!(ty("O8"), DType::Object);
+        assert_eq!(ty("O4"), DType::Object);
+    }
+
+    #[test]
+    fn one_byte_types_ignore_byte_order() {
+        assert_eq!(ty(">i1"), ty("<i1"));
+        assert_eq!(ty(">u1"), ty("|u1"));
+        assert_eq!(ty(">i1").endian(), None);
+        assert_eq!(ty(">b"), ty("i1"));
+        assert_eq!(ty(">?"), DType::Bool);
+        assert_eq!(ty(">S3"), DType::Bytes { len: 3 });
+        assert_eq!(ty("<V3"), DType::Void { len: 3 });
+    }
+
+    #[test]
+    fn single_char_codes() {
+        // Sizes as numpy reports them on 64-bit Linux:
+        // python3 -c "import numpy as np; [print(c, np.dtype(c).str) for c in '?bBhHiIlLqQpPnNefdgFDGSaUVOcMm']"
+        let expected = [
+            ("?", "|b1"), ("b", "|i1"), ("B", "|u1"), ("h", "<i2"), ("H", "<u2"), ("i", "<i4"),
+            ("I", "<u4"), ("l", "<i8"), ("L", "<u8"), ("q", "<i8"), ("Q", "<u8"), ("p", "<i8"),
+            ("P", "<u8"), ("n", "<i8"), ("N", "<u8"), ("e", "<f2"), ("f", "<f4"), ("d", "<f8"),
+            ("g", "<f16"), ("F", "<c8"), ("D", "<c16"), ("G", "<c32"), ("S", "|S0"), ("a", "|S0"),
+            ("U", "<U0"), ("V", "|V0"), ("O", "|O"), ("c", "|S1"), ("M", "<M8"), ("m", "<m8"),
+        ];
+        for (code, numpy_str) in expected {
+            assert_eq!(ty(code).type_str(), numpy_str, "{code}");
+        }
+        assert_eq!(ty(">h"), int(2, true, BE));
+    }
+
+    #[test]
+    fn type_names() {
+        // python3 -c "import numpy as np; print(np.dtype('float32').str)" and so on.
+        let expected = [
+            ("bool", "|b1"), ("int8", "|i1"), ("int16", "<i2"), ("int32", "<i4"), ("int64", "<i8"),
+            ("uint8", "|u1"), ("uint16", "<u2"), ("uint32", "<u4"), ("uint64", "<u8"),
+            ("float16", "<f2"), ("float32", "<f4"), ("float64", "<f8"), ("float128", "<f16"),
+            ("complex64", "<c8"), ("complex128", "<c16"), ("int", "<i8"), ("float", "<f8"),
+            ("complex", "<c16"), ("str", "<U0"), ("bytes", "|S0"), ("object", "|O"), ("void", "|V0"),
+            ("double", "<f8"), ("intc", "<i4"), ("longlong", "<i8"), ("datetime64", "<M8"),
+            ("datetime64[ns]", "<M8[ns]"), ("timedelta64[s]", "<m8[s]"), ("datetime64[10s]", "<M8[10s]"),
+        ];
+        for (name, numpy_str) in expected {
+            assert_eq!(ty(name).type_str(), numpy_str, "{name}");
+        }
+    }
+
+    #[test]
+    fn datetimes() {
+        assert_eq!(ty("<M8[ns]"), DType::DateTime { unit: TimeUnit::Nanosecond, multiple: 1, endian: LE });
+        assert_eq!(ty(">m8[10s]"), DType::TimeDelta { unit: TimeUnit::Second, multiple: 10, endian: BE });
+        assert_eq!(ty("M8"), DType::DateTime { unit: TimeUnit::Generic, multiple: 1, endian: Endian::NATIVE });
+        assert_eq!(ty("M8[generic]"), ty("M8"));
+        assert_eq!(ty("M8[5generic]"), ty("M8"));
+        assert_eq!(ty("M8[+10s]"), ty("M8[10s]"));
+        assert_eq!(ty("M8[1ns]"), ty("M8[ns]"));
+        assert_eq!(ty("M8[μs]"), ty("M8[us]"));
+        for unit in ["Y", "M", "W", "D", "h", "m", "s", "ms", "us", "ns", "ps", "fs", "as"] {
+            assert_eq!(ty(&format!("<M8[{unit}]")).type_str(), format!("<M8[{unit}]"));
+        }
+        assert_eq!(ty("<M8[2147483647s]").type_str(), "<M8[2147483647s]");
+        // numpy accepts a zero multiple; so do we, and the mapping decides.
+        assert_eq!(ty("m8[0D]").type_str(), "<m8[0D]");
+    }
+
+    #[test]
+    fn invalid_type_strings_name_the_string() {
+        // Each of these makes numpy raise "data type ... not understood" or similar.
+        for bad in [
+            "", "<", "x4", "i3", "i16", "u16", "f1", "f3", "f32", "c4", "b2", "O16", "<<f4", "<=f4",
+            " i4", "i4 ", "<int32", "M4", "M16", "M[ns]", "M8[]", "M8[-1s]", "M8[B]", "M8[ns", "M8[s] ",
+            "M8[2147483648s]", "M8[+s]", "M8[+]", "S2147483648", "U536870912", "S99999999999999999999",
+            "i4,f8", "U-1", "T", "Int32",
+        ] {
+            match DType::from_type_str(bad) {
+                Ok(dtype) => panic!("{bad:?} should be refused, got {dtype:?}"),
+                Err(ErrorKind::InvalidDtype { descr, .. }) => assert_eq!(descr, repr_str(bad)),
+                Err(other) => panic!("{bad:?}: unexpected error {other}"),
+            }
+        }
+        let e = DType::from_type_str("<x4").unwrap_err().to_string();
+        assert_eq!(e, "invalid dtype '<x4': unknown type kind 'x'");
+    }
+
+    #[test]
+    fn scalar_descr_prints_like_numpy() {
+        // python3 -c "import numpy as np, numpy.lib.format as f; print(repr(f.dtype_to_descr(np.dtype('>i8'))))"
+        for (input, numpy_repr) in [
+            ("<f4", "'<f4'"), (">i8", "'>i8'"), ("?", "'|b1'"), ("u1", "'|u1'"), ("S5", "'|S5'"),
+            (">U6", "'>U6'"), ("V4", "'|V4'"), ("M8[10s]", "'<M8[10s]'"), ("m8", "'<m8'"),
+            ("c16", "'<c16'"), ("O", "'|O'"),
+        ] {
+            assert_eq!(ty(input).descr(), numpy_repr, "{input}");
+        }
+    }
+
+    #[test]
+    fn records_lay_fields_out_sequentially() {
+        let dtype = descr("[('a', '<i4'), ('', '|V4'), ('b', '<f8')]");
+        let DType::Record(record) = &dtype else { panic!("not a record: {dtype:?}") };
+        assert_eq!(record.itemsize, 16);
+        let layout: Vec<_> = record.fields.iter().map(|f| (f.name.as_str(), f.offset, f.dtype.itemsize())).collect();
+        assert_eq!(layout, [("a", 0, 4), ("b", 8, 8)]);
+    }
+
+    #[test]
+    fn record_descr_prints_like_numpy() {
+        // Each string is repr(numpy.lib.format.dtype_to_descr(dt)), from numpy 2.4:
+        // np.dtype([('a','<i4'),('b','<f8')], align=True)
+        let aligned = "[('a', '<i4'), ('', '|V4'), ('b', '<f8')]";
+        // np.dtype({'names':['x','y'],'formats':['<i2','<f4'],'offsets':[0,4],'itemsize':12})
+        let gaps = "[('x', '<i2'), ('', '|V2'), ('y', '<f4'), ('', '|V4')]";
+        // np.dtype([(('Title','name'),'<i4'),('v','<f4',(2,3)),('inner',[('p','u1'),('q','>f8',(2,))])])
+        let nested = "[(('Title', 'name'), '<i4'), ('v', '<f4', (2, 3)), ('inner', [('p', '|u1'), ('q', '>f8', (2,))])]";
+        // np.dtype([('ü', '<i4'), ("it's", 'S3')])
+        let quoted = "[('ü', '<i4'), (\"it's\", '|S3')]";
+        for (text, itemsize) in [(aligned, 16), (gaps, 12), (nested, 45), (quoted, 7)] {
+            let dtype = descr(text);
+            assert_eq!(dtype.itemsize(), itemsize, "{text}");
+            assert_eq!(dtype.descr(), text);
+        }
+    }
+
+    #[test]
+    fn record_fields_in_detail() {
+        let dtype = descr("[(('Title', 'name'), '<i4'), ('v', '<f4', (2, 3)), ('inner', [('p', '|u1'), ('q', '>f8', (2,))])]");
+        let DType::Record(record) = dtype else { panic!() };
+        assert_eq!(record.fields[0].title.as_deref(), Some("Title"));
+        assert_eq!(record.fields[0].name, "name");
+        assert_eq!(
+            record.fields[1].dtype,
+            DType::SubArray { base: Box::new(DType::Float { bytes: 4, endian: LE }), shape: vec![2, 3] }
+        );
+        assert_eq!(record.fields[1].offset, 4);
+        assert_eq!(record.fields[2].offset, 28);
+        let DType::Record(inner) = &record.fields[2].dtype else { panic!() };
+        assert_eq!(inner.fields[1].offset, 1);
+        assert_eq!(inner.itemsize, 17);
+    }
+
+    #[test]
+    fn padding_follows_numpy() {
+        // numpy's descr_to_dtype treats '' + any void (sub-arrays are void too) as padding:
+        // descr_to_dtype([('', '<f4', (2,)), ('b', '<i4')]) -> [('', '|V8'), ('b', '<i4')]
+        assert_eq!(descr("[('', '<f4', (2,)), ('b', '<i4')]").descr(), "[('', '|V8'), ('b', '<i4')]");
+        assert_eq!(descr("[('', ('<f4', (2,))), ('b', '<i4')]").descr(), "[('', '|V8'), ('b', '<i4')]");
+        // ...but a named-'' field of another type is a field called ''.
+        let DType::Record(r) = descr("[('', '<i4')]") else { panic!() };
+        assert_eq!(r.fields.len(), 1);
+        assert_eq!(r.fields[0].name, "");
+        // A nested record called '' is a field too.
+        assert_eq!(descr("[('', [('a', '<i4')])]").descr(), "[('', [('a', '<i4')])]");
+        // Trailing padding survives as the itemsize.
+        assert_eq!(descr("[('a', '<i4'), ('', '|V12')]").itemsize(), 16);
+    }
+
+    #[test]
+    fn field_shapes() {
+        // descr_to_dtype([('a','<f4',3)]) -> [('a', '<f4', (3,))]; () means no sub-array.
+        assert_eq!(descr("[('a', '<f4', 3)]").descr(), "[('a', '<f4', (3,))]");
+        assert_eq!(descr("[('a', '<f4', ())]").descr(), "[('a', '<f4')]");
+        assert_eq!(descr("[('a', '<f4', 1)]").descr(), "[('a', '<f4', (1,))]");
+        assert_eq!(descr("[['a', '<i4']]").descr(), "[('a', '<i4')]");
+        // A sub-array of a sub-array stays nested, as numpy prints it:
+        // descr_to_dtype([('a', ('<f4', (2,)), (3,))]).descr == [('a', ('<f4', (2,)), (3,))]
+        let nested = descr("[('a', ('<f4', (2,)), (3,))]");
+        assert_eq!(nested.descr(), "[('a', ('<f4', (2,)), (3,))]");
+        assert_eq!(nested.itemsize(), 24);
+        assert_eq!(descr("('<f4', (2, 3))").itemsize(), 24);
+        assert_eq!(descr("('<f4', ())"), ty("<f4"));
+        assert_eq!(descr("('<f4', (2, 3))").descr(), "('<f4', (2, 3))");
+    }
+
+    #[test]
+    fn empty_records() {
+        assert_eq!(descr("[]"), DType::Record(Record { fields: vec![], itemsize: 0 }));
+        assert_eq!(descr("[]").descr(), "[]");
+        assert_eq!(descr("[('a', [])]").descr(), "[('a', [])]");
+    }
+
+    #[test]
+    fn bad_descrs() {
+        assert!(descr_err("[('a', '<i4'), ('a', '<f8')]").contains("'a' is used twice"));
+        assert!(descr_err("[(('a', 'b'), '<i4'), ('a', '<i4')]").contains("'a' is used twice"));
+        assert!(descr_err("[(('a', 'a'), '<i4')]").contains("'a' is used twice"));
+        assert!(descr_err("[('a', '<i4', (2, -1))]").contains("dimension -1"));
+        assert!(descr_err("[('a', '<i4', (True,))]").contains("tuple of ints"));
+        assert!(descr_err("[('a', '<i4', 2.0)]").contains("int or a tuple"));
+        assert!(descr_err("[(1, '<i4')]").contains("field names must be strings"));
+        assert!(descr_err("[(('a', 1), '<i4')]").contains("pair of strings"));
+        assert!(descr_err("[('a',)]").contains("(name, type)"));
+        assert!(descr_err("[('a', '<i4', (), 1)]").contains("(name, type)"));
+        assert!(descr_err("['<i4']").contains("(name, type)"));
+        assert!(descr_err("('<i4',)").contains("(type, shape)"));
+        assert!(descr_err("3").contains("expected a type string"));
+        assert!(descr_err("{'a': '<i4'}").contains("expected a type string"));
+        assert_eq!(descr_err("[('a', '<x4')]"), "invalid dtype '<x4': unknown type kind 'x'");
+    }
+
+    #[test]
+    fn size_overflow_is_an_error() {
+        let huge = format!("('<f8', ({0}, {0}, {0}))", u32::MAX);
+        assert!(descr_err(&huge).contains("overflows"));
+        let many = format!("[{}]", (0..20).map(|i| format!("('f{i}', '|V2147483647', (2147483647,))")).collect::<Vec<_>>().join(", "));
+        assert!(descr_err(&many).contains("overflows"));
+        // Long error subjects are cut short.
+        assert!(descr_err(&many).len() < 300);
+    }
+
+    #[test]
+    fn descr_round_trips() {
+        for text in [
+            "'<f4'", "'>M8[25ns]'", "[('a', '<i4'), ('', '|V4'), ('b', '<f8')]",
+            "[(('T', 'n'), [('x', '>U3', (2,)), ('', '|V3')], (2, 2)), ('z', '<m8[D]')]",
+            "('>i2', (4,))",
+        ] {
+            let dtype = descr(text);
+            assert_eq!(dtype.descr(), text);
+            assert_eq!(descr(&dtype.descr()), dtype);
+        }
+    }
+
+    #[test]
+    fn hand_built_records_print_padding() {
+        let record = Record {
+            fields: vec![
+                RecordField { name: "a".into(), title: None, offset: 4, dtype: ty("<i4") },
+                RecordField { name: "b".into(), title: None, offset: 8, dtype: ty("<i2") },
+            ],
+            itemsize: 16,
+        };
+        let text = DType::Record(record.clone()).descr();
+        assert_eq!(text, "[('', '|V4'), ('a', '<i4'), ('b', '<i2'), ('', '|V6')]");
+        assert_eq!(descr(&text), DType::Record(record));
     }
 }
