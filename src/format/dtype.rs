@@ -188,19 +188,14 @@ impl DType {
                 _ => Err(invalid(descr, "a sub-array descr must be a (type, shape) pair")),
             },
             Literal::List(fields) => record_from_fields(fields).map(DType::Record),
-            other => Err(invalid(
-                other,
-                "expected a type string, a list of fields or a (type, shape) tuple",
-            )),
+            other => Err(invalid(other, "expected a type string, a list of fields or a (type, shape) tuple")),
         }
     }
 
     /// Parse a type string alone (`'<f4'`, `'|S5'`, ...).
     pub fn from_type_str(s: &str) -> Result<DType, ErrorKind> {
-        parse_type_str(s).map_err(|message| ErrorKind::InvalidDtype {
-            descr: shortened(repr_str(s)),
-            message,
-        })
+        parse_type_str(s)
+            .map_err(|message| ErrorKind::InvalidDtype { descr: shortened(repr_str(s)), message })
     }
 
     /// The descr the way numpy's `dtype_to_descr` prints it: `'<f4'` for a scalar, the list of
@@ -293,21 +288,34 @@ fn record_from_fields(entries: &[Literal]) -> Result<Record, ErrorKind> {
     for entry in entries {
         let parts = match entry {
             Literal::Tuple(parts) | Literal::List(parts) => parts.as_slice(),
-            _ => return Err(invalid(entry, "a record field must be a (name, type) or (name, type, shape) tuple")),
+            _ => {
+                return Err(invalid(
+                    entry,
+                    "a record field must be a (name, type) or (name, type, shape) tuple",
+                ))
+            }
         };
         let (name, dtype) = match parts {
             [name, dtype] => (name, DType::from_descr(dtype)?),
             [name, dtype, shape] => (name, with_shape(DType::from_descr(dtype)?, shape, entry)?),
-            _ => return Err(invalid(entry, "a record field must be a (name, type) or (name, type, shape) tuple")),
+            _ => {
+                return Err(invalid(
+                    entry,
+                    "a record field must be a (name, type) or (name, type, shape) tuple",
+                ))
+            }
         };
         let size = dtype.itemsize();
-        let is_padding =
-            matches!(name, Literal::Str(n) if n.is_empty()) && matches!(dtype, DType::Void { .. } | DType::SubArray { .. });
+        let is_padding = matches!(name, Literal::Str(n) if n.is_empty())
+            && matches!(dtype, DType::Void { .. } | DType::SubArray { .. });
         if !is_padding {
             let (title, name) = field_name(name, entry)?;
             for key in title.iter().chain(std::iter::once(&name)) {
                 if !names_and_titles.insert(key.clone()) {
-                    return Err(invalid(entry, format!("field name {} is used twice (as a name or title)", repr_str(key))));
+                    return Err(invalid(
+                        entry,
+                        format!("field name {} is used twice (as a name or title)", repr_str(key)),
+                    ));
                 }
             }
             fields.push(RecordField { name, title, offset, dtype });
@@ -456,7 +464,11 @@ fn type_name_code(name: &str) -> Option<&str> {
 
 /// numpy's one-letter codes without a size.
 fn single_char_code(code: char, endian: Endian) -> Result<DType, String> {
-    let int = |bytes, signed| DType::Int { bytes, signed, endian: if bytes == 1 { Endian::NATIVE } else { endian } };
+    let int = |bytes, signed| DType::Int {
+        bytes,
+        signed,
+        endian: if bytes == 1 { Endian::NATIVE } else { endian },
+    };
     Ok(match code {
         '?' => DType::Bool,
         'b' => int(1, true),
@@ -635,11 +647,36 @@ mod tests {
         // Sizes as numpy reports them on 64-bit Linux:
         // python3 -c "import numpy as np; [print(c, np.dtype(c).str) for c in '?bBhHiIlLqQpPnNefdgFDGSaUVOcMm']"
         let expected = [
-            ("?", "|b1"), ("b", "|i1"), ("B", "|u1"), ("h", "<i2"), ("H", "<u2"), ("i", "<i4"),
-            ("I", "<u4"), ("l", "<i8"), ("L", "<u8"), ("q", "<i8"), ("Q", "<u8"), ("p", "<i8"),
-            ("P", "<u8"), ("n", "<i8"), ("N", "<u8"), ("e", "<f2"), ("f", "<f4"), ("d", "<f8"),
-            ("g", "<f16"), ("F", "<c8"), ("D", "<c16"), ("G", "<c32"), ("S", "|S0"), ("a", "|S0"),
-            ("U", "<U0"), ("V", "|V0"), ("O", "|O"), ("c", "|S1"), ("M", "<M8"), ("m", "<m8"),
+            ("?", "|b1"),
+            ("b", "|i1"),
+            ("B", "|u1"),
+            ("h", "<i2"),
+            ("H", "<u2"),
+            ("i", "<i4"),
+            ("I", "<u4"),
+            ("l", "<i8"),
+            ("L", "<u8"),
+            ("q", "<i8"),
+            ("Q", "<u8"),
+            ("p", "<i8"),
+            ("P", "<u8"),
+            ("n", "<i8"),
+            ("N", "<u8"),
+            ("e", "<f2"),
+            ("f", "<f4"),
+            ("d", "<f8"),
+            ("g", "<f16"),
+            ("F", "<c8"),
+            ("D", "<c16"),
+            ("G", "<c32"),
+            ("S", "|S0"),
+            ("a", "|S0"),
+            ("U", "<U0"),
+            ("V", "|V0"),
+            ("O", "|O"),
+            ("c", "|S1"),
+            ("M", "<M8"),
+            ("m", "<m8"),
         ];
         for (code, numpy_str) in expected {
             assert_eq!(ty(code).type_str(), numpy_str, "{code}");
@@ -651,13 +688,35 @@ mod tests {
     fn type_names() {
         // python3 -c "import numpy as np; print(np.dtype('float32').str)" and so on.
         let expected = [
-            ("bool", "|b1"), ("int8", "|i1"), ("int16", "<i2"), ("int32", "<i4"), ("int64", "<i8"),
-            ("uint8", "|u1"), ("uint16", "<u2"), ("uint32", "<u4"), ("uint64", "<u8"),
-            ("float16", "<f2"), ("float32", "<f4"), ("float64", "<f8"), ("float128", "<f16"),
-            ("complex64", "<c8"), ("complex128", "<c16"), ("int", "<i8"), ("float", "<f8"),
-            ("complex", "<c16"), ("str", "<U0"), ("bytes", "|S0"), ("object", "|O"), ("void", "|V0"),
-            ("double", "<f8"), ("intc", "<i4"), ("longlong", "<i8"), ("datetime64", "<M8"),
-            ("datetime64[ns]", "<M8[ns]"), ("timedelta64[s]", "<m8[s]"), ("datetime64[10s]", "<M8[10s]"),
+            ("bool", "|b1"),
+            ("int8", "|i1"),
+            ("int16", "<i2"),
+            ("int32", "<i4"),
+            ("int64", "<i8"),
+            ("uint8", "|u1"),
+            ("uint16", "<u2"),
+            ("uint32", "<u4"),
+            ("uint64", "<u8"),
+            ("float16", "<f2"),
+            ("float32", "<f4"),
+            ("float64", "<f8"),
+            ("float128", "<f16"),
+            ("complex64", "<c8"),
+            ("complex128", "<c16"),
+            ("int", "<i8"),
+            ("float", "<f8"),
+            ("complex", "<c16"),
+            ("str", "<U0"),
+            ("bytes", "|S0"),
+            ("object", "|O"),
+            ("void", "|V0"),
+            ("double", "<f8"),
+            ("intc", "<i4"),
+            ("longlong", "<i8"),
+            ("datetime64", "<M8"),
+            ("datetime64[ns]", "<M8[ns]"),
+            ("timedelta64[s]", "<m8[s]"),
+            ("datetime64[10s]", "<M8[10s]"),
         ];
         for (name, numpy_str) in expected {
             assert_eq!(ty(name).type_str(), numpy_str, "{name}");
@@ -668,7 +727,10 @@ mod tests {
     fn datetimes() {
         assert_eq!(ty("<M8[ns]"), DType::DateTime { unit: TimeUnit::Nanosecond, multiple: 1, endian: LE });
         assert_eq!(ty(">m8[10s]"), DType::TimeDelta { unit: TimeUnit::Second, multiple: 10, endian: BE });
-        assert_eq!(ty("M8"), DType::DateTime { unit: TimeUnit::Generic, multiple: 1, endian: Endian::NATIVE });
+        assert_eq!(
+            ty("M8"),
+            DType::DateTime { unit: TimeUnit::Generic, multiple: 1, endian: Endian::NATIVE }
+        );
         assert_eq!(ty("M8[generic]"), ty("M8"));
         assert_eq!(ty("M8[5generic]"), ty("M8"));
         assert_eq!(ty("M8[+10s]"), ty("M8[10s]"));
@@ -686,10 +748,41 @@ mod tests {
     fn invalid_type_strings_name_the_string() {
         // Each of these makes numpy raise "data type ... not understood" or similar.
         for bad in [
-            "", "<", "x4", "i3", "i16", "u16", "f1", "f3", "f32", "c4", "b2", "O16", "<<f4", "<=f4",
-            " i4", "i4 ", "<int32", "M4", "M16", "M[ns]", "M8[]", "M8[-1s]", "M8[B]", "M8[ns", "M8[s] ",
-            "M8[2147483648s]", "M8[+s]", "M8[+]", "S2147483648", "U536870912", "S99999999999999999999",
-            "i4,f8", "U-1", "T", "Int32",
+            "",
+            "<",
+            "x4",
+            "i3",
+            "i16",
+            "u16",
+            "f1",
+            "f3",
+            "f32",
+            "c4",
+            "b2",
+            "O16",
+            "<<f4",
+            "<=f4",
+            " i4",
+            "i4 ",
+            "<int32",
+            "M4",
+            "M16",
+            "M[ns]",
+            "M8[]",
+            "M8[-1s]",
+            "M8[B]",
+            "M8[ns",
+            "M8[s] ",
+            "M8[2147483648s]",
+            "M8[+s]",
+            "M8[+]",
+            "S2147483648",
+            "U536870912",
+            "S99999999999999999999",
+            "i4,f8",
+            "U-1",
+            "T",
+            "Int32",
         ] {
             match DType::from_type_str(bad) {
                 Ok(dtype) => panic!("{bad:?} should be refused, got {dtype:?}"),
@@ -705,9 +798,17 @@ mod tests {
     fn scalar_descr_prints_like_numpy() {
         // python3 -c "import numpy as np, numpy.lib.format as f; print(repr(f.dtype_to_descr(np.dtype('>i8'))))"
         for (input, numpy_repr) in [
-            ("<f4", "'<f4'"), (">i8", "'>i8'"), ("?", "'|b1'"), ("u1", "'|u1'"), ("S5", "'|S5'"),
-            (">U6", "'>U6'"), ("V4", "'|V4'"), ("M8[10s]", "'<M8[10s]'"), ("m8", "'<m8'"),
-            ("c16", "'<c16'"), ("O", "'|O'"),
+            ("<f4", "'<f4'"),
+            (">i8", "'>i8'"),
+            ("?", "'|b1'"),
+            ("u1", "'|u1'"),
+            ("S5", "'|S5'"),
+            (">U6", "'>U6'"),
+            ("V4", "'|V4'"),
+            ("M8[10s]", "'<M8[10s]'"),
+            ("m8", "'<m8'"),
+            ("c16", "'<c16'"),
+            ("O", "'|O'"),
         ] {
             assert_eq!(ty(input).descr(), numpy_repr, "{input}");
         }
@@ -718,7 +819,8 @@ mod tests {
         let dtype = descr("[('a', '<i4'), ('', '|V4'), ('b', '<f8')]");
         let DType::Record(record) = &dtype else { panic!("not a record: {dtype:?}") };
         assert_eq!(record.itemsize, 16);
-        let layout: Vec<_> = record.fields.iter().map(|f| (f.name.as_str(), f.offset, f.dtype.itemsize())).collect();
+        let layout: Vec<_> =
+            record.fields.iter().map(|f| (f.name.as_str(), f.offset, f.dtype.itemsize())).collect();
         assert_eq!(layout, [("a", 0, 4), ("b", 8, 8)]);
     }
 
@@ -820,7 +922,13 @@ mod tests {
     fn size_overflow_is_an_error() {
         let huge = format!("('<f8', ({0}, {0}, {0}))", u32::MAX);
         assert!(descr_err(&huge).contains("overflows"));
-        let many = format!("[{}]", (0..20).map(|i| format!("('f{i}', '|V2147483647', (2147483647,))")).collect::<Vec<_>>().join(", "));
+        let many = format!(
+            "[{}]",
+            (0..20)
+                .map(|i| format!("('f{i}', '|V2147483647', (2147483647,))"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         assert!(descr_err(&many).contains("overflows"));
         // Long error subjects are cut short.
         assert!(descr_err(&many).len() < 300);
@@ -829,7 +937,9 @@ mod tests {
     #[test]
     fn descr_round_trips() {
         for text in [
-            "'<f4'", "'>M8[25ns]'", "[('a', '<i4'), ('', '|V4'), ('b', '<f8')]",
+            "'<f4'",
+            "'>M8[25ns]'",
+            "[('a', '<i4'), ('', '|V4'), ('b', '<f8')]",
             "[(('T', 'n'), [('x', '>U3', (2,)), ('', '|V3')], (2, 2)), ('z', '<m8[D]')]",
             "('>i2', (4,))",
         ] {

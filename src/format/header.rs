@@ -110,11 +110,7 @@ pub fn parse_header(bytes: &[u8], max_header_len: u64) -> Result<NpyHeader, Erro
 // ---- the steps ------------------------------------------------------------------------------
 
 fn truncated(what: &'static str, needed: impl TryInto<u64>, available: usize) -> ErrorKind {
-    ErrorKind::Truncated {
-        what,
-        needed: needed.try_into().unwrap_or(u64::MAX),
-        available: available as u64,
-    }
+    ErrorKind::Truncated { what, needed: needed.try_into().unwrap_or(u64::MAX), available: available as u64 }
 }
 
 /// The magic string; a short input that agrees with it as far as it goes is truncated.
@@ -181,7 +177,11 @@ impl HeaderDict {
         for DictEntry { key, value, value_source } in entries {
             let key = match key {
                 Literal::Str(key) => key,
-                other => return Err(syntax(format!("unexpected key {other} (the keys are 'descr', 'fortran_order' and 'shape')"))),
+                other => {
+                    return Err(syntax(format!(
+                        "unexpected key {other} (the keys are 'descr', 'fortran_order' and 'shape')"
+                    )))
+                }
             };
             let first = match key.as_str() {
                 "descr" => descr.replace(Descr { value, source: value_source.to_owned() }).is_none(),
@@ -237,11 +237,14 @@ fn parse_shape(value: &Literal) -> Result<Vec<u64>, ErrorKind> {
     };
     dims.iter()
         .map(|dim| match dim {
-            Literal::Int(n) => u64::try_from(*n).map_err(|_| {
-                syntax(format!("shape {} has an invalid dimension {n}", short(value)))
-            }),
+            Literal::Int(n) => u64::try_from(*n)
+                .map_err(|_| syntax(format!("shape {} has an invalid dimension {n}", short(value)))),
             Literal::Bool(b) => Ok(u64::from(*b)),
-            other => Err(syntax(format!("shape {} has a dimension that is not an int: {}", short(value), short(other)))),
+            other => Err(syntax(format!(
+                "shape {} has a dimension that is not an int: {}",
+                short(value),
+                short(other)
+            ))),
         })
         .collect()
 }
@@ -322,7 +325,8 @@ mod tests {
     #[test]
     fn header_as_numpy_writes_it() {
         // io.BytesIO after np.save(b, np.zeros((3, 4), '<f4')): the first 128 bytes.
-        let mut bytes = b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }".to_vec();
+        let mut bytes =
+            b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }".to_vec();
         bytes.extend([b' '; 58]);
         bytes.push(b'\n');
         bytes.extend([0u8; 48]);
@@ -356,7 +360,11 @@ mod tests {
             "  {'descr': u'<f4', 'fortran_order': False, 'shape': (3, 4)}\t\r\n",
         ] {
             let h = header(&npy((1, 0), text, false));
-            assert_eq!((h.dtype, h.descr.as_str(), h.fortran_order, h.shape.as_slice()), (f4(), "<f4", false, &[3u64, 4][..]), "{text}");
+            assert_eq!(
+                (h.dtype, h.descr.as_str(), h.fortran_order, h.shape.as_slice()),
+                (f4(), "<f4", false, &[3u64, 4][..]),
+                "{text}"
+            );
             assert_eq!(h.data_offset, 10 + text.len() as u64, "{text}");
         }
     }
@@ -372,7 +380,8 @@ mod tests {
 
     #[test]
     fn record_descr_is_kept_as_written() {
-        let text = "{'descr': [('a', '<i4'),\n  (('Title', 'b'), '<f8')], 'fortran_order': False, 'shape': (2,), }";
+        let text =
+            "{'descr': [('a', '<i4'),\n  (('Title', 'b'), '<f8')], 'fortran_order': False, 'shape': (2,), }";
         let h = header(&npy((1, 0), text, true));
         assert_eq!(h.descr, "[('a', '<i4'),\n  (('Title', 'b'), '<f8')]");
         assert_eq!(h.dtype.itemsize(), 12);
@@ -393,15 +402,13 @@ mod tests {
         assert_eq!((fields.len(), *itemsize), (4000, 32000));
         assert_eq!((fields[3999].name.as_str(), fields[3999].offset), ("field_3999", 31992));
         // The same header is too long for version 1.0's u16 length, and for a smaller cap.
-        assert!(matches!(
-            parse_header(&bytes, 65536),
-            Err(ErrorKind::HeaderTooLong { limit: 65536, .. })
-        ));
+        assert!(matches!(parse_header(&bytes, 65536), Err(ErrorKind::HeaderTooLong { limit: 65536, .. })));
     }
 
     #[test]
     fn version_3_utf8_field_names() {
-        let text = "{'descr': [('température', '<i4'), ('日', '<f8')], 'fortran_order': False, 'shape': (1,), }";
+        let text =
+            "{'descr': [('température', '<i4'), ('日', '<f8')], 'fortran_order': False, 'shape': (1,), }";
         let h = header(&npy((3, 0), text, true));
         let DType::Record(record) = &h.dtype else { panic!("not a record") };
         let names: Vec<_> = record.fields.iter().map(|f| f.name.as_str()).collect();
@@ -420,7 +427,10 @@ mod tests {
         // The byte 0xE9 is 'é' in latin-1; in a version 3.0 file it would be invalid UTF-8.
         // The UTF-8 bytes of 'é' (C3 A9) read as latin-1 are two chars, 'Ã©', as numpy reads them.
         for version in [(1, 0), (2, 0)] {
-            let bytes = npy_bytes(version, b"{'descr': [('caf\xe9', '<i4'), ('\xc3\xa9', 'u1')], 'fortran_order': False, 'shape': (1,)}");
+            let bytes = npy_bytes(
+                version,
+                b"{'descr': [('caf\xe9', '<i4'), ('\xc3\xa9', 'u1')], 'fortran_order': False, 'shape': (1,)}",
+            );
             let h = header(&bytes);
             let DType::Record(record) = &h.dtype else { panic!("not a record") };
             assert_eq!(record.fields[0].name, "café");
@@ -450,8 +460,14 @@ mod tests {
         for short in [&b""[..], b"\x93NUM", b"\x93NUMPY", b"\x93NUMPY\x01"] {
             assert!(matches!(header_err(short), ErrorKind::Truncated { needed: 8, .. }), "{short:?}");
         }
-        assert!(matches!(header_err(b"\x93NUMPY\x01\x00\x10"), ErrorKind::Truncated { needed: 10, available: 9, .. }));
-        assert!(matches!(header_err(b"\x93NUMPY\x02\x00\x10\x00\x00"), ErrorKind::Truncated { needed: 12, available: 11, .. }));
+        assert!(matches!(
+            header_err(b"\x93NUMPY\x01\x00\x10"),
+            ErrorKind::Truncated { needed: 10, available: 9, .. }
+        ));
+        assert!(matches!(
+            header_err(b"\x93NUMPY\x02\x00\x10\x00\x00"),
+            ErrorKind::Truncated { needed: 12, available: 11, .. }
+        ));
         let bytes = npy((1, 0), "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }", true);
         let e = header_err(&bytes[..bytes.len() - 1]);
         assert_eq!(e.to_string(), "file is truncated: the header needs 128 bytes but only 127 are there");
@@ -462,7 +478,10 @@ mod tests {
         for (major, minor) in [(4, 0), (1, 1), (0, 0), (255, 255)] {
             let bytes = [&MAGIC[..], &[major, minor, 0, 0, 0, 0]].concat();
             let e = header_err(&bytes);
-            assert!(matches!(e, ErrorKind::UnsupportedVersion { major: a, minor: b } if (a, b) == (major, minor)), "{e}");
+            assert!(
+                matches!(e, ErrorKind::UnsupportedVersion { major: a, minor: b } if (a, b) == (major, minor)),
+                "{e}"
+            );
         }
     }
 
@@ -471,9 +490,15 @@ mod tests {
         // Twelve bytes claiming a 4 GiB header: refused on the claim alone.
         let bytes = [&MAGIC[..], &[2, 0], &u32::MAX.to_le_bytes()].concat();
         let e = header_err(&bytes);
-        assert!(matches!(e, ErrorKind::HeaderTooLong { len: 4294967295, limit: DEFAULT_MAX_HEADER_LEN }), "{e}");
+        assert!(
+            matches!(e, ErrorKind::HeaderTooLong { len: 4294967295, limit: DEFAULT_MAX_HEADER_LEN }),
+            "{e}"
+        );
         let bytes = [&MAGIC[..], &[1, 0], &1000u16.to_le_bytes()].concat();
-        assert!(matches!(read_preamble(&bytes, 999), Err(ErrorKind::HeaderTooLong { len: 1000, limit: 999 })));
+        assert!(matches!(
+            read_preamble(&bytes, 999),
+            Err(ErrorKind::HeaderTooLong { len: 1000, limit: 999 })
+        ));
         assert_eq!(read_preamble(&bytes, 1000).unwrap(), ((1, 0), 1010));
     }
 
@@ -483,30 +508,50 @@ mod tests {
         assert_eq!(e, "missing key 'shape'");
         let e = syntax_message(&npy((1, 0), "{'fortran_order': False, 'shape': ()}", true));
         assert_eq!(e, "missing key 'descr'");
-        let e = syntax_message(&npy((1, 0), "{'descr': '<f4', 'fortran_order': False, 'shape': (), 'extra': 1}", true));
+        let e = syntax_message(&npy(
+            (1, 0),
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (), 'extra': 1}",
+            true,
+        ));
         assert_eq!(e, "unexpected key 'extra' (the keys are 'descr', 'fortran_order' and 'shape')");
-        let e = syntax_message(&npy((1, 0), "{'descr': '<f4', 'fortran_order': False, 'shape': (), 1: 1}", true));
+        let e =
+            syntax_message(&npy((1, 0), "{'descr': '<f4', 'fortran_order': False, 'shape': (), 1: 1}", true));
         assert_eq!(e, "unexpected key 1 (the keys are 'descr', 'fortran_order' and 'shape')");
-        let e = syntax_message(&npy((1, 0), "{'descr': '<f4', 'shape': (1,), 'fortran_order': False, 'shape': (2,)}", true));
+        let e = syntax_message(&npy(
+            (1, 0),
+            "{'descr': '<f4', 'shape': (1,), 'fortran_order': False, 'shape': (2,)}",
+            true,
+        ));
         assert_eq!(e, "duplicate key 'shape'");
     }
 
     #[test]
     fn value_types_are_checked() {
-        let e = syntax_message(&npy((1, 0), "{'descr': '<f4', 'fortran_order': False, 'shape': (3, -1)}", true));
+        let e =
+            syntax_message(&npy((1, 0), "{'descr': '<f4', 'fortran_order': False, 'shape': (3, -1)}", true));
         assert_eq!(e, "shape (3, -1) has an invalid dimension -1");
-        let e = syntax_message(&npy((1, 0), "{'descr': '<f4', 'fortran_order': False, 'shape': [3, 4]}", true));
+        let e =
+            syntax_message(&npy((1, 0), "{'descr': '<f4', 'fortran_order': False, 'shape': [3, 4]}", true));
         assert_eq!(e, "shape is not a tuple: [3, 4]");
         let e = syntax_message(&npy((1, 0), "{'descr': '<f4', 'fortran_order': False, 'shape': 3}", true));
         assert_eq!(e, "shape is not a tuple: 3");
-        let e = syntax_message(&npy((1, 0), "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4.0)}", true));
+        let e =
+            syntax_message(&npy((1, 0), "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4.0)}", true));
         assert_eq!(e, "shape (3, 4.0) has a dimension that is not an int: 4.0");
         let e = syntax_message(&npy((1, 0), "{'descr': '<f4', 'fortran_order': 0, 'shape': (3,)}", true));
         assert_eq!(e, "fortran_order is not a bool: 0");
-        let e = syntax_message(&npy((1, 0), "{'descr': '<f4', 'fortran_order': False, 'shape': (18446744073709551616,)}", true));
+        let e = syntax_message(&npy(
+            (1, 0),
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (18446744073709551616,)}",
+            true,
+        ));
         assert_eq!(e, "shape (18446744073709551616,) has an invalid dimension 18446744073709551616");
         // numpy's check is isinstance(x, int), which a bool passes.
-        let h = header(&npy((1, 0), "{'descr': '<f4', 'fortran_order': False, 'shape': (True, 18446744073709551615)}", true));
+        let h = header(&npy(
+            (1, 0),
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (True, 18446744073709551615)}",
+            true,
+        ));
         assert_eq!(h.shape, [1, u64::MAX]);
         assert!(matches!(h.data_len(), Err(ErrorKind::ShapeOverflow { .. })));
     }
@@ -524,11 +569,15 @@ mod tests {
         let e = syntax_message(&npy((1, 0), "{'descr': '<f4', 'fortran_order': Flase, 'shape': (3,)}", true));
         assert_eq!(e, "at byte 44: expected a value, found the name \"Flase\"");
         // In latin-1 a byte is a char, even where the decoded text needs two UTF-8 bytes.
-        let e = syntax_message(&npy_bytes((2, 0), b"{'descr': [('\xe9\xe9', '<f4')], 'fortran_order': Flase, 'shape': (3,)}"));
+        let e = syntax_message(&npy_bytes(
+            (2, 0),
+            b"{'descr': [('\xe9\xe9', '<f4')], 'fortran_order': Flase, 'shape': (3,)}",
+        ));
         assert_eq!(e, "at byte 56: expected a value, found the name \"Flase\"");
         let e = syntax_message(&npy((1, 0), "['descr', '<f4']", true));
         assert_eq!(e, "at byte 10: expected a dict, found a list");
-        let e = syntax_message(&npy((1, 0), "{'descr': '<f4', 'fortran_order': False, 'shape': (3,)}\0", false));
+        let e =
+            syntax_message(&npy((1, 0), "{'descr': '<f4', 'fortran_order': False, 'shape': (3,)}\0", false));
         assert!(e.contains("unexpected '\\0'"), "{e}");
     }
 
@@ -540,7 +589,11 @@ mod tests {
         let big = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({},)}}", "9".repeat(60_000));
         let e = syntax_message(&npy((1, 0), &big, true));
         assert!(e.contains("too large") && e.len() < 200, "{e}");
-        let e = syntax_message(&npy((1, 0), "{'descr': __import__('os').system('ls'), 'fortran_order': False, 'shape': ()}", true));
+        let e = syntax_message(&npy(
+            (1, 0),
+            "{'descr': __import__('os').system('ls'), 'fortran_order': False, 'shape': ()}",
+            true,
+        ));
         assert!(e.contains("\"__import__\""), "{e}");
     }
 
@@ -619,7 +672,9 @@ mod tests {
         let parts = field.as_array().unwrap();
         let mut out = vec![Literal::Str(parts[0].as_str().unwrap().to_string()), json_descr(&parts[1])];
         if let Some(shape) = parts.get(2) {
-            out.push(Literal::Tuple(shape.as_array().unwrap().iter().map(|d| Literal::Int(d.as_i64().unwrap().into())).collect()));
+            out.push(Literal::Tuple(
+                shape.as_array().unwrap().iter().map(|d| Literal::Int(d.as_i64().unwrap().into())).collect(),
+            ));
         }
         Literal::Tuple(out)
     }
