@@ -60,9 +60,17 @@ impl ByteView {
     }
 
     /// Checks that every item of `itemsize` bytes lies inside the buffer, with checked arithmetic.
+    /// Items may not overlap (numpy never writes overlapping items), which also bounds every
+    /// copy a decoder makes by the buffer's size.
     pub fn check(&self, itemsize: usize) -> Result<(), ErrorKind> {
         if self.rows == 0 {
             return Ok(());
+        }
+        if self.rows > 1 && self.stride < itemsize {
+            return Err(ErrorKind::InvalidArgument(format!(
+                "items of {itemsize} bytes overlap with a stride of {}",
+                self.stride
+            )));
         }
         let end = (self.rows - 1)
             .checked_mul(self.stride)

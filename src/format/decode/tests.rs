@@ -499,6 +499,28 @@ fn views_outside_the_buffer_are_errors_not_panics() {
 }
 
 #[test]
+fn overlapping_items_are_refused() {
+    let view = ByteView { buffer: Buffer::from_vec(vec![0u8; 64]), start: 0, stride: 4, rows: 3, first_row: 0 };
+    assert!(matches!(decode(&scalar("<f8"), &view), Err(ErrorKind::InvalidArgument(_))));
+    // A 0-byte item with any stride is fine, however many rows.
+    let view = ByteView { stride: 0, rows: 1000, ..view };
+    assert_eq!(decode(&scalar("|S0"), &view).unwrap().len(), 1000);
+    let huge = DType::SubArray { base: Box::new(scalar("|S0")), shape: vec![usize::MAX, 3] };
+    assert!(decode(&huge, &view).is_err());
+}
+
+#[test]
+fn the_test_type_string_parser_agrees_with_the_real_one() {
+    for s in [
+        "|b1", "|i1", "<i2", ">i4", "<i8", "|u1", "<u2", "<u4", ">u8", "<f2", ">f2", "<f4", ">f8", "<c8", ">c16",
+        "|S5", "|S0", "<U6", ">U4", "|V4", "<M8[ns]", ">M8[ns]", "<M8[D]", "<M8[10s]", "<M8[2M]", "<M8[Y]",
+        "<m8[W]", "<m8[us]",
+    ] {
+        assert_eq!(scalar(s), DType::from_type_str(s).unwrap(), "{s}");
+    }
+}
+
+#[test]
 fn empty_views_give_empty_arrays_of_the_type() {
     let buffer = Buffer::from_vec(Vec::<u8>::new());
     for dtype in [
