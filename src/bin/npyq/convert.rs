@@ -37,7 +37,12 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<()> {
 }
 
 /// Pull each batch from the input and hand it to the output.
-fn copy(batches: input::Batches, sink: &mut dyn output::BatchSink, progress: &ProgressBar, input: &Path) -> anyhow::Result<()> {
+fn copy(
+    batches: input::Batches,
+    sink: &mut dyn output::BatchSink,
+    progress: &ProgressBar,
+    input: &Path,
+) -> anyhow::Result<()> {
     for batch in batches {
         let batch = batch.map_err(|e| naming(e, input))?;
         sink.write(&batch)?;

@@ -62,11 +62,11 @@ fn flat_fields(field: &Field, name: &str, nullable: bool, out: &mut Vec<Field>) 
 fn flat_columns(field: &FieldRef, array: ArrayRef, out: &mut Vec<ArrayRef>) -> anyhow::Result<()> {
     match field.data_type() {
         DataType::Struct(children) => {
-            let parent = array
-                .as_any()
-                .downcast_ref::<StructArray>()
-                .ok_or_else(|| anyhow::anyhow!("column '{}' is not the struct its type says", field.name()))?;
-            let parent_nulls = if parent.null_count() > 0 { Some(is_null(parent).map_err(from_arrow)?) } else { None };
+            let parent = array.as_any().downcast_ref::<StructArray>().ok_or_else(|| {
+                anyhow::anyhow!("column '{}' is not the struct its type says", field.name())
+            })?;
+            let parent_nulls =
+                if parent.null_count() > 0 { Some(is_null(parent).map_err(from_arrow)?) } else { None };
             for (child_field, child) in children.iter().zip(parent.columns()) {
                 let child = match &parent_nulls {
                     Some(mask) => nullif(child, mask).map_err(from_arrow)?,
@@ -103,11 +103,12 @@ fn json_text(field: &FieldRef, array: &ArrayRef) -> anyhow::Result<ArrayRef> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::{Float32Array, Float64Array, Int32Array, FixedSizeListArray, StringArray};
+    use datafusion::arrow::array::{FixedSizeListArray, Float32Array, Float64Array, Int32Array, StringArray};
     use datafusion::arrow::buffer::NullBuffer;
 
     fn complex_field() -> Field {
-        let children = vec![Field::new("real", DataType::Float64, false), Field::new("imag", DataType::Float64, false)];
+        let children =
+            vec![Field::new("real", DataType::Float64, false), Field::new("imag", DataType::Float64, false)];
         Field::new("z", DataType::Struct(children.into()), true)
     }
 
@@ -140,7 +141,11 @@ mod tests {
             Field::new("v", DataType::FixedSizeList(item, 2), false),
             Field::new("n", DataType::Int32, false),
         ]));
-        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(list), Arc::new(Int32Array::from(vec![7, 8]))]).unwrap();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(list), Arc::new(Int32Array::from(vec![7, 8]))],
+        )
+        .unwrap();
         let flat = CsvFlattener::new(&schema).flatten(&batch).unwrap();
         let text = flat.column(0).as_any().downcast_ref::<StringArray>().unwrap();
         assert_eq!(text.value(0), "[0.5,1.25]");

@@ -91,7 +91,9 @@ pub fn open_table(path: &Path, member: Option<&str>) -> anyhow::Result<NpyTable>
         None => NpyTable::open(path),
     };
     table.map_err(|e| match e.kind {
-        ErrorKind::LengthMismatch { .. } => anyhow::anyhow!("{} (convert one with --member NAME)", e.in_file(path)),
+        ErrorKind::LengthMismatch { .. } => {
+            anyhow::anyhow!("{} (convert one with --member NAME)", e.in_file(path))
+        }
         _ => anyhow::Error::new(e.in_file(path)),
     })
 }
@@ -127,7 +129,9 @@ pub fn from_arrow(e: ArrowError) -> anyhow::Error {
 /// The `.npy`/`.npz` files directly inside `dir` (hidden files skipped), in natural order.
 pub fn shard_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).with_context(|| format!("{}: cannot list directory", dir.display()))? {
+    for entry in
+        std::fs::read_dir(dir).with_context(|| format!("{}: cannot list directory", dir.display()))?
+    {
         let path = entry.with_context(|| format!("{}: cannot list directory", dir.display()))?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
@@ -155,10 +159,11 @@ fn open_shards(dir: &Path, member: Option<&str>) -> anyhow::Result<Input> {
     let schema = common_schema(&files, &schemas)?;
     let total_rows = tables.iter().map(NpyTable::num_rows).sum();
     let shard_schema = schema.clone();
-    let batches = tables.into_iter().flat_map(move |table| match table_batches(&table, Some(shard_schema.clone())) {
-        Ok(batches) => batches,
-        Err(e) => Box::new(std::iter::once(Err(e))) as Batches,
-    });
+    let batches =
+        tables.into_iter().flat_map(move |table| match table_batches(&table, Some(shard_schema.clone())) {
+            Ok(batches) => batches,
+            Err(e) => Box::new(std::iter::once(Err(e))) as Batches,
+        });
     Ok(Input { schema, total_rows: Some(total_rows), batches: Box::new(batches) })
 }
 
@@ -185,7 +190,11 @@ fn common_schema(files: &[PathBuf], schemas: &[SchemaRef]) -> anyhow::Result<Sch
     let mut fields: Vec<Field> = first.fields().iter().map(|f| f.as_ref().clone()).collect();
     for (file, schema) in files.iter().zip(schemas).skip(1) {
         let same_columns = schema.fields().len() == fields.len()
-            && schema.fields().iter().zip(&fields).all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
+            && schema
+                .fields()
+                .iter()
+                .zip(&fields)
+                .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
         if !same_columns {
             bail!(
                 "{}: its columns ({}) differ from those of {} ({})",

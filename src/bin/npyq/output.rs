@@ -51,7 +51,10 @@ impl OutputFormat {
                 "{}: unknown output extension '.{other}' (supported: {SUPPORTED_OUTPUTS})",
                 path.display()
             ),
-            None => bail!("{}: the output needs an extension to choose its format (supported: {SUPPORTED_OUTPUTS})", path.display()),
+            None => bail!(
+                "{}: the output needs an extension to choose its format (supported: {SUPPORTED_OUTPUTS})",
+                path.display()
+            ),
         })
     }
 
@@ -88,11 +91,17 @@ pub fn check(path: &Path, compression: Option<&str>) -> anyhow::Result<()> {
 
 /// Create the writer for `path` (format from its extension), writing batches of `schema`.
 /// `compression` is the user's `--compression`, checked against the format.
-pub fn create(path: &Path, schema: SchemaRef, compression: Option<&str>) -> anyhow::Result<Box<dyn BatchSink>> {
+pub fn create(
+    path: &Path,
+    schema: SchemaRef,
+    compression: Option<&str>,
+) -> anyhow::Result<Box<dyn BatchSink>> {
     let format = OutputFormat::from_path(path)?;
     let pending = PendingFile::new(path, format.extension())?;
     let sink: Box<dyn BatchSink> = match format {
-        OutputFormat::Parquet => Box::new(ParquetSink::try_new(pending, schema, parquet_compression(compression)?)?),
+        OutputFormat::Parquet => {
+            Box::new(ParquetSink::try_new(pending, schema, parquet_compression(compression)?)?)
+        }
         OutputFormat::ArrowFile => {
             let options = ipc_options(compression)?;
             Box::new(IpcFileSink::try_new(pending, &schema, options)?)
@@ -127,7 +136,9 @@ fn parquet_compression(name: Option<&str>) -> anyhow::Result<Compression> {
         Some("gzip") => Compression::GZIP(GzipLevel::default()),
         Some("lz4") => Compression::LZ4_RAW,
         Some("none" | "uncompressed") => Compression::UNCOMPRESSED,
-        Some(other) => bail!("unknown --compression '{other}' for .parquet (choose snappy, zstd, gzip, lz4 or none)"),
+        Some(other) => {
+            bail!("unknown --compression '{other}' for .parquet (choose snappy, zstd, gzip, lz4 or none)")
+        }
     })
 }
 
@@ -195,20 +206,27 @@ impl PendingFile {
 
     /// A buffered handle on the temporary file.
     fn writer(&self) -> anyhow::Result<BufWriter<File>> {
-        let file = File::create(self.path()).with_context(|| format!("{}: cannot write", self.target.display()))?;
+        let file =
+            File::create(self.path()).with_context(|| format!("{}: cannot write", self.target.display()))?;
         Ok(BufWriter::with_capacity(1 << 20, file))
     }
 
     /// Move the finished file into place.
     fn commit(self) -> anyhow::Result<()> {
         let target = self.target;
-        self.temp.persist(&target).map_err(|e| e.error).with_context(|| format!("{}: cannot rename into place", target.display()))
+        self.temp
+            .persist(&target)
+            .map_err(|e| e.error)
+            .with_context(|| format!("{}: cannot rename into place", target.display()))
     }
 }
 
 /// Flush a buffered file, surfacing the write error a `Drop` would swallow.
 fn close(writer: BufWriter<File>, target: &Path) -> anyhow::Result<()> {
-    let file = writer.into_inner().map_err(|e| e.into_error()).with_context(|| format!("{}: write failed", target.display()))?;
+    let file = writer
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .with_context(|| format!("{}: write failed", target.display()))?;
     drop(file);
     Ok(())
 }
@@ -344,7 +362,8 @@ struct CsvSink {
 impl CsvSink {
     fn try_new(pending: PendingFile, schema: &SchemaRef) -> anyhow::Result<Self> {
         let flattener = CsvFlattener::new(schema);
-        let mut writer = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(pending.writer()?);
+        let mut writer =
+            datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(pending.writer()?);
         // The header row, even when no rows follow.
         writer
             .write(&RecordBatch::new_empty(flattener.schema()))

@@ -41,7 +41,9 @@ pub fn describe(path: &Path) -> anyhow::Result<String> {
     };
     match NpyTable::open(path) {
         Ok(table) => Ok(describe_table(&path.display().to_string(), &table)),
-        Err(e) if is_npz && matches!(e.kind, ErrorKind::LengthMismatch { .. }) => describe_members(path, &e.kind),
+        Err(e) if is_npz && matches!(e.kind, ErrorKind::LengthMismatch { .. }) => {
+            describe_members(path, &e.kind)
+        }
         Err(e) => Err(e.in_file(path).into()),
     }
 }
@@ -50,7 +52,8 @@ pub fn describe(path: &Path) -> anyhow::Result<String> {
 fn describe_members(path: &Path, mismatch: &ErrorKind) -> anyhow::Result<String> {
     let mut out = format!("{}: {mismatch}; each member is its own table\n", path.display());
     for member in NpyTable::npz_member_names(path).map_err(|e| e.in_file(path))? {
-        let table = NpyTable::open_npz_member(path, &member, &OpenOptions::default()).map_err(|e| e.in_file(path))?;
+        let table =
+            NpyTable::open_npz_member(path, &member, &OpenOptions::default()).map_err(|e| e.in_file(path))?;
         out.push('\n');
         out.push_str(&describe_table(&format!("{}[{member}]", path.display()), &table));
     }
@@ -62,7 +65,12 @@ fn describe_table(title: &str, table: &NpyTable) -> String {
     let mut out = String::new();
     let rows = table.num_rows();
     let columns = schema.fields().len();
-    let _ = writeln!(out, "{title}: {rows} {}, {columns} {}", plural(rows, "row"), plural(columns as u64, "column"));
+    let _ = writeln!(
+        out,
+        "{title}: {rows} {}, {columns} {}",
+        plural(rows, "row"),
+        plural(columns as u64, "column")
+    );
     out.push_str("\nschema:\n");
     out.push_str(&describe_schema(&schema));
     for array in table.arrays() {
@@ -91,7 +99,13 @@ pub fn describe_schema(schema: &Schema) -> String {
 
 fn describe_field(field: &Field, depth: usize, out: &mut String) {
     let nullability = if field.is_nullable() { "nullable" } else { "not null" };
-    let _ = writeln!(out, "{}{}: {} {nullability}", "  ".repeat(depth), field.name(), type_name(field.data_type()));
+    let _ = writeln!(
+        out,
+        "{}{}: {} {nullability}",
+        "  ".repeat(depth),
+        field.name(),
+        type_name(field.data_type())
+    );
     if let Some(children) = struct_children(field.data_type()) {
         for child in children {
             describe_field(child, depth + 1, out);
@@ -116,7 +130,9 @@ pub fn type_name(data_type: &DataType) -> String {
         DataType::Timestamp(unit, None) => format!("Timestamp({})", unit_name(unit)),
         DataType::Timestamp(unit, Some(zone)) => format!("Timestamp({}, {zone})", unit_name(unit)),
         DataType::Duration(unit) => format!("Duration({})", unit_name(unit)),
-        DataType::FixedSizeList(item, size) => format!("FixedSizeList({size}, {})", type_name(item.data_type())),
+        DataType::FixedSizeList(item, size) => {
+            format!("FixedSizeList({size}, {})", type_name(item.data_type()))
+        }
         DataType::List(item) => format!("List({})", type_name(item.data_type())),
         DataType::LargeList(item) => format!("LargeList({})", type_name(item.data_type())),
         DataType::FixedSizeBinary(size) => format!("FixedSizeBinary({size})"),
@@ -186,7 +202,8 @@ mod tests {
 
     #[test]
     fn nested_types_are_readable() {
-        let inner = DataType::FixedSizeList(std::sync::Arc::new(Field::new("item", DataType::Float32, false)), 3);
+        let inner =
+            DataType::FixedSizeList(std::sync::Arc::new(Field::new("item", DataType::Float32, false)), 3);
         let outer = DataType::FixedSizeList(std::sync::Arc::new(Field::new("item", inner, false)), 2);
         assert_eq!(type_name(&outer), "FixedSizeList(2, FixedSizeList(3, Float32))");
         assert_eq!(type_name(&DataType::Timestamp(TimeUnit::Millisecond, None)), "Timestamp(ms)");
@@ -198,7 +215,11 @@ mod tests {
         let z = Field::new(
             "z",
             DataType::Struct(
-                vec![Field::new("real", DataType::Float64, false), Field::new("imag", DataType::Float64, false)].into(),
+                vec![
+                    Field::new("real", DataType::Float64, false),
+                    Field::new("imag", DataType::Float64, false),
+                ]
+                .into(),
             ),
             false,
         );

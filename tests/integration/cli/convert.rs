@@ -29,7 +29,8 @@ fn concat(schema: SchemaRef, batches: Vec<RecordBatch>) -> RecordBatch {
 }
 
 fn read_parquet(path: &Path) -> RecordBatch {
-    let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap().build().unwrap();
+    let reader =
+        ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap().build().unwrap();
     let schema = reader.schema();
     concat(schema, reader.collect::<Result<_, _>>().unwrap())
 }
@@ -68,7 +69,8 @@ fn npz_to_parquet_round_trips_with_numeric_settings() {
     assert_eq!(metadata.num_row_groups(), 1, "1000 rows fit one row group");
     for column in metadata.row_group(0).columns() {
         assert_eq!(column.compression(), Compression::SNAPPY, "{}", column.column_path());
-        let dictionary = column.encodings().any(|e| matches!(e, Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY));
+        let dictionary =
+            column.encodings().any(|e| matches!(e, Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY));
         let path = column.column_path().string();
         if path.starts_with("features") {
             assert!(!dictionary, "float column {path} must not be dictionary-encoded");
@@ -213,7 +215,8 @@ fn npy_to_ndjson() {
     assert_eq!(rows.len(), expected.num_rows());
     let ids = expected.column_by_name("id").unwrap().as_primitive::<Int64Type>();
     let kinds = expected.column_by_name("kind").unwrap().as_string::<i32>();
-    let values = expected.column_by_name("value").unwrap().as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+    let values =
+        expected.column_by_name("value").unwrap().as_primitive::<datafusion::arrow::datatypes::Float64Type>();
     let ts = expected.column_by_name("ts").unwrap();
     for (i, row) in rows.iter().enumerate() {
         assert_eq!(row["id"].as_i64(), Some(ids.value(i)));
@@ -237,7 +240,8 @@ fn npz_to_npz_and_npy() {
     let expected = read_table(&example("ds.npz"), None);
     assert_same_data(&expected, &read_table(&stored, None));
     assert_same_data(&expected, &read_table(&deflated, None));
-    let storages: Vec<Storage> = NpyTable::open(&deflated).unwrap().arrays().iter().map(|a| a.storage).collect();
+    let storages: Vec<Storage> =
+        NpyTable::open(&deflated).unwrap().arrays().iter().map(|a| a.storage).collect();
     assert_eq!(storages, [Storage::ZipDeflated, Storage::ZipDeflated]);
     let labels_table = read_table(&labels, None);
     assert!(labels_table.column(0).to_data() == expected.column(1).to_data());

@@ -50,7 +50,10 @@ fn check_schema_report(file: &Path, case: &Value) {
     assert!(first.contains(&format!(": {rows} row")), "{}: {first}", file.display());
     for (name, facts) in arrays {
         let section = report.split(&format!("array {name}:\n")).nth(1).unwrap_or_else(|| panic!("{report}"));
-        assert!(section.contains(&format!("  shape        {}\n", shape_text(&facts["shape"]))), "{name}: {report}");
+        assert!(
+            section.contains(&format!("  shape        {}\n", shape_text(&facts["shape"]))),
+            "{name}: {report}"
+        );
         let order = if facts["fortran_order"].as_bool().unwrap() { "Fortran" } else { "C" };
         assert!(section.contains(&format!("  order        {order}\n")), "{name}: {report}");
     }
@@ -68,7 +71,8 @@ fn read_back(out: &Path) -> RecordBatch {
         schema = reader.schema();
         batches = reader.collect::<Result<_, _>>().unwrap();
     } else {
-        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(out).unwrap()).unwrap().build().unwrap();
+        let reader =
+            ParquetRecordBatchReaderBuilder::try_new(File::open(out).unwrap()).unwrap().build().unwrap();
         schema = datafusion::arrow::record_batch::RecordBatchReader::schema(&reader);
         batches = reader.collect::<Result<_, _>>().unwrap();
     }
@@ -84,7 +88,10 @@ fn every_corpus_file_converts_or_is_refused() {
         if case.get("error").is_some() {
             let out = work.path().join(format!("{name}.parquet"));
             assert_one_line_error(&convert(&file, &out), case["file"].as_str().unwrap());
-            assert_one_line_error(&npyq([OsString::from("schema"), file.clone().into()]), case["file"].as_str().unwrap());
+            assert_one_line_error(
+                &npyq([OsString::from("schema"), file.clone().into()]),
+                case["file"].as_str().unwrap(),
+            );
             assert!(dir_names(work.path()).is_empty(), "{name}: output left behind");
             continue;
         }
@@ -97,7 +104,11 @@ fn every_corpus_file_converts_or_is_refused() {
         }
         let json = work.path().join(format!("{name}.json"));
         assert_ok(&convert(&file, &json));
-        assert_eq!(fs::read_to_string(&json).unwrap().lines().count(), expected.num_rows(), "{name}.json lines");
+        assert_eq!(
+            fs::read_to_string(&json).unwrap().lines().count(),
+            expected.num_rows(),
+            "{name}.json lines"
+        );
         let csv = work.path().join(format!("{name}.csv"));
         assert_ok(&convert(&file, &csv));
         assert!(!fs::read_to_string(&csv).unwrap().is_empty(), "{name}.csv has a header");

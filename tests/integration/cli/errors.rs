@@ -60,7 +60,8 @@ fn failure_keeps_an_existing_output_unchanged() {
 fn object_arrays_are_refused_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("objects.npy");
-    fs::write(&bad, npy_bytes("{'descr': '|O', 'fortran_order': False, 'shape': (2,), }", &[0u8; 16])).unwrap();
+    fs::write(&bad, npy_bytes("{'descr': '|O', 'fortran_order': False, 'shape': (2,), }", &[0u8; 16]))
+        .unwrap();
     let output = npyq(convert_args(&bad, &dir.path().join("out.csv"), &[]));
     let message = assert_one_line_error(&output, "objects.npy");
     assert!(message.contains('O'), "{message}");
@@ -89,22 +90,28 @@ fn unknown_output_extension_lists_the_supported_ones() {
 #[test]
 fn unknown_member_lists_the_members() {
     let dir = tempfile::tempdir().unwrap();
-    let output = npyq(convert_args(&example("ds.npz"), &dir.path().join("x.parquet"), &["--member", "weights"]));
+    let output =
+        npyq(convert_args(&example("ds.npz"), &dir.path().join("x.parquet"), &["--member", "weights"]));
     let message = assert_one_line_error(&output, "ds.npz");
-    assert!(message.contains("weights") && message.contains("features") && message.contains("labels"), "{message}");
+    assert!(
+        message.contains("weights") && message.contains("features") && message.contains("labels"),
+        "{message}"
+    );
 }
 
 #[test]
 fn member_needs_an_npz() {
     let dir = tempfile::tempdir().unwrap();
-    let output = npyq(convert_args(&example("events.npy"), &dir.path().join("x.parquet"), &["--member", "id"]));
+    let output =
+        npyq(convert_args(&example("events.npy"), &dir.path().join("x.parquet"), &["--member", "id"]));
     assert_one_line_error(&output, "--member");
 }
 
 #[test]
 fn unknown_compression() {
     let dir = tempfile::tempdir().unwrap();
-    let output = npyq(convert_args(&example("ds.npz"), &dir.path().join("x.parquet"), &["--compression", "brotli9"]));
+    let output =
+        npyq(convert_args(&example("ds.npz"), &dir.path().join("x.parquet"), &["--compression", "brotli9"]));
     let message = assert_one_line_error(&output, "brotli9");
     assert!(message.contains("zstd"), "{message}");
     assert!(dir_names(dir.path()).is_empty());
