@@ -68,11 +68,11 @@ fn progress_bar(total_rows: Option<u64>) -> ProgressBar {
     }
     match total_rows {
         Some(total) => ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr()).with_style(
-            ProgressStyle::with_template("{bar:40} {human_pos}/{human_len} rows ({per_sec}, {eta} left)")
+            ProgressStyle::with_template("{bar:40} {human_pos}/{human_len} rows, {elapsed} elapsed, {eta} left")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         ),
         None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(
-            ProgressStyle::with_template("{spinner} {human_pos} rows ({per_sec})")
+            ProgressStyle::with_template("{spinner} {human_pos} rows, {elapsed} elapsed")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         ),
     }
