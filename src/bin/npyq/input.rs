@@ -147,7 +147,10 @@ pub fn shard_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 fn open_shards(dir: &Path, member: Option<&str>) -> anyhow::Result<Input> {
     let files = shard_files(dir)?;
     if files.is_empty() {
-        bail!("{}: no .npy or .npz files in the directory", dir.display());
+        let has_subdirectories =
+            std::fs::read_dir(dir).into_iter().flatten().flatten().any(|e| e.path().is_dir());
+        let note = if has_subdirectories { " (subdirectories are not read: convert each one)" } else { "" };
+        bail!("{}: no .npy or .npz files in the directory{note}", dir.display());
     }
     let dir_name = dir
         .canonicalize()
