@@ -1,4 +1,4 @@
-//! Decoding checked against numpy: the shared corpus (`/work/shared/npy-corpus`, copied
+//! Decoding checked against numpy: the numpy corpus (`tests/data/corpus`, copied
 //! nowhere: read in place) and this module's own fixtures (`testdata/`, made by
 //! `testdata/make_decode_fixtures.py`). Expected values are what numpy read back, encoded as
 //! the corpus's `expected.json` says; an Arrow array is turned into the same encoding and the
@@ -24,7 +24,7 @@ use crate::error::ErrorKind;
 use crate::format::dtype::{DType, Endian, Record, RecordField, TimeUnit};
 use crate::format::schema::arrow_type;
 
-const CORPUS: &str = "/work/shared/npy-corpus/files";
+const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/corpus/files");
 
 fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src/format/decode/testdata")
