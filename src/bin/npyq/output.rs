@@ -1,7 +1,8 @@
 //! The outputs `npyq convert` writes, chosen by the output's extension, and the rule that an
 //! output is complete or absent: every writer writes into a temporary file in the output's
-//! directory, which is renamed into place only after the writer finished without error. On any
-//! error (or a panic, or Ctrl-C before the rename) the temporary file is removed.
+//! directory, which is renamed into place only after the writer finished without error. On an
+//! error (or a panic) the temporary file is removed; a process killed outright (Ctrl-C) may
+//! leave the hidden temporary file, but never a partial file under the output's name.
 
 use std::fs::File;
 use std::io::BufWriter;
