@@ -20,7 +20,9 @@ use super::{assert_ok, assert_same_data, example, fixture, npyq, read_table};
 fn convert(input: &Path, output: &Path, extra: &[&str]) {
     let mut args = vec![std::ffi::OsString::from("convert"), input.into(), output.into()];
     args.extend(extra.iter().map(Into::into));
-    assert_ok(&npyq(args));
+    let run = npyq(args);
+    assert_ok(&run);
+    assert!(run.stderr.is_empty(), "no progress bar when stderr is not a terminal: {}", super::stderr(&run));
     assert!(output.exists(), "{} was not written", output.display());
 }
 
