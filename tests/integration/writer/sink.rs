@@ -1,0 +1,1 @@
+//! `COPY (query) TO ... STORED AS NPY` through the DataFusion sink.
