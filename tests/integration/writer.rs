@@ -30,7 +30,7 @@ fn npz_members(path: &Path) -> Vec<(String, zip::CompressionMethod, Vec<u8>)> {
             let mut member = archive.by_index(i).unwrap();
             let mut bytes = Vec::new();
             member.read_to_end(&mut bytes).unwrap();
-            (member.name().to_string(), member.compression(), bytes)
+            (member.name().unwrap().to_string(), member.compression(), bytes)
         })
         .collect()
 }
