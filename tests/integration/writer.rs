@@ -16,6 +16,16 @@ fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/roundtrip").join(name)
 }
 
+/// With `NPY_WRITER_OUT=<dir>` set, keep a copy of a file we wrote under the name of its numpy
+/// counterpart, for `tests/data/roundtrip/check_with_numpy.py` to load with numpy.
+fn keep_for_numpy(written: &Path, numpy_name: &str) {
+    if let Some(dir) = std::env::var_os("NPY_WRITER_OUT") {
+        let dir = PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(written, dir.join(numpy_name)).unwrap();
+    }
+}
+
 fn read(path: impl AsRef<Path>) -> Vec<u8> {
     let path = path.as_ref();
     std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))

@@ -9,7 +9,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion_npy::{ArrayFileWriter, ErrorKind, NpzCompression, WriteOptions};
 use datafusion_npy::format::writer::NullPolicy;
 
-use super::{assert_same_bytes, files_in, fixture, npz_members, read};
+use super::{assert_same_bytes, files_in, fixture, keep_for_numpy, npz_members, read};
 
 fn write_all(path: &std::path::Path, schema: SchemaRef, batches: &[RecordBatch], options: WriteOptions) -> datafusion_npy::Result<()> {
     let mut writer = ArrayFileWriter::try_new(path, schema, options)?;
@@ -53,6 +53,7 @@ fn streaming_many_batches_with_strings_matches_numpy() {
     let out = dir.path().join("stream.npy");
     let (schema, batches) = stream_batches(true);
     write_all(&out, schema, &batches, WriteOptions::default()).unwrap();
+    keep_for_numpy(&out, "built_stream.npy");
     assert_same_bytes(&read(&out), &read(fixture("built_stream.npy")), "built_stream.npy");
     assert_eq!(files_in(dir.path()), ["stream.npy"], "no spill or temporary file left");
 }
@@ -63,6 +64,7 @@ fn streaming_many_batches_of_fixed_width_columns_matches_numpy() {
     let out = dir.path().join("fixed.npy");
     let (schema, batches) = stream_batches(false);
     write_all(&out, schema, &batches, WriteOptions::default()).unwrap();
+    keep_for_numpy(&out, "built_fixed_stream.npy");
     assert_same_bytes(&read(&out), &read(fixture("built_fixed_stream.npy")), "built_fixed_stream.npy");
     assert_eq!(files_in(dir.path()), ["fixed.npy"]);
 }
@@ -74,6 +76,7 @@ fn no_rows_gives_an_empty_array_with_one_character_strings() {
     let schema =
         Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false), Field::new("s", DataType::Utf8, true)]));
     write_all(&out, schema, &[], WriteOptions::default()).unwrap();
+    keep_for_numpy(&out, "built_empty.npy");
     assert_same_bytes(&read(&out), &read(fixture("built_empty.npy")), "built_empty.npy");
 }
 
@@ -103,6 +106,7 @@ fn check_npz(compression: NpzCompression, method: zip::CompressionMethod, numpy_
     let out = dir.path().join("members.npz");
     let (schema, batches) = member_batches();
     write_all(&out, schema, &batches, WriteOptions::default().with_compression(compression)).unwrap();
+    keep_for_numpy(&out, numpy_file);
     let ours = npz_members(&out);
     let numpy = npz_members(&fixture(numpy_file));
     let names: Vec<&str> = ours.iter().map(|(name, _, _)| name.as_str()).collect();
