@@ -143,6 +143,23 @@ def main():
     )
     np.savez(os.path.join(OUT, "built_members.npz"), **built)
     np.savez_compressed(os.path.join(OUT, "built_members_deflated.npz"), **built)
+    # built_sql.npy / built_sql.npz: `COPY (SELECT a, s, _row ...)` of a = [1, 2, 3] (i64),
+    # s = ['x', 'yz', 'é'] (str); `_row` is left out.
+    sql = np.zeros(3, dtype=[("a", "<i8"), ("s", "<U2")])
+    sql["a"] = [1, 2, 3]
+    sql["s"] = ["x", "yz", "\u00e9"]
+    save("built_sql.npy", sql)
+    np.savez(os.path.join(OUT, "built_sql.npz"), a=sql["a"], s=sql["s"])
+    # built_views.npy: the other Arrow string/binary layouts; u1 (LargeUtf8) = ['a', 'bcd'],
+    # u2 (Utf8View) = ['a string longer than 12', ''], b1 (LargeBinary) = [b'\0\1', b''],
+    # b2 (BinaryView) = [b'x' * 20, b'y'], h (Float16) = [0.5, -2].
+    views = np.zeros(2, dtype=[("u1", "<U3"), ("u2", "<U23"), ("b1", "S2"), ("b2", "S20"), ("h", "<f2")])
+    views["u1"] = ["a", "bcd"]
+    views["u2"] = ["a string longer than 12", ""]
+    views["b1"] = [b"\0\1", b""]
+    views["b2"] = [b"x" * 20, b"y"]
+    views["h"] = [0.5, -2]
+    save("built_views.npy", views)
 
 
 if __name__ == "__main__":

@@ -293,3 +293,21 @@ fn a_single_struct_column_becomes_a_structured_array_of_its_fields() {
     assert!(text.contains("'descr': [('x', '|i1'), ('y', '|u1')], 'fortran_order': False, 'shape': (2,)"), "{text}");
     assert_eq!(&bytes[bytes.len() - 4..], &[0xff, 3, 2, 4]);
 }
+
+#[test]
+fn large_and_view_strings_and_binaries_and_half_floats_match_numpy() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("views.npy");
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        ("u1", Arc::new(LargeStringArray::from(vec!["a", "bcd"]))),
+        ("u2", Arc::new(StringViewArray::from(vec!["a string longer than 12", ""]))),
+        ("b1", Arc::new(LargeBinaryArray::from(vec![&b"\0\x01"[..], b""]))),
+        ("b2", Arc::new(BinaryViewArray::from(vec![&[b'x'; 20][..], b"y"]))),
+        ("h", Arc::new(Float16Array::from(vec![half::f16::from_f32(0.5), half::f16::from_f32(-2.0)]))),
+    ];
+    let batch = RecordBatch::try_from_iter(columns).unwrap();
+    // Split to make the widths come from different batches.
+    write_all(&out, batch.schema(), &[batch.slice(0, 1), batch.slice(1, 1)], WriteOptions::default()).unwrap();
+    keep_for_numpy(&out, "built_views.npy");
+    assert_same_bytes(&read(&out), &read(fixture("built_views.npy")), "built_views.npy");
+}
