@@ -123,7 +123,11 @@ pub fn check_field_names(path: &str, fields: &Fields) -> Result<()> {
 
 /// `a.b` for field `b` of column `a`; `b` at the top.
 pub fn join_path(parent: &str, name: &str) -> String {
-    if parent.is_empty() { name.to_string() } else { format!("{parent}.{name}") }
+    if parent.is_empty() {
+        name.to_string()
+    } else {
+        format!("{parent}.{name}")
+    }
 }
 
 /// Bytes of one complex value if `fields` are exactly `real` and `imag` of the same float type.
@@ -241,7 +245,10 @@ mod tests {
             fixed(&DataType::Timestamp(ArrowTimeUnit::Microsecond, Some("+02:00".into()))),
             DType::DateTime { unit: TimeUnit::Microsecond, multiple: 1, endian: Endian::Little }
         );
-        assert_eq!(fixed(&DataType::Date32), DType::DateTime { unit: TimeUnit::Day, multiple: 1, endian: Endian::Little });
+        assert_eq!(
+            fixed(&DataType::Date32),
+            DType::DateTime { unit: TimeUnit::Day, multiple: 1, endian: Endian::Little }
+        );
         assert_eq!(fixed(&DataType::FixedSizeBinary(5)), DType::Void { len: 5 });
     }
 

@@ -40,7 +40,13 @@ impl Context<'_> {
 
 /// Append the numpy bytes of every item of `array` (`dtype.itemsize()` each) to `out`.
 /// `inherited` marks items null because a parent struct or list is null.
-pub fn encode(array: &dyn Array, inherited: Option<&NullBuffer>, dtype: &DType, ctx: &Context, out: &mut Vec<u8>) -> Result<()> {
+pub fn encode(
+    array: &dyn Array,
+    inherited: Option<&NullBuffer>,
+    dtype: &DType,
+    ctx: &Context,
+    out: &mut Vec<u8>,
+) -> Result<()> {
     if let DataType::Dictionary(_, values) = array.data_type() {
         let plain = datafusion::arrow::compute::cast(array, values)?;
         return encode(plain.as_ref(), inherited, dtype, ctx, out);
@@ -49,7 +55,9 @@ pub fn encode(array: &dyn Array, inherited: Option<&NullBuffer>, dtype: &DType, 
     let start = out.len();
     match dtype {
         DType::Record(record) => return encode_record(array, nulls.as_ref(), record, ctx, out),
-        DType::Complex { bytes, .. } => return encode_complex(array, nulls.as_ref(), usize::from(*bytes / 2), ctx, out),
+        DType::Complex { bytes, .. } => {
+            return encode_complex(array, nulls.as_ref(), usize::from(*bytes / 2), ctx, out)
+        }
         DType::SubArray { base, shape } => return encode_sub_array(array, nulls, base, shape, ctx, out),
         DType::Bool => encode_bool(array, ctx, out)?,
         DType::Int { .. } | DType::Float { .. } => encode_fixed_width(array, dtype.itemsize(), true, ctx, out)?,
@@ -115,7 +123,13 @@ fn dtype_name(dtype: &DType) -> String {
 }
 
 /// Records: each field's bytes for all rows, then interleaved into items.
-fn encode_record(array: &dyn Array, nulls: Option<&NullBuffer>, record: &crate::format::dtype::Record, ctx: &Context, out: &mut Vec<u8>) -> Result<()> {
+fn encode_record(
+    array: &dyn Array,
+    nulls: Option<&NullBuffer>,
+    record: &crate::format::dtype::Record,
+    ctx: &Context,
+    out: &mut Vec<u8>,
+) -> Result<()> {
     let Some(structs) = array.as_struct_opt() else { return Err(mismatch(array, &DType::Record(record.clone()), ctx)) };
     if structs.num_columns() != record.fields.len() {
         return Err(mismatch(array, &DType::Record(record.clone()), ctx));
@@ -131,7 +145,13 @@ fn encode_record(array: &dyn Array, nulls: Option<&NullBuffer>, record: &crate::
 }
 
 /// Complex numbers: the `real` and `imag` floats side by side.
-fn encode_complex(array: &dyn Array, nulls: Option<&NullBuffer>, part_bytes: usize, ctx: &Context, out: &mut Vec<u8>) -> Result<()> {
+fn encode_complex(
+    array: &dyn Array,
+    nulls: Option<&NullBuffer>,
+    part_bytes: usize,
+    ctx: &Context,
+    out: &mut Vec<u8>,
+) -> Result<()> {
     let part = DType::Float { bytes: part_bytes as u8, endian: crate::format::dtype::Endian::Little };
     let Some(structs) = array.as_struct_opt().filter(|s| s.num_columns() == 2) else {
         return Err(mismatch(array, &part, ctx));
@@ -157,7 +177,14 @@ fn interleave(parts: &[(Vec<u8>, usize)], rows: usize, out: &mut Vec<u8>) {
 }
 
 /// A sub-array: the innermost values of the nested fixed-size lists, in C order already.
-fn encode_sub_array(array: &dyn Array, nulls: Option<NullBuffer>, base: &DType, shape: &[usize], ctx: &Context, out: &mut Vec<u8>) -> Result<()> {
+fn encode_sub_array(
+    array: &dyn Array,
+    nulls: Option<NullBuffer>,
+    base: &DType,
+    shape: &[usize],
+    ctx: &Context,
+    out: &mut Vec<u8>,
+) -> Result<()> {
     let mut values = array.slice(0, array.len());
     let mut nulls = nulls;
     let mut items_per_row = ctx.items_per_row.max(1);
@@ -194,9 +221,11 @@ fn encode_fixed_width(array: &dyn Array, width: usize, swap: bool, ctx: &Context
         DataType::FixedSizeBinary(n) => usize::try_from(*n).ok(),
         other => other.primitive_width(),
     };
-    let bytes = data.buffers().first().filter(|_| expected == Some(width)).and_then(|buffer| {
-        buffer.as_slice().get(data.offset() * width..(data.offset() + data.len()) * width)
-    });
+    let bytes = data
+        .buffers()
+        .first()
+        .filter(|_| expected == Some(width))
+        .and_then(|buffer| buffer.as_slice().get(data.offset() * width..(data.offset() + data.len()) * width));
     let Some(bytes) = bytes else {
         return Err(NpyError::from(ErrorKind::Unwritable {
             what: format!("type {}", array.data_type()),
@@ -253,7 +282,12 @@ fn encode_unicode(array: &dyn Array, chars: usize, ctx: &Context, out: &mut Vec<
 }
 
 /// Each value NUL-padded to `len` bytes (numpy's `S<len>`).
-fn pad_each<'a>(values: impl Iterator<Item = Option<&'a [u8]>>, len: usize, ctx: &Context, out: &mut Vec<u8>) -> Result<()> {
+fn pad_each<'a>(
+    values: impl Iterator<Item = Option<&'a [u8]>>,
+    len: usize,
+    ctx: &Context,
+    out: &mut Vec<u8>,
+) -> Result<()> {
     for (item, value) in values.enumerate() {
         let value = value.unwrap_or_default();
         if value.len() > len {
@@ -344,7 +378,8 @@ mod tests {
     fn records_interleave_fields_and_struct_nulls_reach_the_leaves() {
         let x = Arc::new(Float64Array::from(vec![1.0, 2.0])) as ArrayRef;
         let n = Arc::new(Int8Array::from(vec![5, 6])) as ArrayRef;
-        let fields = Fields::from(vec![Field::new("x", DataType::Float64, true), Field::new("n", DataType::Int8, true)]);
+        let fields =
+            Fields::from(vec![Field::new("x", DataType::Float64, true), Field::new("n", DataType::Int8, true)]);
         let s = StructArray::new(fields.clone(), vec![x.clone(), n.clone()], None);
         let out = bytes_of(&s, &[], NullPolicy::Error).unwrap();
         assert_eq!(out[..8], 1.0f64.to_le_bytes());
@@ -362,7 +397,10 @@ mod tests {
 
     #[test]
     fn complex_is_real_then_imag() {
-        let fields = Fields::from(vec![Field::new("real", DataType::Float32, true), Field::new("imag", DataType::Float32, true)]);
+        let fields = Fields::from(vec![
+            Field::new("real", DataType::Float32, true),
+            Field::new("imag", DataType::Float32, true),
+        ]);
         let re = Arc::new(Float32Array::from(vec![1.0, 3.0])) as ArrayRef;
         let im = Arc::new(Float32Array::from(vec![2.0, 4.0])) as ArrayRef;
         let c = StructArray::new(fields, vec![re, im], Some(NullBuffer::from(vec![true, false])));

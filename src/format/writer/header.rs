@@ -86,7 +86,8 @@ mod tests {
     #[test]
     fn plain_array_header_matches_numpy() {
         let header = npy_header("'<f4'", &[3, 2]).unwrap();
-        let mut expected = b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }".to_vec();
+        let mut expected =
+            b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }".to_vec();
         expected.extend(std::iter::repeat_n(b' ', 128 - expected.len() - 1));
         expected.push(b'\n');
         assert_eq!(header, expected);

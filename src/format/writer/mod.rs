@@ -39,7 +39,7 @@ use std::io::{BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, StructArray};
+use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions, StructArray};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
 use datafusion::arrow::ipc::reader::StreamReader;
 use datafusion::arrow::ipc::writer::StreamWriter;
@@ -174,7 +174,9 @@ impl ArrayFileWriter {
     fn check_batch(&self, batch: &RecordBatch) -> Result<()> {
         let expected: Vec<&DataType> = self.schema.fields().iter().map(|f| f.data_type()).collect();
         let got: Vec<&DataType> = batch.schema_ref().fields().iter().map(|f| f.data_type()).collect();
-        if expected != got {
+        // Nested field names and nullability may differ (they do between DataFusion plans).
+        let same = expected.len() == got.len() && expected.iter().zip(&got).all(|(e, g)| e.equals_datatype(g));
+        if !same {
             return Err(ErrorKind::InvalidArgument(format!(
                 "batch columns {got:?} do not match the writer's schema {expected:?}"
             ))
@@ -232,7 +234,9 @@ enum OutputState {
 
 impl ArrayOutput {
     fn create(schema: &Schema, columns: Vec<usize>, container: Container, path: &Path, dir: &Path) -> Result<Self> {
-        let fields: Fields = columns.iter().map(|&i| Arc::clone(&schema.fields()[i])).collect();
+        // Nullable at the top: a null in a column declared non-nullable gets the encoder's
+        // message (or NaN/NaT), not Arrow's.
+        let fields: Fields = columns.iter().map(|&i| Arc::new(schema.field(i).clone().with_nullable(true))).collect();
         let schema = Arc::new(Schema::new(fields));
         let name = schema.field(0).name().clone();
         let unknown_widths: usize = schema.fields().iter().map(|f| variable_leaves(f.data_type())).sum();
@@ -254,8 +258,9 @@ impl ArrayOutput {
     }
 
     fn write(&mut self, batch: &RecordBatch, first_row: u64, options: &WriteOptions) -> Result<()> {
-        let batch = batch.project(&self.columns)?;
-        let batch = RecordBatch::try_new(Arc::clone(&self.schema), batch.columns().to_vec())?;
+        let columns = self.columns.iter().map(|&i| Arc::clone(batch.column(i))).collect();
+        let same_layout = RecordBatchOptions::new().with_match_field_names(false);
+        let batch = RecordBatch::try_new_with_options(Arc::clone(&self.schema), columns, &same_layout)?;
         match &mut self.state {
             OutputState::Direct { npy, item } => {
                 let bytes = encode_rows(&batch, item, first_row, options)?;
@@ -291,7 +296,12 @@ impl ArrayOutput {
         }
     }
 
-    fn finish_npz_member<W: Write + Seek>(self, rows: u64, zip: &mut zip::ZipWriter<W>, options: &WriteOptions) -> Result<()> {
+    fn finish_npz_member<W: Write + Seek>(
+        self,
+        rows: u64,
+        zip: &mut zip::ZipWriter<W>,
+        options: &WriteOptions,
+    ) -> Result<()> {
         let method = match options.compression {
             NpzCompression::Stored => zip::CompressionMethod::Stored,
             NpzCompression::Deflated => zip::CompressionMethod::Deflated,
@@ -367,7 +377,8 @@ fn encode_rows(batch: &RecordBatch, item: &DType, first_row: u64, options: &Writ
         [only] => (plain(only)?, batch.schema_ref().field(0).name().clone()),
         columns => {
             let columns = columns.iter().map(plain).collect::<Result<Vec<_>>>()?;
-            let fields: Fields = batch.schema_ref().fields().iter().zip(&columns).map(|(f, c)| field_like(f, c)).collect();
+            let fields: Fields =
+                batch.schema_ref().fields().iter().zip(&columns).map(|(f, c)| field_like(f, c)).collect();
             (Arc::new(StructArray::try_new(fields, columns, None)?), String::new())
         }
     };

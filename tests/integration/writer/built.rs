@@ -6,12 +6,17 @@ use std::sync::Arc;
 use datafusion::arrow::array::*;
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Int32Type, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion_npy::{ArrayFileWriter, ErrorKind, NpzCompression, WriteOptions};
 use datafusion_npy::format::writer::NullPolicy;
+use datafusion_npy::{ArrayFileWriter, ErrorKind, NpzCompression, WriteOptions};
 
 use super::{assert_same_bytes, files_in, fixture, keep_for_numpy, npz_members, read};
 
-fn write_all(path: &std::path::Path, schema: SchemaRef, batches: &[RecordBatch], options: WriteOptions) -> datafusion_npy::Result<()> {
+fn write_all(
+    path: &std::path::Path,
+    schema: SchemaRef,
+    batches: &[RecordBatch],
+    options: WriteOptions,
+) -> datafusion_npy::Result<()> {
     let mut writer = ArrayFileWriter::try_new(path, schema, options)?;
     for batch in batches {
         writer.write(batch)?;
@@ -229,7 +234,8 @@ fn null_policy_zero_writes_zeros_for_types_without_a_missing_value() {
     let bytes = read(&out);
     assert_eq!(bytes.len(), 128 + 6);
     assert_eq!(&bytes[128..], &[7, 0, 0, 0, 0xff, 0xff]);
-    assert!(String::from_utf8_lossy(&bytes[..128]).starts_with("\u{fffd}NUMPY\u{1}\u{0}v\u{0}{'descr': '<i2', 'fortran_order': False, 'shape': (3,), }"));
+    assert!(String::from_utf8_lossy(&bytes[..128])
+        .starts_with("\u{fffd}NUMPY\u{1}\u{0}v\u{0}{'descr': '<i2', 'fortran_order': False, 'shape': (3,), }"));
 }
 
 #[test]

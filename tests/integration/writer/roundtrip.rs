@@ -38,7 +38,12 @@ fn all_rows(path: &Path) -> RecordBatch {
     let batches: Vec<RecordBatch> = table.reader().build().unwrap().map(Result::unwrap).collect();
     let batch = concat_batches(&table.schema(), &batches).unwrap();
     let plain = std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(
-        batch.schema().fields().iter().map(|f| f.as_ref().clone().with_metadata(Default::default())).collect::<Vec<_>>(),
+        batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_metadata(Default::default()))
+            .collect::<Vec<_>>(),
     ));
     RecordBatch::try_new(plain, batch.columns().to_vec()).unwrap()
 }
