@@ -19,17 +19,17 @@ use crate::format::dtype::DType;
 
 /// Where the values being encoded are, for error messages and null handling.
 #[derive(Debug, Clone)]
-pub struct Context<'a> {
+pub struct Context {
     /// The column's (dotted) name.
     pub column: String,
     /// Row number (in the whole output) of the batch's first row.
     pub first_row: u64,
     /// Leaf items per row (a sub-array's element count), to turn an item index into a row.
     pub items_per_row: usize,
-    pub nulls: &'a NullPolicy,
+    pub nulls: NullPolicy,
 }
 
-impl Context<'_> {
+impl Context {
     fn field(&self, name: &str) -> Self {
         Context { column: join_path(&self.column, name), ..self.clone() }
     }
@@ -328,7 +328,7 @@ mod tests {
 
     fn bytes_of(array: &dyn Array, widths: &[usize], nulls: NullPolicy) -> Result<Vec<u8>> {
         let dtype = numpy_dtype("c", array.data_type(), &mut widths.iter().copied())?;
-        let ctx = Context { column: "c".into(), first_row: 100, items_per_row: 1, nulls: &nulls };
+        let ctx = Context { column: "c".into(), first_row: 100, items_per_row: 1, nulls };
         let mut out = Vec::new();
         encode(array, None, &dtype, &ctx, &mut out)?;
         assert_eq!(out.len(), array.len() * dtype.itemsize());

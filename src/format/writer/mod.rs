@@ -7,47 +7,47 @@
 //!
 //! # Streaming with an unknown row count and unknown string widths
 //!
-//! Each array being written (the `.npy`, or each `.npz` member) is an [`ArrayOutput`], in one of
-//! two states, chosen from the schema:
+//! The row count is in the header, before the data, and is known only at the end; so are the
+//! `U<n>`/`S<n>` widths of string and binary columns (the longest value). Memory stays at about
+//! one batch whatever the size of the output:
 //!
-//! - **Direct**: every width is known from the types. Items are encoded batch by batch straight
-//!   into a file that starts with the header for 0 rows. numpy's header reserves room for the
-//!   first axis to grow to 21 digits, so at `finish` the header with the real row count is
-//!   written over it in place: same length, same bytes as `np.save`.
-//! - **Spilled**: the output has a string or binary column, whose `U<n>`/`S<n>` width is the
-//!   longest value, known only at the end. Its batches are spilled unchanged to an Arrow IPC
-//!   stream in a temporary file while the widths are measured; at `finish` the header is
-//!   written with the final widths and rows, and the spill is read back one batch at a time
-//!   and encoded. Two sequential passes over a temporary file; memory stays at about one batch.
+//! - **Fixed widths** (no string or binary column): items are encoded batch by batch straight
+//!   after a header for 0 rows. numpy's header reserves room for the first axis to grow to 21
+//!   digits, so `finish` writes the header with the real row count over it in place: same
+//!   length, same bytes as `np.save`.
+//! - **Strings** (a [`spill::Spill`]): batches are spilled unchanged to an Arrow IPC stream in a
+//!   temporary file (UTF-8, more compact than UCS-4) while the widths are measured; `finish`
+//!   writes the header with the final widths and rows, then reads the spill back one batch at a
+//!   time and encodes it. Two sequential passes over a temporary file.
 //!
-//! `.npz` members must be written one after another, so each member is a temporary `.npy`
-//! (direct) or spill while rows stream in; `finish` copies or encodes them into the archive in
-//! column order (stored like `np.savez` or deflated like `np.savez_compressed`, zip64 like
-//! numpy's `force_zip64`).
+//! `.npz` members must be written one after another ([`npz`]): while rows stream in, the
+//! fixed-width members' items go to one temporary file of chunks, and the string members'
+//! batches to one spill; `finish` writes each member into the archive in column order (stored
+//! like `np.savez` or deflated like `np.savez_compressed`, zip64 like numpy's `force_zip64`).
+//! Two temporary files, whatever the number of columns.
 //!
 //! All temporary files live in the output's directory (where the space for the result must be
-//! anyway). The result is written under a hidden temporary name there and renamed into place
-//! by `finish`: the output is complete or absent. Dropping the writer, or an error, leaves
-//! nothing behind.
+//! anyway). The result is written under a hidden temporary name there
+//! (`.<name>.<random>.partial`) and renamed into place by `finish`: the output is complete or
+//! absent. Dropping the writer, or an error, leaves nothing behind.
 
 mod dtype_map;
 mod encode;
 mod header;
+mod npy;
+mod npz;
+mod spill;
 
-use std::fs::File;
-use std::io::{BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions, StructArray};
+use datafusion::arrow::array::{Array, ArrayData, ArrayRef, RecordBatch, RecordBatchOptions, StructArray};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
-use datafusion::arrow::ipc::reader::StreamReader;
-use datafusion::arrow::ipc::writer::StreamWriter;
 use tempfile::NamedTempFile;
 
 use crate::error::{ErrorKind, NpyError, Result, ResultExt};
 use crate::format::dtype::DType;
-use dtype_map::{check_field_names, measure_widths, numpy_dtype, record, variable_leaves};
+use dtype_map::{check_field_names, numpy_dtype, record, variable_leaves};
 use encode::{encode, Context};
 
 pub use header::npy_header;
@@ -78,8 +78,6 @@ pub enum NullPolicy {
 pub struct WriteOptions {
     /// How `.npz` members are stored. Default: [`NpzCompression::Stored`]. Ignored for `.npy`.
     pub compression: NpzCompression,
-    /// Nulls in columns whose numpy type has no missing value. Default: [`NullPolicy::Error`].
-    pub nulls: NullPolicy,
 }
 
 impl WriteOptions {
@@ -88,18 +86,12 @@ impl WriteOptions {
         self.compression = compression;
         self
     }
-    /// Set what nulls without a numpy form become (default: an error).
-    pub fn with_nulls(mut self, nulls: NullPolicy) -> Self {
-        self.nulls = nulls;
-        self
-    }
 }
 
-/// `.npy` or `.npz`, from the output path's extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Container {
-    Npy,
-    Npz,
+/// What is being written: the `.npy`, or the `.npz` members.
+enum Body {
+    Npy(npy::NpyOutput),
+    Npz(npz::NpzOutput),
 }
 
 /// A streaming writer of `.npy` (one column → a plain array, several → a structured array) or
@@ -118,11 +110,9 @@ enum Container {
 /// ```
 pub struct ArrayFileWriter {
     path: PathBuf,
-    dir: PathBuf,
-    container: Container,
     schema: SchemaRef,
-    options: WriteOptions,
-    outputs: Vec<ArrayOutput>,
+    nulls: NullPolicy,
+    body: Body,
     rows: u64,
 }
 
@@ -136,7 +126,6 @@ impl ArrayFileWriter {
     }
 
     fn create(path: &Path, schema: SchemaRef, options: WriteOptions) -> Result<Self> {
-        let container = container_of(path)?;
         if schema.fields().is_empty() {
             return Err(unwritable("a table without columns", "a numpy array needs at least one column"));
         }
@@ -145,15 +134,19 @@ impl ArrayFileWriter {
             Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let groups: Vec<Vec<usize>> = match container {
-            Container::Npy => vec![(0..schema.fields().len()).collect()],
-            Container::Npz => (0..schema.fields().len()).map(|i| vec![i]).collect(),
+        let body = match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+            Some("npy") => Body::Npy(npy::NpyOutput::create(&schema, path, &dir)?),
+            Some("npz") => Body::Npz(npz::NpzOutput::create(&schema, path, &dir, options.compression)?),
+            _ => return Err(ErrorKind::InvalidArgument("the output must end in .npy or .npz".into()).into()),
         };
-        let outputs = groups
-            .into_iter()
-            .map(|columns| ArrayOutput::create(&schema, columns, container, path, &dir))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(ArrayFileWriter { path: path.to_path_buf(), dir, container, schema, options, outputs, rows: 0 })
+        Ok(ArrayFileWriter { path: path.to_path_buf(), schema, nulls: NullPolicy::default(), body, rows: 0 })
+    }
+
+    /// What nulls of types without a numpy missing value become (default:
+    /// [`NullPolicy::Error`]). Floats always get NaN, datetimes NaT.
+    pub fn with_nulls(mut self, nulls: NullPolicy) -> Self {
+        self.nulls = nulls;
+        self
     }
 
     /// Append a batch. Its columns must have the schema's types.
@@ -164,8 +157,9 @@ impl ArrayFileWriter {
 
     fn write_batch(&mut self, batch: &RecordBatch) -> Result<()> {
         self.check_batch(batch)?;
-        for output in &mut self.outputs {
-            output.write(batch, self.rows, &self.options)?;
+        match &mut self.body {
+            Body::Npy(npy) => npy.write(batch, self.rows, self.nulls)?,
+            Body::Npz(npz) => npz.write(batch, self.rows, self.nulls)?,
         }
         self.rows += batch.num_rows() as u64;
         Ok(())
@@ -192,161 +186,45 @@ impl ArrayFileWriter {
     }
 
     fn finish_inner(self) -> Result<()> {
-        let ArrayFileWriter { path, dir, container, options, outputs, rows, .. } = self;
-        match container {
-            Container::Npy => {
-                let [output] = <[ArrayOutput; 1]>::try_from(outputs).map_err(|_| internal("one output for .npy"))?;
-                let result = output.finish_npy(rows, &dir, &path, &options)?;
-                persist(result, &path)
-            }
-            Container::Npz => {
-                let archive = temp_file_in(&dir, &path)?;
-                let mut zip = zip::ZipWriter::new(BufWriter::new(archive));
-                for output in outputs {
-                    output.finish_npz_member(rows, &mut zip, &options)?;
-                }
-                let mut buffered = zip.finish().map_err(zip_error)?;
-                buffered.flush()?;
-                let archive = buffered.into_inner().map_err(|e| e.into_error())?;
-                persist(archive, &path)
-            }
-        }
-    }
-}
-
-/// One array being written: the `.npy`, or one `.npz` member.
-struct ArrayOutput {
-    /// Member name (the column's name); unused for `.npy`.
-    name: String,
-    /// Indices of the columns it holds.
-    columns: Vec<usize>,
-    /// The schema of those columns.
-    schema: SchemaRef,
-    state: OutputState,
-}
-
-enum OutputState {
-    /// Item type known: items are written straight after a header to be patched.
-    Direct { npy: NpyFile, item: DType },
-    /// String widths unknown: batches spilled to an IPC stream, widths measured.
-    Spilled { spill: StreamWriter<BufWriter<File>>, widths: Vec<usize> },
-}
-
-impl ArrayOutput {
-    fn create(schema: &Schema, columns: Vec<usize>, container: Container, path: &Path, dir: &Path) -> Result<Self> {
-        // Nullable at the top: a null in a column declared non-nullable gets the encoder's
-        // message (or NaN/NaT), not Arrow's.
-        let fields: Fields = columns.iter().map(|&i| Arc::new(schema.field(i).clone().with_nullable(true))).collect();
-        let schema = Arc::new(Schema::new(fields));
-        let name = schema.field(0).name().clone();
-        let unknown_widths: usize = schema.fields().iter().map(|f| variable_leaves(f.data_type())).sum();
-        // Map the types now so that an unwritable column fails before any row is read.
-        let item = item_dtype(schema.fields(), &mut std::iter::repeat(1))?;
-        let state = if unknown_widths == 0 {
-            let file = match container {
-                // The .npy itself, renamed into place at the end.
-                Container::Npy => FileOrTemp::Named(temp_file_in(dir, path)?),
-                Container::Npz => FileOrTemp::Anonymous(tempfile::tempfile_in(dir)?),
-            };
-            let (base, inner_shape) = split_sub_array(&item);
-            OutputState::Direct { npy: NpyFile::start(file, &base.descr(), inner_shape)?, item }
-        } else {
-            let spill = StreamWriter::try_new(BufWriter::new(tempfile::tempfile_in(dir)?), &schema)?;
-            OutputState::Spilled { spill, widths: vec![0; unknown_widths] }
+        let result = match self.body {
+            Body::Npy(npy) => npy.finish(self.rows, self.nulls)?,
+            Body::Npz(npz) => npz.finish(self.rows, self.nulls)?,
         };
-        Ok(ArrayOutput { name, columns, schema, state })
-    }
-
-    fn write(&mut self, batch: &RecordBatch, first_row: u64, options: &WriteOptions) -> Result<()> {
-        let columns = self.columns.iter().map(|&i| Arc::clone(batch.column(i))).collect();
-        let same_layout = RecordBatchOptions::new().with_match_field_names(false);
-        let batch = RecordBatch::try_new_with_options(Arc::clone(&self.schema), columns, &same_layout)?;
-        match &mut self.state {
-            OutputState::Direct { npy, item } => {
-                let bytes = encode_rows(&batch, item, first_row, options)?;
-                npy.file.write_all(&bytes)?;
-            }
-            OutputState::Spilled { spill, widths } => {
-                let mut next = 0;
-                for column in batch.columns() {
-                    measure_widths(plain(column)?.as_ref(), widths, &mut next);
-                }
-                spill.write(&batch)?;
-            }
-        }
+        result.as_file().sync_all()?;
+        result.persist(&self.path).map_err(|e| e.error)?;
         Ok(())
     }
-
-    /// The finished `.npy`, still under its temporary name.
-    fn finish_npy(self, rows: u64, dir: &Path, path: &Path, options: &WriteOptions) -> Result<NamedTempFile> {
-        match self.state {
-            OutputState::Direct { npy, .. } => match npy.finish(rows)? {
-                FileOrTemp::Named(file) => Ok(file),
-                FileOrTemp::Anonymous(_) => Err(internal("a .npy written to an anonymous file")),
-            },
-            OutputState::Spilled { spill, widths } => {
-                let mut out = temp_file_in(dir, path)?;
-                {
-                    let mut writer = BufWriter::new(out.as_file_mut());
-                    replay(spill, &self.schema, &widths, rows, options, &mut writer)?;
-                    writer.flush()?;
-                }
-                Ok(out)
-            }
-        }
-    }
-
-    fn finish_npz_member<W: Write + Seek>(
-        self,
-        rows: u64,
-        zip: &mut zip::ZipWriter<W>,
-        options: &WriteOptions,
-    ) -> Result<()> {
-        let method = match options.compression {
-            NpzCompression::Stored => zip::CompressionMethod::Stored,
-            NpzCompression::Deflated => zip::CompressionMethod::Deflated,
-        };
-        // numpy opens every member with `force_zip64=True`.
-        let member_options = zip::write::SimpleFileOptions::default().compression_method(method).large_file(true);
-        let member = format!("{}.npy", self.name);
-        zip.start_file(member.as_str(), member_options).map_err(zip_error)?;
-        let result = match self.state {
-            OutputState::Direct { npy, .. } => {
-                let mut file = npy.finish(rows)?.into_file();
-                file.seek(SeekFrom::Start(0))?;
-                std::io::copy(&mut BufReader::new(file), zip).map(|_| ())?;
-                Ok(())
-            }
-            OutputState::Spilled { spill, widths } => replay(spill, &self.schema, &widths, rows, options, zip),
-        };
-        result.in_member(&self.name)
-    }
 }
 
-/// Second pass over a spill: header with the final widths and row count, then the items.
-fn replay(
-    spill: StreamWriter<BufWriter<File>>,
-    schema: &SchemaRef,
-    widths: &[usize],
-    rows: u64,
-    options: &WriteOptions,
-    out: &mut dyn Write,
-) -> Result<()> {
-    let mut file = spill.into_inner()?.into_inner().map_err(|e| e.into_error())?;
-    file.seek(SeekFrom::Start(0))?;
-    let item = item_dtype(schema.fields(), &mut widths.iter().copied())?;
-    let (base, inner_shape) = split_sub_array(&item);
-    out.write_all(&npy_header(&base.descr(), &full_shape(rows, inner_shape))?)?;
-    let mut first_row = 0;
-    for batch in StreamReader::try_new(BufReader::new(file), None)? {
-        let batch = batch?;
-        out.write_all(&encode_rows(&batch, &item, first_row, options)?)?;
-        first_row += batch.num_rows() as u64;
+/// The columns one array holds, with a schema that is nullable at the top (a null in a column
+/// declared non-nullable then gets the encoder's message, or NaN/NaT, not Arrow's).
+#[derive(Debug, Clone)]
+struct OutputColumns {
+    indices: Vec<usize>,
+    schema: SchemaRef,
+}
+
+impl OutputColumns {
+    fn new(schema: &Schema, indices: Vec<usize>) -> Self {
+        let fields: Fields = indices.iter().map(|&i| Arc::new(schema.field(i).clone().with_nullable(true))).collect();
+        OutputColumns { indices, schema: Arc::new(Schema::new(fields)) }
     }
-    if first_row != rows {
-        return Err(internal("the spill holds fewer rows than were written"));
+
+    /// These columns of `batch`, under this schema (nested names and nullability may differ).
+    fn take(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let columns = self.indices.iter().map(|&i| Arc::clone(batch.column(i))).collect();
+        let same_layout = RecordBatchOptions::new().with_match_field_names(false);
+        Ok(RecordBatch::try_new_with_options(Arc::clone(&self.schema), columns, &same_layout)?)
     }
-    Ok(())
+
+    /// The item type with every string width 1: checks that each column has a numpy form.
+    fn check_types(&self) -> Result<()> {
+        item_dtype(self.schema.fields(), &mut std::iter::repeat(1)).map(|_| ())
+    }
+
+    fn has_strings(&self) -> bool {
+        self.schema.fields().iter().any(|f| variable_leaves(f.data_type()) > 0)
+    }
 }
 
 /// The item type of an array holding `fields`: one column's own type (so a struct column
@@ -359,20 +237,19 @@ fn item_dtype(fields: &Fields, widths: &mut dyn Iterator<Item = usize>) -> Resul
     }
 }
 
-/// A top-level sub-array is not an item type but extra dimensions of the array.
-fn split_sub_array(item: &DType) -> (&DType, &[usize]) {
-    match item {
-        DType::SubArray { base, shape } => (base, shape),
-        other => (other, &[]),
-    }
-}
-
-fn full_shape(rows: u64, inner: &[usize]) -> Vec<u64> {
-    std::iter::once(rows).chain(inner.iter().map(|&d| d as u64)).collect()
+/// The header of an array of `rows` items of `item`. A top-level sub-array is not an item
+/// type but extra dimensions of the array: shape `(rows, a, b)`.
+fn header_for(item: &DType, rows: u64) -> Result<Vec<u8>> {
+    let (base, inner) = match item {
+        DType::SubArray { base, shape } => (base.as_ref(), shape.as_slice()),
+        other => (other, &[][..]),
+    };
+    let shape: Vec<u64> = std::iter::once(rows).chain(inner.iter().map(|&d| d as u64)).collect();
+    npy_header(&base.descr(), &shape)
 }
 
 /// The bytes of one batch's rows for an array of `item`s.
-fn encode_rows(batch: &RecordBatch, item: &DType, first_row: u64, options: &WriteOptions) -> Result<Vec<u8>> {
+fn encode_rows(batch: &RecordBatch, item: &DType, first_row: u64, nulls: NullPolicy) -> Result<Vec<u8>> {
     let (array, column): (ArrayRef, String) = match batch.columns() {
         [only] => (plain(only)?, batch.schema_ref().field(0).name().clone()),
         columns => {
@@ -382,10 +259,24 @@ fn encode_rows(batch: &RecordBatch, item: &DType, first_row: u64, options: &Writ
             (Arc::new(StructArray::try_new(fields, columns, None)?), String::new())
         }
     };
-    let ctx = Context { column, first_row, items_per_row: 1, nulls: &options.nulls };
+    let ctx = Context { column, first_row, items_per_row: 1, nulls };
     let mut out = Vec::with_capacity(array.len() * item.itemsize());
     encode(array.as_ref(), None, item, &ctx, &mut out)?;
     Ok(out)
+}
+
+/// Fail now rather than at `finish` on a null without a numpy form in a batch being spilled:
+/// encode the batch with the widths measured so far (which fit it) and drop the bytes. Only
+/// done for batches with nulls when nulls are errors; nothing else can fail.
+fn check_spilled_nulls(batch: &RecordBatch, widths: Vec<usize>, first_row: u64, nulls: NullPolicy) -> Result<()> {
+    fn has_nulls(data: &ArrayData) -> bool {
+        data.null_count() > 0 || data.child_data().iter().any(has_nulls)
+    }
+    if nulls != NullPolicy::Error || !batch.columns().iter().any(|c| has_nulls(&c.to_data())) {
+        return Ok(());
+    }
+    let item = item_dtype(batch.schema_ref().fields(), &mut widths.into_iter())?;
+    encode_rows(batch, &item, first_row, nulls).map(|_| ())
 }
 
 /// A dictionary column as its values (numpy has no dictionary encoding).
@@ -400,86 +291,10 @@ fn field_like(field: &FieldRef, column: &ArrayRef) -> FieldRef {
     Arc::new(Field::new(field.name(), column.data_type().clone(), true))
 }
 
-/// A `.npy` being written straight through, its header to be patched with the row count.
-struct NpyFile {
-    file: BufWriter<FileOrTemp>,
-    descr: String,
-    inner_shape: Vec<usize>,
-    header_len: usize,
-}
-
-impl NpyFile {
-    fn start(file: FileOrTemp, descr: &str, inner_shape: &[usize]) -> Result<Self> {
-        let header = npy_header(descr, &full_shape(0, inner_shape))?;
-        let mut file = BufWriter::new(file);
-        file.write_all(&header)?;
-        Ok(NpyFile { file, descr: descr.to_string(), inner_shape: inner_shape.to_vec(), header_len: header.len() })
-    }
-
-    /// Write the header for `rows` over the one for 0 rows (numpy's growth room makes them the
-    /// same length).
-    fn finish(self, rows: u64) -> Result<FileOrTemp> {
-        let header = npy_header(&self.descr, &full_shape(rows, &self.inner_shape))?;
-        if header.len() != self.header_len {
-            return Err(internal("the final header does not fit the room reserved for it"));
-        }
-        let mut file = self.file.into_inner().map_err(|e| e.into_error())?;
-        let file_mut = file.as_file_mut();
-        file_mut.seek(SeekFrom::Start(0))?;
-        file_mut.write_all(&header)?;
-        file_mut.flush()?;
-        Ok(file)
-    }
-}
-
-/// The result's temporary file (renamed at the end) or an anonymous spill.
-enum FileOrTemp {
-    Named(NamedTempFile),
-    Anonymous(File),
-}
-
-impl FileOrTemp {
-    fn as_file_mut(&mut self) -> &mut File {
-        match self {
-            FileOrTemp::Named(named) => named.as_file_mut(),
-            FileOrTemp::Anonymous(file) => file,
-        }
-    }
-    fn into_file(self) -> File {
-        match self {
-            FileOrTemp::Named(named) => named.into_file(),
-            FileOrTemp::Anonymous(file) => file,
-        }
-    }
-}
-
-impl Write for FileOrTemp {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.as_file_mut().write(buf)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.as_file_mut().flush()
-    }
-}
-
-fn container_of(path: &Path) -> Result<Container> {
-    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
-        Some("npy") => Ok(Container::Npy),
-        Some("npz") => Ok(Container::Npz),
-        _ => Err(ErrorKind::InvalidArgument("the output must end in .npy or .npz".into()).into()),
-    }
-}
-
 /// A hidden temporary file beside `path`: `.<name>.<random>.partial`, never taken for a `.npy`.
 fn temp_file_in(dir: &Path, path: &Path) -> Result<NamedTempFile> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     Ok(tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".partial").tempfile_in(dir)?)
-}
-
-fn persist(file: NamedTempFile, path: &Path) -> Result<()> {
-    file.as_file().sync_all()?;
-    file.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
 
 fn unwritable(what: &str, reason: &str) -> NpyError {

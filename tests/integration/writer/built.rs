@@ -230,7 +230,10 @@ fn null_policy_zero_writes_zeros_for_types_without_a_missing_value() {
     let batch =
         RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(Int16Array::from(vec![Some(7), None, Some(-1)]))])
             .unwrap();
-    write_all(&out, schema, &[batch], WriteOptions::default().with_nulls(NullPolicy::Zero)).unwrap();
+    let mut writer =
+        ArrayFileWriter::try_new(&out, schema, WriteOptions::default()).unwrap().with_nulls(NullPolicy::Zero);
+    writer.write(&batch).unwrap();
+    writer.finish().unwrap();
     let bytes = read(&out);
     assert_eq!(bytes.len(), 128 + 6);
     assert_eq!(&bytes[128..], &[7, 0, 0, 0, 0xff, 0xff]);
@@ -316,4 +319,49 @@ fn large_and_view_strings_and_binaries_and_half_floats_match_numpy() {
     write_all(&out, batch.schema(), &[batch.slice(0, 1), batch.slice(1, 1)], WriteOptions::default()).unwrap();
     keep_for_numpy(&out, "built_views.npy");
     assert_same_bytes(&read(&out), &read(fixture("built_views.npy")), "built_views.npy");
+}
+
+#[test]
+fn a_null_string_fails_at_write_not_at_finish_in_npy_and_npz() {
+    for name in ["s.npy", "s.npz"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join(name);
+        let schema =
+            Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, true), Field::new("s", DataType::Utf8, true)]));
+        let good = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(Int64Array::from(vec![1])), Arc::new(StringArray::from(vec!["a"]))],
+        )
+        .unwrap();
+        let bad = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(Int64Array::from(vec![2])), Arc::new(StringArray::from(vec![None::<&str>]))],
+        )
+        .unwrap();
+        let mut writer = ArrayFileWriter::try_new(&out, schema, WriteOptions::default()).unwrap();
+        writer.write(&good).unwrap();
+        let error = writer.write(&bad).unwrap_err();
+        assert_eq!(error.location.column.as_deref(), Some("s"), "{name}: {error}");
+        assert!(error.to_string().contains("row 1"), "{name}: {error}");
+        drop(writer);
+        assert!(files_in(dir.path()).is_empty(), "{name}: left behind: {:?}", files_in(dir.path()));
+    }
+}
+
+#[test]
+fn an_npz_of_more_columns_than_open_files_allowed_is_fine() {
+    // Members are written from two temporary files, not one per column.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("wide.npz");
+    let columns: Vec<(String, ArrayRef)> =
+        (0..1500).map(|k| (format!("c{k}"), Arc::new(Int32Array::from(vec![k, -k])) as ArrayRef)).collect();
+    let batch = RecordBatch::try_from_iter(columns).unwrap();
+    write_all(&out, batch.schema(), &[batch.slice(0, 1), batch.slice(1, 1)], WriteOptions::default()).unwrap();
+    let members = npz_members(&out);
+    assert_eq!(members.len(), 1500);
+    let (name, _, bytes) = &members[1499];
+    assert_eq!(name, "c1499.npy");
+    assert!(String::from_utf8_lossy(bytes).contains("{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }"));
+    assert_eq!(&bytes[bytes.len() - 8..], [1499i32.to_le_bytes(), (-1499i32).to_le_bytes()].concat());
+    assert_eq!(files_in(dir.path()), ["wide.npz"]);
 }
