@@ -33,29 +33,39 @@ use datafusion::physical_expr::LexRequirement;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use tokio::sync::mpsc::Receiver;
 
-use crate::format::writer::{ArrayFileWriter, WriteOptions};
+use crate::format::writer::{ArrayFileWriter, NullPolicy, WriteOptions};
 
 /// The row-position column of this crate's tables; never written.
 pub const ROW_COLUMN: &str = "_row";
 
 /// The body of `NpyFormat::create_writer_physical_plan` (same arguments), with default
-/// [`WriteOptions`] (`.npz` members stored, nulls without a numpy form an error).
+/// [`WriteOptions`] (`.npz` members stored) and nulls without a numpy form an error.
 pub async fn create_writer_physical_plan(
     input: Arc<dyn ExecutionPlan>,
     state: &dyn Session,
     conf: FileSinkConfig,
     order_requirements: Option<LexRequirement>,
 ) -> Result<Arc<dyn ExecutionPlan>> {
-    create_writer_physical_plan_with_options(input, state, conf, order_requirements, WriteOptions::default()).await
+    create_writer_physical_plan_with_options(
+        input,
+        state,
+        conf,
+        order_requirements,
+        WriteOptions::default(),
+        NullPolicy::Error,
+    )
+    .await
 }
 
-/// As [`create_writer_physical_plan`], with options (e.g. from `OPTIONS ('compression' ...)`).
+/// As [`create_writer_physical_plan`], with options (e.g. from `OPTIONS ('compression' ...)`) and
+/// what nulls of types without a numpy missing value become.
 pub async fn create_writer_physical_plan_with_options(
     input: Arc<dyn ExecutionPlan>,
     _state: &dyn Session,
     conf: FileSinkConfig,
     order_requirements: Option<LexRequirement>,
     options: WriteOptions,
+    nulls: NullPolicy,
 ) -> Result<Arc<dyn ExecutionPlan>> {
     if conf.object_store_url.as_str() != "file:///" {
         return datafusion::common::not_impl_err!(
@@ -63,7 +73,7 @@ pub async fn create_writer_physical_plan_with_options(
             conf.object_store_url.as_str()
         );
     }
-    let sink = Arc::new(NpySink::new(conf, options));
+    let sink = Arc::new(NpySink::new(conf, options, nulls));
     Ok(Arc::new(DataSinkExec::new(input, sink, order_requirements)))
 }
 
@@ -71,11 +81,12 @@ pub async fn create_writer_physical_plan_with_options(
 pub struct NpySink {
     config: FileSinkConfig,
     options: WriteOptions,
+    nulls: NullPolicy,
 }
 
 impl NpySink {
-    pub fn new(config: FileSinkConfig, options: WriteOptions) -> Self {
-        NpySink { config, options }
+    pub fn new(config: FileSinkConfig, options: WriteOptions, nulls: NullPolicy) -> Self {
+        NpySink { config, options, nulls }
     }
 
     /// Where a file the demuxer named goes on disk.
@@ -169,8 +180,8 @@ impl FileSink for NpySink {
         while let Some((demuxed, rx)) = file_stream_rx.recv().await {
             let path = self.local_path(&demuxed, &mut namer)?;
             let (schema, keep) = without_row_column(&written);
-            let options = self.options.clone();
-            tasks.push(tokio::task::spawn_blocking(move || write_file(path, rx, schema, keep, options)));
+            let (options, nulls) = (self.options.clone(), self.nulls);
+            tasks.push(tokio::task::spawn_blocking(move || write_file(path, rx, schema, keep, options, nulls)));
         }
         // Every file's writer, complete but not yet in place.
         let mut writers = Vec::with_capacity(tasks.len());
@@ -222,9 +233,10 @@ fn write_file(
     schema: SchemaRef,
     keep: Vec<usize>,
     options: WriteOptions,
+    nulls: NullPolicy,
 ) -> Result<(ArrayFileWriter, u64)> {
     create_parent(&path)?;
-    let mut writer = ArrayFileWriter::try_new(&path, schema, options)?;
+    let mut writer = ArrayFileWriter::try_new(&path, schema, options)?.with_nulls(nulls);
     let mut rows = 0u64;
     while let Some(batch) = rx.blocking_recv() {
         let batch = batch.project(&keep)?;
