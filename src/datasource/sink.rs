@@ -33,7 +33,7 @@ use datafusion::physical_expr::LexRequirement;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use tokio::sync::mpsc::Receiver;
 
-use crate::format::writer::{ArrayFileWriter, NullPolicy, WriteOptions};
+use crate::format::writer::{ArrayFileWriter, NpzCompression, NullPolicy, WriteOptions};
 
 /// The row-position column of this crate's tables; never written.
 pub const ROW_COLUMN: &str = "_row";
@@ -75,6 +75,33 @@ pub async fn create_writer_physical_plan_with_options(
     }
     let sink = Arc::new(NpySink::new(conf, options, nulls));
     Ok(Arc::new(DataSinkExec::new(input, sink, order_requirements)))
+}
+
+/// The writing options among `COPY ... OPTIONS (...)` (keys with or without `format.`):
+/// `compression` = `stored` (default) | `deflated` for `.npz` members, and `nulls` = `error`
+/// (default) | `zero` for nulls of types without a numpy missing value. Other keys are left to
+/// the format.
+pub fn write_options_from_map(options: &HashMap<String, String>) -> Result<(WriteOptions, NullPolicy)> {
+    let mut write = WriteOptions::default();
+    let mut nulls = NullPolicy::Error;
+    for (key, value) in options {
+        let value = value.to_ascii_lowercase();
+        match (key.strip_prefix("format.").unwrap_or(key), value.as_str()) {
+            ("compression" | "compress", "stored" | "none" | "false") => write.compression = NpzCompression::Stored,
+            ("compression" | "compress", "deflated" | "deflate" | "true") => {
+                write.compression = NpzCompression::Deflated
+            }
+            ("nulls", "error") => nulls = NullPolicy::Error,
+            ("nulls", "zero" | "zeros") => nulls = NullPolicy::Zero,
+            (key @ ("compression" | "compress" | "nulls"), _) => {
+                return Err(DataFusionError::Configuration(format!(
+                    "NPY option {key}: unknown value '{value}' (compression: stored|deflated; nulls: error|zero)"
+                )))
+            }
+            _ => {}
+        }
+    }
+    Ok((write, nulls))
 }
 
 /// Writes a query's result as `.npy`/`.npz` files.
@@ -269,6 +296,17 @@ mod tests {
         let (kept, keep) = without_row_column(&schema);
         assert_eq!(keep, [0, 2]);
         assert_eq!(kept.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    }
+
+    #[test]
+    fn copy_options_choose_compression_and_nulls() {
+        let map = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let (write, nulls) =
+            write_options_from_map(&map(&[("format.compression", "Deflated"), ("member", "x")])).unwrap();
+        assert_eq!((write.compression, nulls), (NpzCompression::Deflated, NullPolicy::Error));
+        let (write, nulls) = write_options_from_map(&map(&[("nulls", "zero")])).unwrap();
+        assert_eq!((write.compression, nulls), (NpzCompression::Stored, NullPolicy::Zero));
+        assert!(write_options_from_map(&map(&[("compression", "zstd")])).unwrap_err().to_string().contains("zstd"));
     }
 
     #[test]
