@@ -3,7 +3,7 @@
 //! One column becomes a plain array (a FixedSizeList column adds dimensions: shape `(N, a, b)`;
 //! a struct column becomes a structured array of its fields); several columns become a
 //! structured array in a `.npy`, or one member each (`<column>.npy`) in an `.npz`. The types
-//! are in [`dtype_map`], the bytes in [`encode`], the header in [`header`].
+//! are in `dtype_map`, the bytes in `encode`, the header in `header`.
 //!
 //! # Streaming with an unknown row count and unknown string widths
 //!
@@ -15,12 +15,12 @@
 //!   after a header for 0 rows. numpy's header reserves room for the first axis to grow to 21
 //!   digits, so `finish` writes the header with the real row count over it in place: same
 //!   length, same bytes as `np.save`.
-//! - **Strings** (a [`spill::Spill`]): batches are spilled unchanged to an Arrow IPC stream in a
+//! - **Strings** (module `spill`): batches are spilled unchanged to an Arrow IPC stream in a
 //!   temporary file (UTF-8, more compact than UCS-4) while the widths are measured; `finish`
 //!   writes the header with the final widths and rows, then reads the spill back one batch at a
 //!   time and encodes it. Two sequential passes over a temporary file.
 //!
-//! `.npz` members must be written one after another ([`npz`]): while rows stream in, the
+//! `.npz` members must be written one after another (module `npz`): while rows stream in, the
 //! fixed-width members' items go to one temporary file of chunks, and the string members'
 //! batches to one spill; `finish` writes each member into the archive in column order (stored
 //! like `np.savez` or deflated like `np.savez_compressed`, zip64 like numpy's `force_zip64`).
@@ -91,7 +91,7 @@ impl WriteOptions {
 /// What is being written: the `.npy`, or the `.npz` members.
 enum Body {
     Npy(npy::NpyOutput),
-    Npz(npz::NpzOutput),
+    Npz(Box<npz::NpzOutput>),
 }
 
 /// A streaming writer of `.npy` (one column → a plain array, several → a structured array) or
@@ -136,7 +136,7 @@ impl ArrayFileWriter {
         };
         let body = match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
             Some("npy") => Body::Npy(npy::NpyOutput::create(&schema, path, &dir)?),
-            Some("npz") => Body::Npz(npz::NpzOutput::create(&schema, path, &dir, options.compression)?),
+            Some("npz") => Body::Npz(Box::new(npz::NpzOutput::create(&schema, path, &dir, options.compression)?)),
             _ => return Err(ErrorKind::InvalidArgument("the output must end in .npy or .npz".into()).into()),
         };
         Ok(ArrayFileWriter { path: path.to_path_buf(), schema, nulls: NullPolicy::default(), body, rows: 0 })

@@ -25,7 +25,7 @@ enum State {
     /// Fixed widths: items follow a header for 0 rows, patched at the end.
     Direct { item: DType, header_len: usize },
     /// Strings: batches spilled until the widths are known; the file is written at the end.
-    Spilled(Spill),
+    Spilled(Box<Spill>),
 }
 
 impl NpyOutput {
@@ -34,7 +34,7 @@ impl NpyOutput {
         columns.check_types()?;
         let mut file = BufWriter::new(temp_file_in(dir, path)?);
         let state = if columns.has_strings() {
-            State::Spilled(Spill::create(dir, &columns.schema)?)
+            State::Spilled(Box::new(Spill::create(dir, &columns.schema)?))
         } else {
             let item = item_dtype(columns.schema.fields(), &mut std::iter::empty())?;
             let header = header_for(&item, 0)?;
