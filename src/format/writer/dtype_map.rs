@@ -16,6 +16,9 @@
 //! | other Struct | a nested record |
 //! | Dictionary(K, V) | as V (the values are written, not the keys) |
 //!
+//! numpy reads `S`/`U` values without their trailing NULs, so a value that ends in `\0` comes
+//! back shorter; interior NULs survive. Non-null NaN payloads are written as they are.
+//!
 //! Everything else (variable-length lists, decimals, times of day, intervals, maps, unions,
 //! Null) has no numpy form and is refused, naming the column.
 //!
