@@ -166,7 +166,8 @@ pub fn is_zero_copy(dtype: &DType, view: &ByteView) -> bool {
     }
 }
 
-/// Whether an error names a row (and which), so nested decoders can renumber it.
+/// The same error with the row it names (if any) renumbered, for nested decoders whose items
+/// are not table rows.
 fn with_row(err: ErrorKind, renumber: impl Fn(u64) -> u64) -> ErrorKind {
     match err {
         ErrorKind::InvalidCodePoint { value, row } => ErrorKind::InvalidCodePoint { value, row: renumber(row) },

@@ -89,7 +89,7 @@ pub(super) fn values<T: NumpyScalar>(view: &ByteView, endian: Endian) -> ScalarB
 fn zero_copy<T: NumpyScalar>(view: &ByteView, endian: Endian) -> Option<ScalarBuffer<T>> {
     let size = size_of::<T>();
     let native = size == 1 || endian == Endian::NATIVE;
-    let aligned = (view.buffer.as_ptr() as usize).wrapping_add(view.start) % align_of::<T>() == 0;
+    let aligned = (view.buffer.as_ptr() as usize).wrapping_add(view.start).is_multiple_of(align_of::<T>());
     if !(native && aligned && view.is_contiguous(size)) {
         return None;
     }
