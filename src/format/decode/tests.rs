@@ -552,3 +552,50 @@ fn sub_array_with_a_zero_dimension() {
     assert_eq!(array.as_fixed_size_list().values().len(), 6);
     assert_eq!(array.data_type(), &arrow_type(&dtype).unwrap());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hostile bytes and views: an error or an array of the right type, never a panic
+
+fn hostile_dtypes() -> Vec<DType> {
+    let mut dtypes: Vec<DType> = [
+        "|b1", "|i1", ">i2", "<i4", ">u8", "<f2", ">f4", "<f8", ">c8", "<c16", "|S3", "|S0", "<U2", ">U1", "|V3",
+        "<M8[ns]", ">M8[s]", "<M8[h]", "<M8[7m]", "<M8[D]", ">M8[W]", "<M8[M]", "<M8[Y]", "<M8[3Y]", "<m8[us]",
+        ">m8[W]", "<m8[13D]",
+    ]
+    .into_iter()
+    .map(scalar)
+    .collect();
+    dtypes.push(sub_array("<U1", &[2]));
+    dtypes.push(sub_array(">M8[M]", &[1, 2]));
+    dtypes.push(record(
+        13,
+        vec![field("a", 0, scalar("|b1")), field("m", 1, sub_array("<f4", &[2])), field("s", 9, scalar("<U1"))],
+    ));
+    dtypes
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+    #[test]
+    fn hostile_bytes_never_panic(
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..96),
+        which in 0usize..31,
+        start in 0usize..40,
+        stride in 0usize..24,
+        rows in 0usize..12,
+        shift in 0usize..8,
+    ) {
+        let dtypes = hostile_dtypes();
+        let dtype = &dtypes[which % dtypes.len()];
+        let mut buffer = MutableBuffer::with_capacity(bytes.len() + shift);
+        buffer.extend_from_slice(&vec![0u8; shift]);
+        buffer.extend_from_slice(&bytes);
+        let view = ByteView { buffer: buffer.into(), start: start + shift, stride, rows, first_row: 0 };
+        if let Ok(array) = decode(dtype, &view) {
+            proptest::prop_assert_eq!(array.len(), rows);
+            proptest::prop_assert_eq!(array.data_type(), &arrow_type(dtype).unwrap());
+            // Zero-copy is only ever claimed where the values are really shared.
+            let _ = is_zero_copy(dtype, &view);
+        }
+    }
+}
