@@ -1,5 +1,5 @@
 //! Decoding checked against numpy: cases of the shared npy-corpus (copied into
-//! `testdata/corpus/`) and this module's own fixtures (`testdata/`), both written by
+//! `tests/data/corpus/files`) and this module's own fixtures (`testdata/`), written by
 //! `testdata/make_decode_fixtures.py`. Expected values are what numpy read back, encoded as
 //! the corpus's `expected.json` says; an Arrow array is turned into the same encoding and the
 //! two JSON values compared.
@@ -28,8 +28,9 @@ fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src/format/decode/testdata")
 }
 
+/// The numpy corpus, shared with the integration tests.
 fn corpus() -> PathBuf {
-    testdata().join("corpus")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus/files")
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -167,7 +167,7 @@ def main():
         )
     with open(os.path.join(HERE, "expected.json"), "w", encoding="utf-8") as fh:
         json.dump(manifest, fh, indent=1, ensure_ascii=False, allow_nan=False)
-    copy_corpus(sys.argv[1] if len(sys.argv) > 1 else "/work/shared/npy-corpus/files")
+    # The corpus itself lives in tests/data/corpus (shared with the integration tests).
 
 
 if __name__ == "__main__":
