@@ -1,11 +1,8 @@
 """Writes the decode fixtures the shared corpus lacks, plus expected.json beside them.
 
-Run from anywhere: `python3 make_decode_fixtures.py [CORPUS_FILES_DIR]` (needs numpy). The Rust
-tests in `src/format/decode/tests.rs` read the files; they never run Python.
-
-With CORPUS_FILES_DIR (the shared npy-corpus's `files/`, default /work/shared/npy-corpus/files),
-the corpus cases the decode tests use are copied into `corpus/` with their part of the corpus's
-expected.json, so the tests do not depend on a path outside the repository.
+Run from anywhere: `python3 make_decode_fixtures.py` (needs numpy). The Rust tests in
+`src/format/decode/tests.rs` read the files; they never run Python. The corpus cases they also
+use live in tests/data/corpus (shared with the integration tests).
 
 Every value in expected.json is what numpy itself computes, in the form Arrow holds it:
 - datetime64 in h/m/10s: `astype('M8[s]')` seconds; in D/W/M/Y: `astype('M8[D]')` days;
@@ -17,7 +14,6 @@ Cases with "error" must be refused with that ErrorKind.
 import json
 import math
 import os
-import shutil
 import sys
 
 import numpy as np
@@ -124,29 +120,6 @@ def error_cases():
     }
 
 
-CORPUS_CASES = [
-    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-    "float16", "float32", "float64", "complex64", "complex128", "bytes_s5", "unicode_u6", "void_v4",
-    "bigendian_i4", "bigendian_f8", "datetime64_ns", "datetime64_us", "datetime64_ms", "datetime64_s",
-    "datetime64_D", "timedelta64_ns", "timedelta64_s", "matrix_f32_5x3", "records", "nested_records",
-    "aligned_records",
-]
-
-
-def copy_corpus(files):
-    with open(os.path.join(files, "expected.json"), encoding="utf-8") as fh:
-        manifest = json.load(fh)
-    out = os.path.join(HERE, "corpus")
-    os.makedirs(out, exist_ok=True)
-    kept = [c for c in manifest["cases"] if c["name"] in CORPUS_CASES]
-    assert len(kept) == len(CORPUS_CASES), "a corpus case is missing"
-    for c in kept:
-        shutil.copyfile(os.path.join(files, c["file"]), os.path.join(out, c["file"]))
-    manifest["cases"] = kept
-    with open(os.path.join(out, "expected.json"), "w", encoding="utf-8") as fh:
-        json.dump(manifest, fh, indent=1, ensure_ascii=False, allow_nan=False)
-
-
 def descr_str(dt):
     return dt.str if not dt.names else None
 
@@ -167,7 +140,6 @@ def main():
         )
     with open(os.path.join(HERE, "expected.json"), "w", encoding="utf-8") as fh:
         json.dump(manifest, fh, indent=1, ensure_ascii=False, allow_nan=False)
-    # The corpus itself lives in tests/data/corpus (shared with the integration tests).
 
 
 if __name__ == "__main__":
