@@ -434,7 +434,7 @@ impl RecordBatchReader for NpyReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::array::AsArray;
     use datafusion::arrow::datatypes::{Float32Type, Int64Type};
     use std::io::Write;
 
