@@ -242,13 +242,14 @@ impl DType {
 // ---- descr literals -------------------------------------------------------------------------
 
 fn invalid(descr: &Literal, message: impl Into<String>) -> ErrorKind {
-    ErrorKind::InvalidDtype { descr: shortened(descr.to_string()), message: message.into() }
+    ErrorKind::InvalidDtype { descr: descr.repr_truncated(ERROR_SUBJECT_CHARS), message: message.into() }
 }
 
 /// Keeps error messages one short line even for a hostile 16 MiB descr.
+const ERROR_SUBJECT_CHARS: usize = 120;
+
 fn shortened(text: String) -> String {
-    const LIMIT: usize = 120;
-    match text.char_indices().nth(LIMIT) {
+    match text.char_indices().nth(ERROR_SUBJECT_CHARS) {
         Some((end, _)) => format!("{}...", &text[..end]),
         None => text,
     }

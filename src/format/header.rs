@@ -251,11 +251,7 @@ fn parse_shape(value: &Literal) -> Result<Vec<u64>, ErrorKind> {
 
 /// A literal's repr, cut short for an error message.
 fn short(value: &Literal) -> String {
-    let text = value.to_string();
-    match text.char_indices().nth(80) {
-        Some((end, _)) => format!("{}...", &text[..end]),
-        None => text,
-    }
+    value.repr_truncated(80)
 }
 
 /// What [`NpyHeader::descr`] keeps: a type string's value, or a list's / tuple's source text.
