@@ -597,11 +597,7 @@ mod tests {
     /// `expected.json` where it says something about the header.
     #[test]
     fn corpus_headers_parse() {
-        let in_crate = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/corpus/"));
-        let shared = PathBuf::from("/work/shared/npy-corpus/files");
-        let Some(dir) = [in_crate, shared].into_iter().find(|d| d.is_dir()) else {
-            return;
-        };
+        let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/corpus/files"));
         let expected = expected_headers(&dir);
         let mut parsed = 0;
         for entry in std::fs::read_dir(&dir).unwrap() {
