@@ -1,9 +1,15 @@
 //! The numpy dtype model: what a header's `descr` says, parsed but not yet mapped to Arrow.
 //!
 //! A recursive model in the style of npyz's `DType`: a plain scalar type, a sub-array
-//! (`('v', '<f4', (2, 3))`), or a record of named fields at byte offsets. Parsing accepts every
-//! form `numpy.lib.format.descr_to_dtype` accepts; [`DType::descr`] prints it back the way numpy
-//! writes it. Mapping to Arrow lives in `super::schema`, in one place.
+//! (`('v', '<f4', (2, 3))`), or a record of named fields at byte offsets. Parsing follows
+//! `numpy.lib.format.descr_to_dtype` (checked against numpy 2.4 on every type string of up to
+//! three chars from numpy's alphabet, and on mutated headers); [`DType::descr`] prints it back
+//! the way numpy writes it. Mapping to Arrow lives in `super::schema`, in one place.
+//!
+//! Differences from numpy, on purpose: `f12`/`c24` (a 32-bit machine's long double) parse, to be
+//! refused by name when mapped; titles must be strings; numpy's string-only legacy spellings are
+//! refused: repeat prefixes (`'2i4'`, `'(2,)i4'`, `'5S'`), comma lists (`'i4,f8'`), spaces
+//! inside a type string, `'T'` (StringDType, which `.npy` cannot hold), and `M8[D/4]` divisors.
 
 use super::literal::{repr_str, Literal};
 use crate::error::ErrorKind;
