@@ -912,6 +912,11 @@ mod tests {
         assert_eq!(r.fields[0].name, "");
         // A nested record called '' is a field too.
         assert_eq!(descr("[('', [('a', '<i4')])]").descr(), "[('', [('a', '<i4')])]");
+        // A None title is no title: descr_to_dtype([((None, 'a'), '<i4')]).descr == [('a', '<i4')]
+        assert_eq!(descr("[((None, 'a'), '<i4')]").descr(), "[('a', '<i4')]");
+        // Names that need escapes print as Python's repr and parse back.
+        let odd = "[('tab\\there', '<i4'), (\"it's\", '|u1'), ('\\x00', '|b1')]";
+        assert_eq!(descr(odd).descr(), odd);
         // Trailing padding survives as the itemsize.
         assert_eq!(descr("[('a', '<i4'), ('', '|V12')]").itemsize(), 16);
     }
