@@ -1,9 +1,15 @@
 //! The numpy dtype model: what a header's `descr` says, parsed but not yet mapped to Arrow.
 //!
 //! A recursive model in the style of npyz's `DType`: a plain scalar type, a sub-array
-//! (`('v', '<f4', (2, 3))`), or a record of named fields at byte offsets. Parsing accepts every
-//! form `numpy.lib.format.descr_to_dtype` accepts; [`DType::descr`] prints it back the way numpy
-//! writes it. Mapping to Arrow lives in `super::schema`, in one place.
+//! (`('v', '<f4', (2, 3))`), or a record of named fields at byte offsets. Parsing follows
+//! `numpy.lib.format.descr_to_dtype` (checked against numpy 2.4 on every type string of up to
+//! three chars from numpy's alphabet, and on mutated headers); [`DType::descr`] prints it back
+//! the way numpy writes it. Mapping to Arrow lives in `super::schema`, in one place.
+//!
+//! Differences from numpy, on purpose: `f12`/`c24` (a 32-bit machine's long double) parse, to be
+//! refused by name when mapped; titles must be strings; numpy's string-only legacy spellings are
+//! refused: repeat prefixes (`'2i4'`, `'(2,)i4'`, `'5S'`), comma lists (`'i4,f8'`), spaces
+//! inside a type string, `'T'` (StringDType, which `.npy` cannot hold), and `M8[D/4]` divisors.
 
 use super::literal::{repr_str, Literal};
 use crate::error::ErrorKind;
@@ -183,24 +189,20 @@ impl DType {
     pub fn from_descr(descr: &Literal) -> Result<DType, ErrorKind> {
         match descr {
             Literal::Str(s) => DType::from_type_str(s),
+            // numpy reads `descr[0]` and `descr[1]` and ignores anything after them.
             Literal::Tuple(items) => match items.as_slice() {
-                [base, shape] => with_shape(DType::from_descr(base)?, shape, descr),
+                [base, shape, ..] => with_shape(DType::from_descr(base)?, shape, descr),
                 _ => Err(invalid(descr, "a sub-array descr must be a (type, shape) pair")),
             },
             Literal::List(fields) => record_from_fields(fields).map(DType::Record),
-            other => Err(invalid(
-                other,
-                "expected a type string, a list of fields or a (type, shape) tuple",
-            )),
+            other => Err(invalid(other, "expected a type string, a list of fields or a (type, shape) tuple")),
         }
     }
 
     /// Parse a type string alone (`'<f4'`, `'|S5'`, ...).
     pub fn from_type_str(s: &str) -> Result<DType, ErrorKind> {
-        parse_type_str(s).map_err(|message| ErrorKind::InvalidDtype {
-            descr: shortened(repr_str(s)),
-            message,
-        })
+        parse_type_str(s)
+            .map_err(|message| ErrorKind::InvalidDtype { descr: shortened(repr_str(s)), message })
     }
 
     /// The descr the way numpy's `dtype_to_descr` prints it: `'<f4'` for a scalar, the list of
@@ -246,13 +248,14 @@ impl DType {
 // ---- descr literals -------------------------------------------------------------------------
 
 fn invalid(descr: &Literal, message: impl Into<String>) -> ErrorKind {
-    ErrorKind::InvalidDtype { descr: shortened(descr.to_string()), message: message.into() }
+    ErrorKind::InvalidDtype { descr: descr.repr_truncated(ERROR_SUBJECT_CHARS), message: message.into() }
 }
 
 /// Keeps error messages one short line even for a hostile 16 MiB descr.
+const ERROR_SUBJECT_CHARS: usize = 120;
+
 fn shortened(text: String) -> String {
-    const LIMIT: usize = 120;
-    match text.char_indices().nth(LIMIT) {
+    match text.char_indices().nth(ERROR_SUBJECT_CHARS) {
         Some((end, _)) => format!("{}...", &text[..end]),
         None => text,
     }
@@ -260,7 +263,13 @@ fn shortened(text: String) -> String {
 
 /// numpy's `dtype((base, shape))`: an int shape means `(n,)`, `()` means no sub-array. A
 /// sub-array of a sub-array stays nested, as numpy keeps it (`('a', ('<f4', (2,)), (3,))`).
+///
+/// A zero-sized flexible type is the exception: `('S', 5)` and `('U', 5)` are `S5` and `U5`
+/// (numpy's "flexible type with an itemsize"), and a tuple shape is an error there.
 fn with_shape(base: DType, shape: &Literal, context: &Literal) -> Result<DType, ErrorKind> {
+    if let DType::Bytes { len: 0 } | DType::Unicode { chars: 0, .. } | DType::Void { len: 0 } = base {
+        return sized_flexible(base, shape, context);
+    }
     let dims = match shape {
         Literal::Int(n) => vec![dimension(*n, context)?],
         Literal::Tuple(items) => items
@@ -281,6 +290,25 @@ fn with_shape(base: DType, shape: &Literal, context: &Literal) -> Result<DType, 
     Ok(DType::SubArray { base: Box::new(base), shape: dims })
 }
 
+fn sized_flexible(base: DType, size: &Literal, context: &Literal) -> Result<DType, ErrorKind> {
+    let size = match size {
+        Literal::Int(n) => u64::try_from(*n).ok().filter(|&n| n <= MAX_ITEMSIZE),
+        _ => None,
+    };
+    let Some(size) = size else {
+        return Err(invalid(context, "a zero-sized flexible type takes an itemsize (an int), not a shape"));
+    };
+    let size = size as usize;
+    Ok(match base {
+        DType::Bytes { .. } => DType::Bytes { len: size },
+        DType::Void { .. } => DType::Void { len: size },
+        DType::Unicode { endian, .. } if size <= MAX_ITEMSIZE as usize / 4 => {
+            DType::Unicode { chars: size, endian }
+        }
+        _ => return Err(invalid(context, "the itemsize is too large")),
+    })
+}
+
 fn dimension(n: i128, context: &Literal) -> Result<usize, ErrorKind> {
     usize::try_from(n).map_err(|_| invalid(context, format!("invalid sub-array dimension {n}")))
 }
@@ -293,21 +321,34 @@ fn record_from_fields(entries: &[Literal]) -> Result<Record, ErrorKind> {
     for entry in entries {
         let parts = match entry {
             Literal::Tuple(parts) | Literal::List(parts) => parts.as_slice(),
-            _ => return Err(invalid(entry, "a record field must be a (name, type) or (name, type, shape) tuple")),
+            _ => {
+                return Err(invalid(
+                    entry,
+                    "a record field must be a (name, type) or (name, type, shape) tuple",
+                ))
+            }
         };
         let (name, dtype) = match parts {
             [name, dtype] => (name, DType::from_descr(dtype)?),
             [name, dtype, shape] => (name, with_shape(DType::from_descr(dtype)?, shape, entry)?),
-            _ => return Err(invalid(entry, "a record field must be a (name, type) or (name, type, shape) tuple")),
+            _ => {
+                return Err(invalid(
+                    entry,
+                    "a record field must be a (name, type) or (name, type, shape) tuple",
+                ))
+            }
         };
         let size = dtype.itemsize();
-        let is_padding =
-            matches!(name, Literal::Str(n) if n.is_empty()) && matches!(dtype, DType::Void { .. } | DType::SubArray { .. });
+        let is_padding = matches!(name, Literal::Str(n) if n.is_empty())
+            && matches!(dtype, DType::Void { .. } | DType::SubArray { .. });
         if !is_padding {
             let (title, name) = field_name(name, entry)?;
             for key in title.iter().chain(std::iter::once(&name)) {
                 if !names_and_titles.insert(key.clone()) {
-                    return Err(invalid(entry, format!("field name {} is used twice (as a name or title)", repr_str(key))));
+                    return Err(invalid(
+                        entry,
+                        format!("field name {} is used twice (as a name or title)", repr_str(key)),
+                    ));
                 }
             }
             fields.push(RecordField { name, title, offset, dtype });
@@ -410,6 +451,8 @@ fn parse_type_str(s: &str) -> Result<DType, String> {
     match kind {
         'M' => datetime(datetime_meta(size_text)?, order, DateKind::DateTime),
         'm' => datetime(datetime_meta(size_text)?, order, DateKind::TimeDelta),
+        // numpy refuses a byte order on the bare (deprecated) `a`, though not on `a5`.
+        'a' if size_text.is_empty() && rest.len() < s.len() => Err("'a' takes no byte order".to_string()),
         _ if size_text.is_empty() => single_char_code(kind, order),
         _ => sized_kind(kind, size_text, order),
     }
@@ -420,7 +463,13 @@ fn datetime_meta(after_kind: &str) -> Result<&str, String> {
     if after_kind.is_empty() {
         return Ok("");
     }
-    after_kind.strip_prefix('8').ok_or_else(|| format!("datetimes are 8 bytes, not {after_kind:?}"))
+    // The size may have leading zeros (`M08`), as numpy reads it as an int.
+    let size_len = after_kind.bytes().take_while(u8::is_ascii_digit).count();
+    let (size, meta) = after_kind.split_at(size_len);
+    match parse_count(size) {
+        Some(8) => Ok(meta),
+        _ => Err(format!("datetimes are 8 bytes, not {after_kind:?}")),
+    }
 }
 
 /// numpy's type names, as the type code they stand for (sizes as on 64-bit Linux).
@@ -456,7 +505,11 @@ fn type_name_code(name: &str) -> Option<&str> {
 
 /// numpy's one-letter codes without a size.
 fn single_char_code(code: char, endian: Endian) -> Result<DType, String> {
-    let int = |bytes, signed| DType::Int { bytes, signed, endian: if bytes == 1 { Endian::NATIVE } else { endian } };
+    let int = |bytes, signed| DType::Int {
+        bytes,
+        signed,
+        endian: if bytes == 1 { Endian::NATIVE } else { endian },
+    };
     Ok(match code {
         '?' => DType::Bool,
         'b' => int(1, true),
@@ -635,11 +688,36 @@ mod tests {
         // Sizes as numpy reports them on 64-bit Linux:
         // python3 -c "import numpy as np; [print(c, np.dtype(c).str) for c in '?bBhHiIlLqQpPnNefdgFDGSaUVOcMm']"
         let expected = [
-            ("?", "|b1"), ("b", "|i1"), ("B", "|u1"), ("h", "<i2"), ("H", "<u2"), ("i", "<i4"),
-            ("I", "<u4"), ("l", "<i8"), ("L", "<u8"), ("q", "<i8"), ("Q", "<u8"), ("p", "<i8"),
-            ("P", "<u8"), ("n", "<i8"), ("N", "<u8"), ("e", "<f2"), ("f", "<f4"), ("d", "<f8"),
-            ("g", "<f16"), ("F", "<c8"), ("D", "<c16"), ("G", "<c32"), ("S", "|S0"), ("a", "|S0"),
-            ("U", "<U0"), ("V", "|V0"), ("O", "|O"), ("c", "|S1"), ("M", "<M8"), ("m", "<m8"),
+            ("?", "|b1"),
+            ("b", "|i1"),
+            ("B", "|u1"),
+            ("h", "<i2"),
+            ("H", "<u2"),
+            ("i", "<i4"),
+            ("I", "<u4"),
+            ("l", "<i8"),
+            ("L", "<u8"),
+            ("q", "<i8"),
+            ("Q", "<u8"),
+            ("p", "<i8"),
+            ("P", "<u8"),
+            ("n", "<i8"),
+            ("N", "<u8"),
+            ("e", "<f2"),
+            ("f", "<f4"),
+            ("d", "<f8"),
+            ("g", "<f16"),
+            ("F", "<c8"),
+            ("D", "<c16"),
+            ("G", "<c32"),
+            ("S", "|S0"),
+            ("a", "|S0"),
+            ("U", "<U0"),
+            ("V", "|V0"),
+            ("O", "|O"),
+            ("c", "|S1"),
+            ("M", "<M8"),
+            ("m", "<m8"),
         ];
         for (code, numpy_str) in expected {
             assert_eq!(ty(code).type_str(), numpy_str, "{code}");
@@ -651,13 +729,35 @@ mod tests {
     fn type_names() {
         // python3 -c "import numpy as np; print(np.dtype('float32').str)" and so on.
         let expected = [
-            ("bool", "|b1"), ("int8", "|i1"), ("int16", "<i2"), ("int32", "<i4"), ("int64", "<i8"),
-            ("uint8", "|u1"), ("uint16", "<u2"), ("uint32", "<u4"), ("uint64", "<u8"),
-            ("float16", "<f2"), ("float32", "<f4"), ("float64", "<f8"), ("float128", "<f16"),
-            ("complex64", "<c8"), ("complex128", "<c16"), ("int", "<i8"), ("float", "<f8"),
-            ("complex", "<c16"), ("str", "<U0"), ("bytes", "|S0"), ("object", "|O"), ("void", "|V0"),
-            ("double", "<f8"), ("intc", "<i4"), ("longlong", "<i8"), ("datetime64", "<M8"),
-            ("datetime64[ns]", "<M8[ns]"), ("timedelta64[s]", "<m8[s]"), ("datetime64[10s]", "<M8[10s]"),
+            ("bool", "|b1"),
+            ("int8", "|i1"),
+            ("int16", "<i2"),
+            ("int32", "<i4"),
+            ("int64", "<i8"),
+            ("uint8", "|u1"),
+            ("uint16", "<u2"),
+            ("uint32", "<u4"),
+            ("uint64", "<u8"),
+            ("float16", "<f2"),
+            ("float32", "<f4"),
+            ("float64", "<f8"),
+            ("float128", "<f16"),
+            ("complex64", "<c8"),
+            ("complex128", "<c16"),
+            ("int", "<i8"),
+            ("float", "<f8"),
+            ("complex", "<c16"),
+            ("str", "<U0"),
+            ("bytes", "|S0"),
+            ("object", "|O"),
+            ("void", "|V0"),
+            ("double", "<f8"),
+            ("intc", "<i4"),
+            ("longlong", "<i8"),
+            ("datetime64", "<M8"),
+            ("datetime64[ns]", "<M8[ns]"),
+            ("timedelta64[s]", "<m8[s]"),
+            ("datetime64[10s]", "<M8[10s]"),
         ];
         for (name, numpy_str) in expected {
             assert_eq!(ty(name).type_str(), numpy_str, "{name}");
@@ -668,7 +768,10 @@ mod tests {
     fn datetimes() {
         assert_eq!(ty("<M8[ns]"), DType::DateTime { unit: TimeUnit::Nanosecond, multiple: 1, endian: LE });
         assert_eq!(ty(">m8[10s]"), DType::TimeDelta { unit: TimeUnit::Second, multiple: 10, endian: BE });
-        assert_eq!(ty("M8"), DType::DateTime { unit: TimeUnit::Generic, multiple: 1, endian: Endian::NATIVE });
+        assert_eq!(
+            ty("M8"),
+            DType::DateTime { unit: TimeUnit::Generic, multiple: 1, endian: Endian::NATIVE }
+        );
         assert_eq!(ty("M8[generic]"), ty("M8"));
         assert_eq!(ty("M8[5generic]"), ty("M8"));
         assert_eq!(ty("M8[+10s]"), ty("M8[10s]"));
@@ -686,10 +789,41 @@ mod tests {
     fn invalid_type_strings_name_the_string() {
         // Each of these makes numpy raise "data type ... not understood" or similar.
         for bad in [
-            "", "<", "x4", "i3", "i16", "u16", "f1", "f3", "f32", "c4", "b2", "O16", "<<f4", "<=f4",
-            " i4", "i4 ", "<int32", "M4", "M16", "M[ns]", "M8[]", "M8[-1s]", "M8[B]", "M8[ns", "M8[s] ",
-            "M8[2147483648s]", "M8[+s]", "M8[+]", "S2147483648", "U536870912", "S99999999999999999999",
-            "i4,f8", "U-1", "T", "Int32",
+            "",
+            "<",
+            "x4",
+            "i3",
+            "i16",
+            "u16",
+            "f1",
+            "f3",
+            "f32",
+            "c4",
+            "b2",
+            "O16",
+            "<<f4",
+            "<=f4",
+            " i4",
+            "i4 ",
+            "<int32",
+            "M4",
+            "M16",
+            "M[ns]",
+            "M8[]",
+            "M8[-1s]",
+            "M8[B]",
+            "M8[ns",
+            "M8[s] ",
+            "M8[2147483648s]",
+            "M8[+s]",
+            "M8[+]",
+            "S2147483648",
+            "U536870912",
+            "S99999999999999999999",
+            "i4,f8",
+            "U-1",
+            "T",
+            "Int32",
         ] {
             match DType::from_type_str(bad) {
                 Ok(dtype) => panic!("{bad:?} should be refused, got {dtype:?}"),
@@ -705,9 +839,17 @@ mod tests {
     fn scalar_descr_prints_like_numpy() {
         // python3 -c "import numpy as np, numpy.lib.format as f; print(repr(f.dtype_to_descr(np.dtype('>i8'))))"
         for (input, numpy_repr) in [
-            ("<f4", "'<f4'"), (">i8", "'>i8'"), ("?", "'|b1'"), ("u1", "'|u1'"), ("S5", "'|S5'"),
-            (">U6", "'>U6'"), ("V4", "'|V4'"), ("M8[10s]", "'<M8[10s]'"), ("m8", "'<m8'"),
-            ("c16", "'<c16'"), ("O", "'|O'"),
+            ("<f4", "'<f4'"),
+            (">i8", "'>i8'"),
+            ("?", "'|b1'"),
+            ("u1", "'|u1'"),
+            ("S5", "'|S5'"),
+            (">U6", "'>U6'"),
+            ("V4", "'|V4'"),
+            ("M8[10s]", "'<M8[10s]'"),
+            ("m8", "'<m8'"),
+            ("c16", "'<c16'"),
+            ("O", "'|O'"),
         ] {
             assert_eq!(ty(input).descr(), numpy_repr, "{input}");
         }
@@ -718,7 +860,8 @@ mod tests {
         let dtype = descr("[('a', '<i4'), ('', '|V4'), ('b', '<f8')]");
         let DType::Record(record) = &dtype else { panic!("not a record: {dtype:?}") };
         assert_eq!(record.itemsize, 16);
-        let layout: Vec<_> = record.fields.iter().map(|f| (f.name.as_str(), f.offset, f.dtype.itemsize())).collect();
+        let layout: Vec<_> =
+            record.fields.iter().map(|f| (f.name.as_str(), f.offset, f.dtype.itemsize())).collect();
         assert_eq!(layout, [("a", 0, 4), ("b", 8, 8)]);
     }
 
@@ -769,6 +912,11 @@ mod tests {
         assert_eq!(r.fields[0].name, "");
         // A nested record called '' is a field too.
         assert_eq!(descr("[('', [('a', '<i4')])]").descr(), "[('', [('a', '<i4')])]");
+        // A None title is no title: descr_to_dtype([((None, 'a'), '<i4')]).descr == [('a', '<i4')]
+        assert_eq!(descr("[((None, 'a'), '<i4')]").descr(), "[('a', '<i4')]");
+        // Names that need escapes print as Python's repr and parse back.
+        let odd = "[('tab\\there', '<i4'), (\"it's\", '|u1'), ('\\x00', '|b1')]";
+        assert_eq!(descr(odd).descr(), odd);
         // Trailing padding survives as the itemsize.
         assert_eq!(descr("[('a', '<i4'), ('', '|V12')]").itemsize(), 16);
     }
@@ -788,6 +936,24 @@ mod tests {
         assert_eq!(descr("('<f4', (2, 3))").itemsize(), 24);
         assert_eq!(descr("('<f4', ())"), ty("<f4"));
         assert_eq!(descr("('<f4', (2, 3))").descr(), "('<f4', (2, 3))");
+    }
+
+    #[test]
+    fn zero_sized_flexible_types_take_an_itemsize() {
+        // numpy: descr_to_dtype(('S', 5)) -> dtype('S5'); ('<U0', 1) -> '<U1'; ('V', 5) -> 'V5';
+        // [('a', 'S', 5)] -> [('a', '|S5')]; ('U', (5,)) -> "invalid itemsize in generic type tuple".
+        assert_eq!(descr("('S', 5)"), DType::Bytes { len: 5 });
+        assert_eq!(descr("('S0', 5)"), DType::Bytes { len: 5 });
+        assert_eq!(descr("('>U0', 1)"), DType::Unicode { chars: 1, endian: BE });
+        assert_eq!(descr("('V', 5)"), DType::Void { len: 5 });
+        assert_eq!(descr("('U', 0)"), ty("<U0"));
+        assert_eq!(descr("[('a', 'S', 5)]").descr(), "[('a', '|S5')]");
+        assert_eq!(descr("[('', 'V', 4), ('b', '<i4')]").descr(), "[('', '|V4'), ('b', '<i4')]");
+        // A sized flexible type takes a shape as usual: ('S1', 5) is a sub-array.
+        assert_eq!(descr("('S1', 5)").descr(), "('|S1', (5,))");
+        assert!(descr_err("('U', (5,))").contains("takes an itemsize"));
+        assert!(descr_err("('V', ())").contains("takes an itemsize"));
+        assert!(descr_err("('S', -1)").contains("takes an itemsize"));
     }
 
     #[test]
@@ -811,6 +977,8 @@ mod tests {
         assert!(descr_err("[('a', '<i4', (), 1)]").contains("(name, type)"));
         assert!(descr_err("['<i4']").contains("(name, type)"));
         assert!(descr_err("('<i4',)").contains("(type, shape)"));
+        // descr_to_dtype(('<f4', (2,), 3)) -> dtype(('<f4', (2,))): extra items are ignored.
+        assert_eq!(descr("('<f4', (2,), 3)").descr(), "('<f4', (2,))");
         assert!(descr_err("3").contains("expected a type string"));
         assert!(descr_err("{'a': '<i4'}").contains("expected a type string"));
         assert_eq!(descr_err("[('a', '<x4')]"), "invalid dtype '<x4': unknown type kind 'x'");
@@ -820,7 +988,13 @@ mod tests {
     fn size_overflow_is_an_error() {
         let huge = format!("('<f8', ({0}, {0}, {0}))", u32::MAX);
         assert!(descr_err(&huge).contains("overflows"));
-        let many = format!("[{}]", (0..20).map(|i| format!("('f{i}', '|V2147483647', (2147483647,))")).collect::<Vec<_>>().join(", "));
+        let many = format!(
+            "[{}]",
+            (0..20)
+                .map(|i| format!("('f{i}', '|V2147483647', (2147483647,))"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         assert!(descr_err(&many).contains("overflows"));
         // Long error subjects are cut short.
         assert!(descr_err(&many).len() < 300);
@@ -829,7 +1003,9 @@ mod tests {
     #[test]
     fn descr_round_trips() {
         for text in [
-            "'<f4'", "'>M8[25ns]'", "[('a', '<i4'), ('', '|V4'), ('b', '<f8')]",
+            "'<f4'",
+            "'>M8[25ns]'",
+            "[('a', '<i4'), ('', '|V4'), ('b', '<f8')]",
             "[(('T', 'n'), [('x', '>U3', (2,)), ('', '|V3')], (2, 2)), ('z', '<m8[D]')]",
             "('>i2', (4,))",
         ] {

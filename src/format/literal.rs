@@ -106,6 +106,38 @@ impl Literal {
     }
 }
 
+impl Literal {
+    /// The repr cut to at most `max_chars` chars (with `...` when cut), for error messages;
+    /// stops formatting at the limit, so a huge literal costs no more than a small one.
+    pub fn repr_truncated(&self, max_chars: usize) -> String {
+        let mut out = BoundedString { text: String::new(), chars_left: max_chars };
+        use fmt::Write as _;
+        match write!(out, "{self}") {
+            Ok(()) => out.text,
+            Err(_) => out.text + "...",
+        }
+    }
+}
+
+/// A `fmt::Write` that refuses (with an error that stops the formatting) past a char budget.
+struct BoundedString {
+    text: String,
+    chars_left: usize,
+}
+
+impl fmt::Write for BoundedString {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for c in s.chars() {
+            if self.chars_left == 0 {
+                return Err(fmt::Error);
+            }
+            self.text.push(c);
+            self.chars_left -= 1;
+        }
+        Ok(())
+    }
+}
+
 /// Python's `repr`: `'<f4'`, `(3,)`, `[('a', '<i4')]`, `{'k': True}`.
 impl fmt::Display for Literal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -300,7 +332,9 @@ impl<'a> Parser<'a> {
             Some(b'-' | b'+') => self.signed_number()?,
             Some(b'0'..=b'9' | b'.') => self.number(false)?,
             Some(b) if b.is_ascii_alphabetic() || b == b'_' => self.word()?,
-            Some(_) => return self.error(self.pos, format!("expected a value, found {}", self.describe_here())),
+            Some(_) => {
+                return self.error(self.pos, format!("expected a value, found {}", self.describe_here()))
+            }
         };
         Ok(Spanned { literal, span: start..self.pos })
     }
@@ -332,7 +366,12 @@ impl<'a> Parser<'a> {
             match self.peek() {
                 Some(b',') => self.pos += 1,
                 Some(b'}') => {}
-                _ => return self.error(self.pos, format!("expected ',' or '}}' in a dict, found {}", self.describe_here())),
+                _ => {
+                    return self.error(
+                        self.pos,
+                        format!("expected ',' or '}}' in a dict, found {}", self.describe_here()),
+                    )
+                }
             }
         }
     }
@@ -410,7 +449,8 @@ impl<'a> Parser<'a> {
             let next_is_string = match self.peek() {
                 Some(b'\'' | b'"') => true,
                 Some(b) if b.is_ascii_alphabetic() => {
-                    let word_len = self.bytes[self.pos..].iter().take_while(|b| b.is_ascii_alphabetic()).count();
+                    let word_len =
+                        self.bytes[self.pos..].iter().take_while(|b| b.is_ascii_alphabetic()).count();
                     let word = &self.text[self.pos..self.pos + word_len];
                     is_string_prefix(word) && matches!(self.peek_at(word_len), Some(b'\'' | b'"'))
                 }
@@ -542,7 +582,8 @@ impl<'a> Parser<'a> {
     }
 
     fn hex_digits(&mut self, start: usize, count: usize) -> Parsed<u32> {
-        let digits = self.text.get(self.pos..self.pos + count).filter(|d| d.bytes().all(|b| b.is_ascii_hexdigit()));
+        let digits =
+            self.text.get(self.pos..self.pos + count).filter(|d| d.bytes().all(|b| b.is_ascii_hexdigit()));
         let Some(digits) = digits else {
             return self.error(start, format!("escape needs {count} hex digits"));
         };
@@ -557,7 +598,8 @@ impl<'a> Parser<'a> {
         self.skip_blank()?;
         match self.peek() {
             Some(b'0'..=b'9' | b'.') => self.number(negative),
-            _ => self.error(self.pos, format!("expected a number after the sign, found {}", self.describe_here())),
+            _ => self
+                .error(self.pos, format!("expected a number after the sign, found {}", self.describe_here())),
         }
     }
 
@@ -568,12 +610,16 @@ impl<'a> Parser<'a> {
             // An exponent's sign belongs to the number: `1e-3`.
             let b = self.bytes[self.pos];
             self.pos += 1;
-            if matches!(b, b'e' | b'E') && matches!(self.peek(), Some(b'+' | b'-')) && !self.is_radix_prefixed(start) {
+            if matches!(b, b'e' | b'E')
+                && matches!(self.peek(), Some(b'+' | b'-'))
+                && !self.is_radix_prefixed(start)
+            {
                 self.pos += 1;
             }
         }
         let token = &self.text[start..self.pos];
-        let is_float = !self.is_radix_prefixed(start) && token.bytes().any(|b| matches!(b, b'.' | b'e' | b'E'));
+        let is_float =
+            !self.is_radix_prefixed(start) && token.bytes().any(|b| matches!(b, b'.' | b'e' | b'E'));
         if is_float {
             return self.float(start, token, negative);
         }
@@ -607,16 +653,15 @@ impl<'a> Parser<'a> {
         let mut magnitude: u128 = 0;
         for b in digits.bytes().filter(|&b| b != b'_') {
             let digit = (b as char).to_digit(radix).unwrap_or(0);
-            magnitude = match magnitude.checked_mul(u128::from(radix)).and_then(|m| m.checked_add(u128::from(digit))) {
-                Some(m) => m,
-                None => return self.error(start, format!("integer {} is too large", truncated(token))),
-            };
+            magnitude =
+                match magnitude.checked_mul(u128::from(radix)).and_then(|m| m.checked_add(u128::from(digit)))
+                {
+                    Some(m) => m,
+                    None => return self.error(start, format!("integer {} is too large", truncated(token))),
+                };
         }
-        let value = if negative {
-            0i128.checked_sub_unsigned(magnitude)
-        } else {
-            i128::try_from(magnitude).ok()
-        };
+        let value =
+            if negative { 0i128.checked_sub_unsigned(magnitude) } else { i128::try_from(magnitude).ok() };
         match value {
             Some(v) => Ok(Literal::Int(v)),
             None => self.error(start, format!("integer {} is too large", truncated(token))),
@@ -626,13 +671,13 @@ impl<'a> Parser<'a> {
     fn float(&self, start: usize, token: &str, negative: bool) -> Parsed<Literal> {
         let well_formed = !token.contains("__")
             && !token.starts_with('_')
-            && token.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-' | b'_'))
+            && token
+                .bytes()
+                .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-' | b'_'))
             && token.bytes().filter(|&b| b == b'.').count() <= 1;
         let cleaned: String = token.chars().filter(|&c| c != '_').collect();
         match cleaned.parse::<f64>() {
-            Ok(x) if well_formed => {
-                Ok(Literal::Float(if negative { -x } else { x }))
-            }
+            Ok(x) if well_formed => Ok(Literal::Float(if negative { -x } else { x })),
             _ => self.error(start, format!("invalid number {:?}", truncated(token))),
         }
     }
@@ -751,7 +796,18 @@ mod tests {
 
     #[test]
     fn bad_strings() {
-        for text in [r"'\x4'", r"'\u12'", r"'\U00110000'", r"'\ud800'", "'abc", "'ab\ncd'", "'''x'''", "b'x'", r"'\N{DASH}'", "f'x'"] {
+        for text in [
+            r"'\x4'",
+            r"'\u12'",
+            r"'\U00110000'",
+            r"'\ud800'",
+            "'abc",
+            "'ab\ncd'",
+            "'''x'''",
+            "b'x'",
+            r"'\N{DASH}'",
+            "f'x'",
+        ] {
             let e = err(text);
             assert!(e.starts_with("at byte "), "{text}: {e}");
         }
@@ -774,14 +830,20 @@ mod tests {
     #[test]
     fn lists_and_dicts() {
         assert_eq!(ok("[]"), Literal::List(vec![]));
-        assert_eq!(ok("[1, [2], ]"), Literal::List(vec![Literal::Int(1), Literal::List(vec![Literal::Int(2)])]));
+        assert_eq!(
+            ok("[1, [2], ]"),
+            Literal::List(vec![Literal::Int(1), Literal::List(vec![Literal::Int(2)])])
+        );
         assert_eq!(ok("{}"), Literal::Dict(vec![]));
         assert_eq!(
             ok("{'a': 1, \"b\": (2,), }"),
             Literal::Dict(vec![(s("a"), Literal::Int(1)), (s("b"), Literal::Tuple(vec![Literal::Int(2)]))])
         );
         // Duplicates are kept for the caller to judge.
-        assert_eq!(ok("{'a': 1, 'a': 2}"), Literal::Dict(vec![(s("a"), Literal::Int(1)), (s("a"), Literal::Int(2))]));
+        assert_eq!(
+            ok("{'a': 1, 'a': 2}"),
+            Literal::Dict(vec![(s("a"), Literal::Int(1)), (s("a"), Literal::Int(2))])
+        );
         err("{'a' 1}");
         err("{'a': 1 'b': 2}");
         err("{1, 2}");
@@ -850,8 +912,18 @@ mod tests {
         assert_eq!(repr_str("it's \"x\""), "'it\\'s \"x\"'");
         assert_eq!(repr_str("a\\b\n\t\r"), "'a\\\\b\\n\\t\\r'");
         assert_eq!(repr_str("\x00\x7f\u{a0}é中\u{200b}"), "'\\x00\\x7f\\xa0é中\\u200b'");
-        assert_eq!(ok("[('a', '<i4'), (('T', 'n'), (3,), ()), {'k': None}, True, -1, 2.5]").to_string(),
-            "[('a', '<i4'), (('T', 'n'), (3,), ()), {'k': None}, True, -1, 2.5]");
+        assert_eq!(
+            ok("[('a', '<i4'), (('T', 'n'), (3,), ()), {'k': None}, True, -1, 2.5]").to_string(),
+            "[('a', '<i4'), (('T', 'n'), (3,), ()), {'k': None}, True, -1, 2.5]"
+        );
+    }
+
+    #[test]
+    fn truncated_repr() {
+        let long = Literal::List((0..1_000_000).map(Literal::Int).collect());
+        assert_eq!(long.repr_truncated(12), "[0, 1, 2, 3,...");
+        assert_eq!(ok("(1, 2)").repr_truncated(6), "(1, 2)");
+        assert_eq!(ok("'üü'").repr_truncated(3), "'üü...");
     }
 
     #[test]

@@ -29,7 +29,8 @@
 //! FixedSizeList (at every level of a multi-dimensional sub-array) is nullable when the
 //! innermost scalar can hold NaT. The lists and structs themselves are never null.
 //!
-//! Struct children (record fields) carry their own `numpy.descr` metadata in the Arrow type
+//! Struct children (record fields) carry their own `numpy.descr` metadata ([`descr_text`]: `<f4`
+//! for a scalar, the descr literal for a nested record or sub-array) in the Arrow type
 //! itself, so [`arrow_type`], [`arrow_field`] and the arrays `super::decode` builds always agree
 //! exactly (Arrow compares nested field metadata when it checks a batch against its schema).
 
@@ -119,9 +120,19 @@ pub fn record_fields(record: &Record) -> Result<Fields, ErrorKind> {
     record
         .fields
         .iter()
-        .map(|f| arrow_field(&f.name, &f.dtype, &f.dtype.descr(), false))
+        .map(|f| arrow_field(&f.name, &f.dtype, &descr_text(&f.dtype), false))
         .collect::<Result<Vec<Field>, _>>()
         .map(Fields::from)
+}
+
+/// How a dtype is named in metadata and errors, the way `NpyHeader::descr` keeps a header's:
+/// a scalar's type string without quotes (`<f4`, `|O`), a record's or sub-array's descr literal
+/// (`[('x', '<f4'), ('y', '<f4')]`, `('<f4', (3,))`).
+pub fn descr_text(dtype: &DType) -> String {
+    match dtype {
+        DType::Record(_) | DType::SubArray { .. } => dtype.descr(),
+        scalar => scalar.type_str(),
+    }
 }
 
 /// The `real`/`imag` children of a complex number's Struct.
@@ -149,7 +160,7 @@ fn int_type(bytes: u8, signed: bool) -> Option<DataType> {
 }
 
 fn unsupported(dtype: &DType, reason: &str) -> ErrorKind {
-    ErrorKind::UnsupportedDtype { descr: dtype.descr(), reason: reason.to_string() }
+    ErrorKind::UnsupportedDtype { descr: descr_text(dtype), reason: reason.to_string() }
 }
 
 /// How a datetime64/timedelta64 maps to Arrow: the target type and what to multiply the stored
@@ -315,26 +326,25 @@ mod tests {
         assert!(!f.metadata().contains_key(FORTRAN_ORDER_KEY));
     }
 
-    // These need `DType::descr` for the error message (branch h-parse).
     #[test]
     fn refusals_name_the_dtype() {
         let le = Endian::Little;
         let refused = [
-            DType::Object,
-            DType::Float { bytes: 16, endian: le },
-            DType::Complex { bytes: 32, endian: le },
-            dt(TimeUnit::Generic, 1),
-            td(TimeUnit::Generic, 1),
-            dt(TimeUnit::Picosecond, 1),
-            td(TimeUnit::Femtosecond, 1),
-            dt(TimeUnit::Attosecond, 1),
-            td(TimeUnit::Year, 1),
-            td(TimeUnit::Month, 1),
-            DType::SubArray { base: Box::new(DType::Object), shape: vec![2] },
+            (DType::Object, "|O"),
+            (DType::Float { bytes: 16, endian: le }, "<f16"),
+            (DType::Complex { bytes: 32, endian: le }, "<c32"),
+            (dt(TimeUnit::Generic, 1), "<M8"),
+            (td(TimeUnit::Generic, 1), "<m8"),
+            (dt(TimeUnit::Picosecond, 1), "<M8[ps]"),
+            (td(TimeUnit::Femtosecond, 1), "<m8[fs]"),
+            (dt(TimeUnit::Attosecond, 1), "<M8[as]"),
+            (td(TimeUnit::Year, 1), "<m8[Y]"),
+            (td(TimeUnit::Month, 1), "<m8[M]"),
+            (DType::SubArray { base: Box::new(DType::Object), shape: vec![2] }, "|O"),
         ];
-        for dtype in refused {
+        for (dtype, expected) in refused {
             match arrow_type(&dtype) {
-                Err(ErrorKind::UnsupportedDtype { descr, .. }) => assert!(!descr.is_empty(), "{dtype:?}"),
+                Err(ErrorKind::UnsupportedDtype { descr, .. }) => assert_eq!(descr, expected, "{dtype:?}"),
                 other => panic!("{dtype:?} should be refused, got {other:?}"),
             }
         }
@@ -353,5 +363,16 @@ mod tests {
         assert_eq!(fields[0].metadata().get(DESCR_KEY).map(String::as_str), Some("<i4"));
         assert_eq!(fields[1].metadata().get(DESCR_KEY).map(String::as_str), Some("<M8[ns]"));
         assert!(!fields[0].is_nullable() && fields[1].is_nullable());
+        let nested = DType::Record(Record {
+            fields: vec![RecordField {
+                name: "v".into(),
+                title: None,
+                offset: 0,
+                dtype: DType::SubArray { base: Box::new(DType::Float { bytes: 4, endian: Endian::Little }), shape: vec![3] },
+            }],
+            itemsize: 12,
+        });
+        let DataType::Struct(fields) = arrow_type(&nested).unwrap() else { panic!("record is a struct") };
+        assert_eq!(fields[0].metadata().get(DESCR_KEY).map(String::as_str), Some("('<f4', (3,))"));
     }
 }

@@ -47,11 +47,9 @@ pub(super) fn decode_record(record: &Record, view: &ByteView) -> Result<ArrayRef
 pub(super) fn decode_sub_array(dtype: &DType, base: &DType, shape: &[usize], view: &ByteView) -> Result<ArrayRef, ErrorKind> {
     // Validates the dimensions (and refuses unsupported bases) before any arithmetic on them.
     arrow_type(dtype)?;
-    let per_row: usize = shape.iter().product();
-    let scalars = view
-        .rows
-        .checked_mul(per_row)
-        .ok_or_else(|| ErrorKind::InvalidArgument(format!("sub-array of shape {shape:?} overflows")))?;
+    let overflow = || ErrorKind::InvalidArgument(format!("sub-array of shape {shape:?} overflows"));
+    let per_row = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(overflow)?;
+    let scalars = view.rows.checked_mul(per_row).ok_or_else(overflow)?;
     let packed = view.compacted(dtype.itemsize());
     let items = ByteView { stride: base.itemsize(), rows: scalars, first_row: 0, ..packed };
     // Report errors by table row, not by scalar.
@@ -64,7 +62,7 @@ pub(super) fn decode_sub_array(dtype: &DType, base: &DType, shape: &[usize], vie
         let len = shape[..level]
             .iter()
             .try_fold(view.rows, |acc, &d| acc.checked_mul(d))
-            .ok_or_else(|| ErrorKind::InvalidArgument(format!("sub-array of shape {shape:?} overflows")))?;
+            .ok_or_else(overflow)?;
         let field = list_item_field(array.data_type().clone(), nullable);
         // `arrow_type` checked that every dimension fits an i32.
         array = Arc::new(FixedSizeListArray::try_new_with_length(field, dim as i32, array, None, len)?);
