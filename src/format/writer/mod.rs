@@ -114,6 +114,8 @@ pub struct ArrayFileWriter {
     nulls: NullPolicy,
     body: Body,
     rows: u64,
+    /// A write failed part-way: the temporary files may hold part of a batch.
+    failed: bool,
 }
 
 impl ArrayFileWriter {
@@ -139,7 +141,14 @@ impl ArrayFileWriter {
             Some("npz") => Body::Npz(Box::new(npz::NpzOutput::create(&schema, path, &dir, options.compression)?)),
             _ => return Err(ErrorKind::InvalidArgument("the output must end in .npy or .npz".into()).into()),
         };
-        Ok(ArrayFileWriter { path: path.to_path_buf(), schema, nulls: NullPolicy::default(), body, rows: 0 })
+        Ok(ArrayFileWriter {
+            path: path.to_path_buf(),
+            schema,
+            nulls: NullPolicy::default(),
+            body,
+            rows: 0,
+            failed: false,
+        })
     }
 
     /// What nulls of types without a numpy missing value become (default:
@@ -149,10 +158,15 @@ impl ArrayFileWriter {
         self
     }
 
-    /// Append a batch. Its columns must have the schema's types.
+    /// Append a batch. Its columns must have the schema's types. After an error the writer
+    /// refuses further batches and `finish`: drop it, and nothing is left behind.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        let path = self.path.clone();
-        self.write_batch(batch).in_file(path)
+        if self.failed {
+            return Err(earlier_failure()).in_file(&self.path);
+        }
+        let result = self.write_batch(batch);
+        self.failed = result.is_err();
+        result.in_file(&self.path)
     }
 
     fn write_batch(&mut self, batch: &RecordBatch) -> Result<()> {
@@ -182,6 +196,9 @@ impl ArrayFileWriter {
     /// Complete the file (patch the header's row count, rename into place).
     pub fn finish(self) -> Result<()> {
         let path = self.path.clone();
+        if self.failed {
+            return Err(earlier_failure()).in_file(path);
+        }
         self.finish_inner().in_file(path)
     }
 
@@ -299,6 +316,10 @@ fn temp_file_in(dir: &Path, path: &Path) -> Result<NamedTempFile> {
 
 fn unwritable(what: &str, reason: &str) -> NpyError {
     ErrorKind::Unwritable { what: what.into(), reason: reason.into() }.into()
+}
+
+fn earlier_failure() -> NpyError {
+    unwritable("the file", "an earlier batch could not be written")
 }
 
 fn internal(what: &str) -> NpyError {

@@ -218,6 +218,8 @@ fn a_null_integer_is_an_error_naming_the_column_and_no_file_appears() {
     assert_eq!(error.location.column.as_deref(), Some("count"));
     let message = error.to_string();
     assert!(message.contains("bad.npy") && message.contains("row 3") && message.contains("int32"), "{message}");
+    // The writer is done for: no more batches, no finish.
+    assert!(writer.write(&good).unwrap_err().to_string().contains("earlier batch"));
     drop(writer);
     assert!(files_in(dir.path()).is_empty(), "left behind: {:?}", files_in(dir.path()));
 }
@@ -343,7 +345,7 @@ fn a_null_string_fails_at_write_not_at_finish_in_npy_and_npz() {
         let error = writer.write(&bad).unwrap_err();
         assert_eq!(error.location.column.as_deref(), Some("s"), "{name}: {error}");
         assert!(error.to_string().contains("row 1"), "{name}: {error}");
-        drop(writer);
+        assert!(writer.finish().is_err(), "{name}: finish after a failed write");
         assert!(files_in(dir.path()).is_empty(), "{name}: left behind: {:?}", files_in(dir.path()));
     }
 }
