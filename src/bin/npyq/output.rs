@@ -58,18 +58,6 @@ impl OutputFormat {
             ),
         })
     }
-
-    fn extension(self) -> &'static str {
-        match self {
-            OutputFormat::Parquet => "parquet",
-            OutputFormat::ArrowFile => "arrow",
-            OutputFormat::ArrowStream => "arrows",
-            OutputFormat::Csv => "csv",
-            OutputFormat::Json => "json",
-            OutputFormat::Npy => "npy",
-            OutputFormat::Npz => "npz",
-        }
-    }
 }
 
 /// A destination for batches. `finish` completes the output and moves it into place.
@@ -98,32 +86,33 @@ pub fn create(
     compression: Option<&str>,
 ) -> anyhow::Result<Box<dyn BatchSink>> {
     let format = OutputFormat::from_path(path)?;
-    let pending = PendingFile::new(path, format.extension())?;
     let sink: Box<dyn BatchSink> = match format {
-        OutputFormat::Parquet => {
-            Box::new(ParquetSink::try_new(pending, schema, parquet_compression(compression)?)?)
+        OutputFormat::Npy => {
+            no_compression(compression, "npy")?;
+            Box::new(ArraySink::try_new(path, schema, NpzCompression::Stored)?)
         }
+        OutputFormat::Npz => Box::new(ArraySink::try_new(path, schema, npz_compression(compression)?)?),
+        OutputFormat::Parquet => Box::new(ParquetSink::try_new(
+            PendingFile::new(path)?,
+            schema,
+            parquet_compression(compression)?,
+        )?),
         OutputFormat::ArrowFile => {
             let options = ipc_options(compression)?;
-            Box::new(IpcFileSink::try_new(pending, &schema, options)?)
+            Box::new(IpcFileSink::try_new(PendingFile::new(path)?, &schema, options)?)
         }
         OutputFormat::ArrowStream => {
             let options = ipc_options(compression)?;
-            Box::new(IpcStreamSink::try_new(pending, &schema, options)?)
+            Box::new(IpcStreamSink::try_new(PendingFile::new(path)?, &schema, options)?)
         }
         OutputFormat::Csv => {
             no_compression(compression, "csv")?;
-            Box::new(CsvSink::try_new(pending, &schema)?)
+            Box::new(CsvSink::try_new(PendingFile::new(path)?, &schema)?)
         }
         OutputFormat::Json => {
             no_compression(compression, "json")?;
-            Box::new(JsonSink::new(pending)?)
+            Box::new(JsonSink::new(PendingFile::new(path)?)?)
         }
-        OutputFormat::Npy => {
-            no_compression(compression, "npy")?;
-            Box::new(ArraySink::try_new(pending, schema, NpzCompression::Stored)?)
-        }
-        OutputFormat::Npz => Box::new(ArraySink::try_new(pending, schema, npz_compression(compression)?)?),
     };
     Ok(sink)
 }
@@ -177,17 +166,17 @@ struct PendingFile {
 }
 
 impl PendingFile {
-    /// Create `.<name>.<random>.tmp.<extension>` in the output's directory (same file system,
-    /// so the final rename is atomic; the extension kept for writers that choose by it).
-    fn new(target: &Path, extension: &str) -> anyhow::Result<Self> {
+    /// Create `.<name>.<random>.partial` in the output's directory (the same file system, so
+    /// the final rename is atomic; hidden, and named as the library's `.npy` writer names its own).
+    fn new(target: &Path) -> anyhow::Result<Self> {
         let dir = match target.parent() {
             Some(parent) if !parent.as_os_str().is_empty() => parent,
             _ => Path::new("."),
         };
         let stem = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let (prefix, suffix) = (format!(".{stem}."), format!(".tmp.{extension}"));
+        let prefix = format!(".{stem}.");
         let mut builder = tempfile::Builder::new();
-        builder.prefix(&prefix).suffix(&suffix);
+        builder.prefix(&prefix).suffix(".partial");
         #[cfg(unix)]
         {
             // The default 0600 would survive the rename; a converted file should get the
@@ -201,14 +190,10 @@ impl PendingFile {
         Ok(PendingFile { temp: temp.into_temp_path(), target: target.to_path_buf() })
     }
 
-    fn path(&self) -> &Path {
-        &self.temp
-    }
-
     /// A buffered handle on the temporary file.
     fn writer(&self) -> anyhow::Result<BufWriter<File>> {
         let file =
-            File::create(self.path()).with_context(|| format!("{}: cannot write", self.target.display()))?;
+            File::create(&self.temp).with_context(|| format!("{}: cannot write", self.target.display()))?;
         Ok(BufWriter::with_capacity(1 << 20, file))
     }
 
@@ -417,28 +402,27 @@ impl BatchSink for JsonSink {
 
 // --- .npy / .npz ---------------------------------------------------------------------------
 
-/// The library's streaming `.npy`/`.npz` writer, pointed at the temporary file (it chooses
-/// the format by the extension, which the temporary name keeps).
+/// The library's streaming `.npy`/`.npz` writer. It keeps the same promise as [`PendingFile`]
+/// (a hidden temporary file beside the output, renamed into place by `finish`, removed if
+/// dropped), so it is pointed at the output itself.
 struct ArraySink {
     writer: ArrayFileWriter,
-    pending: PendingFile,
+    target: PathBuf,
 }
 
 impl ArraySink {
-    fn try_new(pending: PendingFile, schema: SchemaRef, compression: NpzCompression) -> anyhow::Result<Self> {
-        let writer = ArrayFileWriter::try_new(pending.path(), schema, WriteOptions { compression })
-            .map_err(|e| anyhow::Error::new(e.in_file(&pending.target)))?;
-        Ok(ArraySink { writer, pending })
+    fn try_new(target: &Path, schema: SchemaRef, compression: NpzCompression) -> anyhow::Result<Self> {
+        let writer = ArrayFileWriter::try_new(target, schema, WriteOptions { compression })
+            .map_err(|e| anyhow::Error::new(e.in_file(target)))?;
+        Ok(ArraySink { writer, target: target.to_path_buf() })
     }
 }
 
 impl BatchSink for ArraySink {
     fn write(&mut self, batch: &RecordBatch) -> anyhow::Result<()> {
-        self.writer.write(batch).map_err(|e| anyhow::Error::new(e.in_file(&self.pending.target)))
+        self.writer.write(batch).map_err(|e| anyhow::Error::new(e.in_file(&self.target)))
     }
     fn finish(self: Box<Self>) -> anyhow::Result<()> {
-        let ArraySink { writer, pending } = *self;
-        writer.finish().map_err(|e| anyhow::Error::new(e.in_file(&pending.target)))?;
-        pending.commit()
+        self.writer.finish().map_err(|e| anyhow::Error::new(e.in_file(&self.target)))
     }
 }
