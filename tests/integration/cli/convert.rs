@@ -99,7 +99,12 @@ fn nested_types_to_parquet() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("mixed.parquet");
     convert(&fixture("mixed.npy"), &out, &[]);
-    assert_same_data(&read_table(&fixture("mixed.npy"), None), &read_parquet(&out));
+    let expected = read_table(&fixture("mixed.npy"), None);
+    assert_same_data(&expected, &read_parquet(&out));
+    // And from Parquet back to a structured .npy.
+    let back = dir.path().join("mixed.npy");
+    convert(&out, &back, &[]);
+    assert_same_data(&expected, &read_table(&back, None));
 }
 
 // --- Arrow IPC -----------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 //! Every file of the numpy-made corpus (`tests/data/corpus/files/`, described by its `expected.json`)
-//! through `npyq schema` and `npyq convert` to each output format: files numpy accepts convert
+//! through `npyq schema` and `npyq convert` to each output format (and back to numpy): files numpy accepts convert
 //! and read back equal, files it must refuse give the one-line error and no output.
 
 use std::ffi::OsString;
@@ -103,6 +103,10 @@ fn every_corpus_file_converts_or_is_refused() {
             assert_ok(&convert(&file, &out));
             assert_same_data(&expected, &read_back(&out));
         }
+        // And back to numpy: the same kind of file reads back as the same table.
+        let numpy = work.path().join(format!("{name}.{}", file.extension().unwrap().to_str().unwrap()));
+        assert_ok(&convert(&file, &numpy));
+        assert_same_data(&expected, &read_table(&numpy, None));
         let json = work.path().join(format!("{name}.json"));
         assert_ok(&convert(&file, &json));
         assert_eq!(
