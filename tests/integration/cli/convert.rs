@@ -74,10 +74,13 @@ fn npz_to_parquet_round_trips_with_numeric_settings() {
         let dictionary =
             column.encodings().any(|e| matches!(e, Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY));
         let path = column.column_path().string();
+        assert!(column.statistics().is_some(), "{path} has row-group statistics");
         if path.starts_with("features") {
             assert!(!dictionary, "float column {path} must not be dictionary-encoded");
+            assert!(column.column_index_offset().is_none(), "list items get no page index: {path}");
         } else {
             assert!(dictionary, "integer column {path} keeps dictionary encoding");
+            assert!(column.column_index_offset().is_some(), "scalar columns keep a page index: {path}");
         }
     }
 }
