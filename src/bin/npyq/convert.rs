@@ -11,14 +11,15 @@ use crate::{input, output};
 
 #[derive(clap::Args)]
 pub struct ConvertArgs {
-    /// A .npy, .npz, or a directory of them (also .parquet, .arrow)
+    /// A .npy, .npz, or a directory of them (also .parquet, .arrow, .arrows)
     pub input: PathBuf,
     /// The output; its extension chooses the format
     pub output: PathBuf,
     /// Convert only this member of an .npz
     #[arg(long)]
     pub member: Option<String>,
-    /// Compression: for .parquet snappy (default), zstd, gzip, lz4, none; for .npz stored (default) or deflate
+    /// Compression: for .parquet snappy (default), zstd, gzip, lz4, none; for .arrow/.arrows none
+    /// (default), lz4, zstd; for .npz stored (default) or deflate
     #[arg(long)]
     pub compression: Option<String>,
 }
