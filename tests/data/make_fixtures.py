@@ -1,0 +1,479 @@
+#!/usr/bin/env python3
+"""Write the project's own .npy/.npz fixtures: what the shared corpus (tests/data/corpus) lacks.
+
+Same output format as corpus/make_corpus.py: files plus expected.json, whose values are what
+numpy itself reads back (np.load), encoded as corpus/make_corpus.py's ENCODING says. Every
+file numpy can read is checked by reading it back with np.load here, so numpy stays the oracle
+even for files rewritten by hand (the "other writers" cases).
+
+Case keys, beyond the corpus's:
+- "error": the file (or, with "member", that .npz member) must be refused with an error naming
+  the file, at open or at the latest while reading its batches.
+- "table_error" (archives): opening the whole archive as one table must fail; each member in
+  "members" still opens alone and has those values.
+- "bad_members" (archives): member name -> why; opening that member alone must fail.
+- "whole_table": "optional" (archives): opening the whole archive may fail or succeed; if it
+  succeeds its columns are exactly "members".
+
+Usage: python3 make_fixtures.py OUT_DIR   (the tests use tests/data/fixtures)
+Deterministic: fixed seeds, no timestamps (zip entries get a fixed date).
+"""
+import io
+import json
+import os
+import struct
+import sys
+import zipfile
+
+import numpy as np
+from numpy.lib import format as npformat
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus"))
+import make_corpus  # noqa: E402
+from make_corpus import ENCODING, describe, enc_value, rows_of  # noqa: E402
+
+
+def enc_array(arr, dt):
+    """make_corpus.enc_array, but also for str/bytes elements of multi-dimensional arrays
+    (indexing those gives Python-like scalars that `[()]` cannot index)."""
+    arr = np.asarray(arr)
+    if arr.ndim == 0:
+        return enc_value(arr[()], dt)
+    return [enc_array(arr[i], dt) for i in range(arr.shape[0])]
+
+
+make_corpus.enc_array = enc_array
+
+FIXED_DATE = (2026, 1, 1, 0, 0, 0)
+
+
+# --------------------------------------------------------------------------------------------
+# Writing helpers
+
+
+def npy_bytes(arr, version=None):
+    buf = io.BytesIO()
+    if version is None:
+        np.save(buf, arr, allow_pickle=False)
+    else:
+        npformat.write_array(buf, arr, version=version, allow_pickle=False)
+    return buf.getvalue()
+
+
+def split_npy(raw):
+    """(version, header text, data) of numpy's own output."""
+    major = raw[6]
+    if major == 1:
+        (hlen,) = struct.unpack("<H", raw[8:10])
+        start = 10
+    else:
+        (hlen,) = struct.unpack("<I", raw[8:12])
+        start = 12
+    return (major, raw[7]), raw[start:start + hlen], raw[start + hlen:]
+
+
+def assemble_npy(dict_text, data, version=(1, 0), align=64, encoding="latin1"):
+    """An .npy file with this header dict text, padded with spaces and a newline so that the
+    data start at a multiple of `align` (numpy's writer uses 64; align=1 means no padding)."""
+    body = dict_text.encode(encoding)
+    prefix = 10 if version == (1, 0) else 12
+    total = prefix + len(body) + 1
+    pad = (-total) % align
+    body = body + b" " * pad + b"\n"
+    if version == (1, 0):
+        length = struct.pack("<H", len(body))
+    else:
+        length = struct.pack("<I", len(body))
+    return b"\x93NUMPY" + bytes(version) + length + body + data
+
+
+def zip_write(path, members, compression=zipfile.ZIP_STORED):
+    """A zip with these (name, bytes) members and a fixed date, as np.savez would (zip64 forced,
+    as numpy does), but deterministic."""
+    with zipfile.ZipFile(path, "w", compression=compression) as zf:
+        for name, data in members:
+            info = zipfile.ZipInfo(name, date_time=FIXED_DATE)
+            info.compress_type = compression
+            with zf.open(info, "w", force_zip64=True) as fh:
+                fh.write(data)
+
+
+def savez(path, compressed, *args, **kwargs):
+    """np.savez / np.savez_compressed member layout (names arr_0.. for positional arrays),
+    written deterministically."""
+    members = [(f"arr_{i}.npy", npy_bytes(a)) for i, a in enumerate(args)]
+    members += [(f"{k}.npy", npy_bytes(a)) for k, a in kwargs.items()]
+    zip_write(path, members, zipfile.ZIP_DEFLATED if compressed else zipfile.ZIP_STORED)
+
+
+# --------------------------------------------------------------------------------------------
+# Manifest helpers
+
+
+class Manifest:
+    def __init__(self, out_dir):
+        self.out_dir = out_dir
+        self.cases = []
+
+    def path(self, fn):
+        return os.path.join(self.out_dir, fn)
+
+    def npy(self, name, arr, version=None):
+        """np.save (or write_array with a version) and record what numpy reads back."""
+        fn = name + ".npy"
+        with open(self.path(fn), "wb") as fh:
+            fh.write(npy_bytes(arr, version))
+        self.npy_file(name, fn)
+
+    def raw_npy(self, name, raw, descr=None):
+        """A hand-assembled .npy that numpy must accept; values are np.load's."""
+        fn = name + ".npy"
+        with open(self.path(fn), "wb") as fh:
+            fh.write(raw)
+        self.npy_file(name, fn, descr)
+
+    def npy_file(self, name, fn, descr=None):
+        back = np.load(self.path(fn), allow_pickle=False, max_header_size=1 << 20)
+        case = {"name": name, "file": fn, **describe(back), "values": rows_of(back)}
+        if descr is not None:
+            case["descr"] = descr
+        self.cases.append(case)
+
+    def npz(self, name, fn, archive, extra=None):
+        """Record an archive already written at fn: every .npy member as np.load reads it."""
+        members = {}
+        with zipfile.ZipFile(self.path(fn)) as zf:
+            npy_names = [n[:-4] for n in zf.namelist() if n.endswith(".npy")]
+        with np.load(self.path(fn), allow_pickle=False, max_header_size=1 << 20) as z:
+            for member in npy_names:
+                arr = z[member]
+                members[member] = {**describe(arr), "values": rows_of(arr)}
+        case = {"name": name, "file": fn, "archive": archive, "members": members}
+        case.update(extra or {})
+        self.cases.append(case)
+
+    def error(self, name, fn, raw, why, member=None):
+        with open(self.path(fn), "wb") as fh:
+            fh.write(raw)
+        case = {"name": name, "file": fn, "error": why}
+        if member is not None:
+            case["member"] = member
+        self.cases.append(case)
+
+    def write(self):
+        manifest = {"numpy_version": np.__version__, "encoding": ENCODING}
+        head = json.dumps(manifest, ensure_ascii=False, allow_nan=False)[:-1]
+        lines = [json.dumps(c, ensure_ascii=False, allow_nan=False, separators=(",", ":")) for c in self.cases]
+        with open(self.path("expected.json"), "w", encoding="utf-8") as fh:
+            fh.write(head + ', "cases": [\n' + ",\n".join(lines) + "\n]}\n")
+
+
+# --------------------------------------------------------------------------------------------
+# Cases
+
+
+def dtype_cases(m, rng):
+    """SPEC §3 rows the corpus lacks: datetime/timedelta units and multiples, NaT everywhere."""
+    dt_values = ["2020-01-01T00:00", "NaT", "1969-12-31T23:00", "1900-03-01T12:34", "2262-01-01T00:00"]
+    for unit in ["h", "m"]:
+        m.npy(f"datetime64_{unit}", np.array(dt_values, dtype=f"M8[{unit}]"))
+    m.npy("datetime64_W", np.array(["2020-01-02", "NaT", "1969-12-25", "1900-01-01", "1970-01-01"], dtype="M8[W]"))
+    m.npy("datetime64_M", np.array(["2020-02", "NaT", "1969-12", "1900-01", "1970-01", "2000-03", "1600-02"], dtype="M8[M]"))
+    m.npy("datetime64_Y", np.array(["2020", "NaT", "1969", "1900", "1970", "2400", "1600"], dtype="M8[Y]"))
+    m.npy("datetime64_10s", np.array([0, 1, -1, 123456789, np.iinfo(np.int64).min], dtype="M8[10s]"))
+    m.npy("datetime64_25ms", np.array([0, 7, -3, "NaT", 40_000_000_000], dtype="M8[25ms]"))
+    m.npy("datetime64_2D", np.array([0, 1, -1, 9000, "NaT"], dtype="M8[2D]"))
+    m.npy("datetime64_3M", np.array([0, 1, -1, 100, "NaT"], dtype="M8[3M]"))
+    m.npy("datetime64_6h", np.array([0, 1, -1, 100000, "NaT"], dtype="M8[6h]"))
+    m.npy("datetime64_us_fraction", np.array(["2020-01-01T00:00:00.123456", "NaT"], dtype="M8[us]"))
+    for unit in ["ms", "us", "m", "h", "D", "W"]:
+        m.npy(f"timedelta64_{unit}", np.array([0, 1, -1, 12345, "NaT", -98765], dtype=f"m8[{unit}]"))
+    for spec in ["15m", "2W", "100us", "3h", "7D", "5ns", "30s"]:
+        m.npy(f"timedelta64_{spec}", np.array([0, 1, -2, 1000, "NaT"], dtype=f"m8[{spec}]"))
+
+
+def big_endian_cases(m, rng):
+    """Byte-swapped to native; values equal numpy's."""
+    m.npy("be_i2", np.array([1, -2, 0x1234, -32768], dtype=">i2"))
+    m.npy("be_i8", np.array([1, -2, 0x0123456789ABCDEF, np.iinfo(np.int64).min], dtype=">i8"))
+    m.npy("be_u2", np.array([1, 0xFFFE, 0x1234], dtype=">u2"))
+    m.npy("be_u4", np.array([1, 0xFFFFFFFE, 0x12345678], dtype=">u4"))
+    m.npy("be_u8", np.array([1, 0xFFFFFFFFFFFFFFFE, 0x0123456789ABCDEF], dtype=">u8"))
+    m.npy("be_f2", np.array([0.5, -1.25, np.inf, np.nan, 65504, 6e-8], dtype=">f2"))
+    m.npy("be_f4", rng.standard_normal(5).astype(">f4"))
+    m.npy("be_c8", (rng.standard_normal(3) + 1j * rng.standard_normal(3)).astype(">c8"))
+    m.npy("be_c16", np.array([1 + 2j, -0.5j, complex(np.nan, -np.inf)], dtype=">c16"))
+    m.npy("be_U4", np.array(["abcd", "", "é日", "\U0001F600x"], dtype=">U4"))
+    m.npy("be_M8_ns", np.array(["2020-01-01T00:00:00.000000001", "NaT", "1969-12-31T23:59:59.999999999"], dtype=">M8[ns]"))
+    m.npy("be_M8_D", np.array(["2020-01-01", "NaT", "1900-01-01"], dtype=">M8[D]"))
+    m.npy("be_M8_h", np.array(["2020-01-01T05", "NaT", "1960-01-01T00"], dtype=">M8[h]"))
+    m.npy("be_m8_us", np.array([1, -1, "NaT", 10**12], dtype=">m8[us]"))
+    m.npy("be_matrix_f8_3x2", rng.standard_normal((3, 2)).astype(">f8"))
+    rec = np.dtype([("a", ">i4"), ("b", ">f8"), ("c", ">u2"), ("d", ">c8"), ("e", ">U2"),
+                    ("t", ">M8[s]"), ("v", ">i2", (2,)), ("n", [("x", ">f4"), ("y", "<f4")])])
+    m.npy("be_record", np.array([(1, 1.5, 7, 1 + 1j, "ab", "2020-01-01T00:00:01", (1, -1), (0.5, 1.5)),
+                                 (-2, -0.0, 65535, -1j, "", "NaT", (300, -300), (-2.5, 3.0))], dtype=rec))
+
+
+def layout_cases(m, rng):
+    """Fortran order, 0-d, empty, 3-D, strings, sub-arrays, nested records, padding, titles."""
+    f4 = rng.standard_normal((4, 3)).astype(np.float32)
+    m.npy("fortran_f4_4x3", np.asfortranarray(f4))
+    m.npy("fortran_f4_2x3x4", np.asfortranarray(rng.standard_normal((2, 3, 4)).astype(np.float32)))
+    m.npy("fortran_i8_3x5", np.asfortranarray(np.arange(15, dtype=np.int64).reshape(3, 5) * -7))
+    m.npy("fortran_i8_3x2x4", np.asfortranarray(np.arange(24, dtype=np.int64).reshape(3, 2, 4) ** 3))
+    m.npy("fortran_bool_3x4", np.asfortranarray(rng.integers(0, 2, (3, 4)).astype(bool)))
+    m.npy("fortran_bool_2x3x2", np.asfortranarray(rng.integers(0, 2, (2, 3, 2)).astype(bool)))
+    words = np.array(["a", "bc", "déf", "日本", "", "xyz", "\U0001F600", "q", "rs", "tuv", "w", "zz"], dtype="U3")
+    m.npy("fortran_U3_4x3", np.asfortranarray(words.reshape(4, 3)))
+    m.npy("fortran_U3_2x3x2", np.asfortranarray(words.reshape(2, 3, 2)))
+    rec = np.dtype([("id", "<i4"), ("x", "<f8"), ("s", "S3")])
+    recs = np.array([(i, i / 4, b"r%d" % i) for i in range(6)], dtype=rec)
+    m.npy("fortran_record_3x2", np.asfortranarray(recs.reshape(3, 2)))
+    m.npy("fortran_record_1x3x2", np.asfortranarray(recs.reshape(1, 3, 2)))
+    m.npy("fortran_be_i4_3x2", np.asfortranarray(np.array([[1, 2], [3, 4], [5, -6]], dtype=">i4")))
+
+    m.npy("scalar_0d_int", np.array(-42, dtype=np.int16))
+    m.npy("scalar_0d_U", np.array("héllo", dtype="U7"))
+    m.npy("scalar_0d_record", np.array((7, 2.5, b"ok"), dtype=[("a", "<i4"), ("b", "<f8"), ("c", "S4")]))
+    m.npy("empty_record", np.zeros((0,), dtype=[("a", "<i4"), ("b", "<f8"), ("c", "U2")]))
+    m.npy("empty_i4_0x3", np.zeros((0, 3), dtype=np.int32))
+
+    m.npy("bytes_interior_nul", np.array([b"a\x00b", b"\x00\x00c", b"\x00", b"ab\x00\x00", b"\xff\x00\xfe\x00\x01"], dtype="S5"))
+    m.npy("unicode_astral", np.array(["\U0001D11E", "\U0001F600\U0001F600", "a\U0010FFFF", "\u00e9\U00020000z", ""], dtype="U4"))
+
+    sub = np.dtype([("id", "<u2"), ("v", "<f4", (2, 3)), ("w", "<i8", (2,))])
+    m.npy("subarray_field", np.array([(i, np.arange(6).reshape(2, 3) + i / 2, (i, -i)) for i in range(4)], dtype=sub))
+    deep = np.dtype([("a", [("b", [("c", "<i2"), ("d", "<f8")]), ("e", "u1")]), ("z", "<i4")])
+    m.npy("nested_two_deep", np.array([(((1, 0.5), 2), 3), (((-4, -1.5), 255), -6)], dtype=deep))
+    padded = np.dtype({"names": ["a", "b"], "formats": ["u1", "<i8"], "offsets": [0, 12], "itemsize": 24})
+    arr = np.zeros(3, dtype=padded)
+    arr["a"] = [1, 2, 255]
+    arr["b"] = [10, -20, 2**62]
+    m.npy("padding_offsets", arr)
+    titled = np.dtype([(("Title A", "a"), "<i4"), ("b", "<f8")])
+    m.npy("titles", np.array([(1, 0.5), (-2, 1e100)], dtype=titled))
+
+    m.npy("many_rows_i32", np.arange(200_000, dtype=np.int32) - 1000)
+    m.npy("tensor_f8_5x2x3", rng.standard_normal((5, 2, 3)))
+
+
+def other_writer_cases(m):
+    """numpy's own bytes with the header text rewritten the way other writers write it."""
+    arr = np.arange(12, dtype=np.float32).reshape(3, 4) * 1.5
+    _, _, data = split_npy(npy_bytes(arr))
+    variants = {
+        "hdr_trailing_comma_in_tuple": "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4, ), }",
+        "hdr_no_trailing_comma": "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4)}",
+        "hdr_keys_reordered": "{'shape': (3, 4), 'fortran_order': False, 'descr': '<f4', }",
+        "hdr_double_quotes": '{"descr": "<f4", "fortran_order": False, "shape": (3, 4), }',
+        "hdr_python2_long": "{'descr': '<f4', 'fortran_order': False, 'shape': (3L, 4L), }",
+        "hdr_no_spaces": "{'descr':'<f4','fortran_order':False,'shape':(3,4)}",
+    }
+    for name, text in variants.items():
+        m.raw_npy(name, assemble_npy(text, data), descr="<f4")
+    # Native and bare type strings.
+    m.raw_npy("hdr_descr_native_eq", assemble_npy("{'descr': '=f4', 'fortran_order': False, 'shape': (3, 4), }", data), descr="=f4")
+    m.raw_npy("hdr_descr_bare", assemble_npy("{'descr': 'f4', 'fortran_order': False, 'shape': (3, 4), }", data), descr="f4")
+    # 1-D shape written as (12,) by numpy and as (12, ) or [12]-less forms by others.
+    m.raw_npy("hdr_1d_space", assemble_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (12, ), }", data), descr="<f4")
+    # Data not 64-byte aligned (and not even 8-byte aligned): must be read, copied if need be.
+    f8 = np.array([1.5, -2.25, 1e300, np.nan], dtype="<f8")
+    _, _, data8 = split_npy(npy_bytes(f8))
+    m.raw_npy("hdr_unaligned_data_f8", assemble_npy("{'descr': '<f8', 'fortran_order': False, 'shape': (4,), } ", data8, align=1), descr="<f8")
+    m.raw_npy("hdr_unaligned_data_i4_2d", assemble_npy("{'descr': '<i4', 'fortran_order': False, 'shape': (2, 3), }  ",
+                                                       np.arange(6, dtype="<i4").tobytes(), align=1), descr="<i4")
+    # Header versions: a record header over 64 KiB (numpy picks 2.0 itself), and 3.0 with
+    # non-Latin names.
+    wide = np.dtype([(f"field_{i:04d}", "<i2") for i in range(4000)])
+    warr = np.zeros(3, dtype=wide)
+    for i in range(0, 4000, 7):
+        warr[f"field_{i:04d}"] = [i, -i, i // 2]
+    raw = npy_bytes(warr)
+    assert raw[6] == 2, "numpy should have written a 2.0 header"
+    m.raw_npy("version_2_0_wide_header", raw)
+    v3 = np.array([(1, "α"), (2, "日本")], dtype=[("名前", "<i4"), ("Ωμέγα", "<U2")])
+    m.npy("version_3_0_non_latin", v3, version=(3, 0))
+
+
+def npz_cases(m, rng):
+    feats = rng.standard_normal((4, 3)).astype(np.float32)
+    labels = np.array([3, 1, 4, 1], dtype=np.int64)
+    savez(m.path("positional.npz"), False, feats, labels)
+    m.npz("npz_positional", "positional.npz", "stored")
+
+    rec = np.array([(1, 0.5, b"a"), (2, -1.5, b"bb"), (3, 2.5, b""), (4, 1e10, b"dddd")],
+                   dtype=[("id", "<i4"), ("score", "<f8"), ("tag", "S4")])
+    cube = np.arange(24, dtype=np.int16).reshape(4, 3, 2)
+    fort = np.asfortranarray(rng.standard_normal((4, 5)))
+    names = np.array(["x", "yy", "zzz", "日本"], dtype="U3")
+    when = np.array(["2020-01-01", "NaT", "1969-07-20", "2000-02-29"], dtype="M8[D]")
+    for fn, compressed in [("mixed_stored.npz", False), ("mixed_deflated.npz", True)]:
+        savez(m.path(fn), compressed, rec=rec, cube=cube, fort=fort, names=names, when=when)
+        m.npz(fn[:-4], fn, "deflated" if compressed else "stored")
+
+    big = (np.arange(100_000, dtype=np.int32) * 5) % 1_000_003 - 3
+    savez(m.path("long_deflated.npz"), True, big=big, small=(np.arange(100_000) % 7).astype(np.int8))
+    m.npz("npz_long_deflated", "long_deflated.npz", "deflated")
+
+    savez(m.path("ragged_lengths.npz"), False, a=np.arange(3, dtype=np.int8), b=np.arange(5, dtype=np.int8),
+          c=np.zeros((3, 2), dtype=np.float32))
+    m.npz("npz_ragged_lengths", "ragged_lengths.npz", "stored",
+          {"table_error": "members have different first-axis lengths: a=3, b=5, c=3"})
+
+    zip_write(m.path("with_text_member.npz"), [
+        ("a.npy", npy_bytes(np.array([1, 2, 3], dtype=np.int32))),
+        ("notes.txt", b"this archive also holds a text file\n"),
+        ("b.npy", npy_bytes(np.array([0.5, 1.5, 2.5]))),
+    ], zipfile.ZIP_DEFLATED)
+    m.npz("npz_with_text_member", "with_text_member.npz", "deflated",
+          {"bad_members": {"notes.txt": "not an .npy member"}, "whole_table": "optional"})
+
+    zip_write(m.path("empty_archive.npz"), [])
+    m.npz("npz_empty_archive", "empty_archive.npz", "stored", {"whole_table": "optional"})
+
+
+def hostile_cases(m):
+    good = npy_bytes(np.arange(10, dtype=np.int64))
+    _, hdr, data = split_npy(good)
+    m.error("bad_truncated_header", "bad_truncated_header.npy", good[:40], "file ends inside the header")
+    m.error("bad_truncated_preamble", "bad_truncated_preamble.npy", good[:9], "file ends inside the header length")
+    m.error("bad_truncated_data_2d", "bad_truncated_data_2d.npy", npy_bytes(np.ones((4, 3)))[:-8 * 4],
+            "the last row is missing")
+    rec = npy_bytes(np.zeros(5, dtype=[("a", "<i4"), ("b", "<f8")]))
+    m.error("bad_truncated_data_record", "bad_truncated_data_record.npy", rec[:-1], "one byte short")
+    m.error("bad_header_len_4gib", "bad_header_len_4gib.npy",
+            b"\x93NUMPY\x02\x00" + struct.pack("<I", 0xFFFFFFF0) + hdr + data,
+            "a v2 header claiming 4 GiB must be refused before allocating it")
+    m.error("bad_shape_overflow", "bad_shape_overflow.npy",
+            assemble_npy("{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296, 16), }", data),
+            "shape product overflows u64")
+    m.error("bad_shape_overflow_rows", "bad_shape_overflow_rows.npy",
+            assemble_npy("{'descr': '<i8', 'fortran_order': False, 'shape': (2305843009213693952,), }", data),
+            "rows times itemsize overflows u64")
+    m.error("bad_shape_huge", "bad_shape_huge.npy",
+            assemble_npy("{'descr': '<i8', 'fortran_order': False, 'shape': (1000000000000,), }", data),
+            "shape needs far more bytes than the file has")
+    m.error("bad_shape_negative", "bad_shape_negative.npy",
+            assemble_npy("{'descr': '<i8', 'fortran_order': False, 'shape': (-1,), }", data), "negative dimension")
+    m.error("bad_version_4_0", "bad_version_4_0.npy", b"\x93NUMPY\x04\x00" + good[8:], "unknown format version 4.0")
+    m.error("bad_missing_key", "bad_missing_key.npy",
+            assemble_npy("{'descr': '<i8', 'shape': (10,), }", data), "fortran_order is missing")
+    m.error("bad_extra_key", "bad_extra_key.npy",
+            assemble_npy("{'descr': '<i8', 'fortran_order': False, 'shape': (10,), 'extra': 1}", data),
+            "numpy refuses headers with keys beyond the three")
+    m.error("bad_header_not_dict", "bad_header_not_dict.npy", assemble_npy("[1, 2, 3]", data), "header is not a dict")
+    m.error("bad_header_call", "bad_header_call.npy",
+            assemble_npy("{'descr': __import__('os').system('true'), 'fortran_order': False, 'shape': (10,)}", data),
+            "a header is never evaluated")
+
+    def saved(arr, **kw):
+        buf = io.BytesIO()
+        np.save(buf, arr, **kw)
+        return buf.getvalue()
+
+    m.error("bad_descr_object_record", "bad_descr_object_record.npy",
+            saved(np.array([(1, {"k": 1})], dtype=[("a", "<i4"), ("o", "O")]), allow_pickle=True),
+            "a record field of pickled objects")
+    m.error("bad_descr_f16", "bad_descr_f16.npy", saved(np.zeros(2, dtype=np.longdouble)),
+            "long double '<f16' has no Arrow type")
+    m.error("bad_descr_c32", "bad_descr_c32.npy", saved(np.zeros(1, dtype=np.clongdouble)),
+            "long double complex '<c32' has no Arrow type")
+    m.error("bad_descr_M8_generic", "bad_descr_M8_generic.npy", saved(np.array(["NaT", "NaT"], dtype="M8")),
+            "generic datetime64 has no unit")
+    m.error("bad_descr_m8_generic", "bad_descr_m8_generic.npy", saved(np.array([1, 2], dtype="m8")),
+            "generic timedelta64 has no unit")
+    m.error("bad_descr_M8_ps", "bad_descr_M8_ps.npy", saved(np.array([1, 2], dtype="<M8[ps]")), "picoseconds")
+    m.error("bad_descr_m8_fs", "bad_descr_m8_fs.npy", saved(np.array([1, 2], dtype="<m8[fs]")), "femtoseconds")
+    m.error("bad_descr_M8_as", "bad_descr_M8_as.npy", saved(np.array([1, 2], dtype="<M8[as]")), "attoseconds")
+    m.error("bad_descr_m8_M", "bad_descr_m8_M.npy", saved(np.array([1, 2], dtype="<m8[M]")),
+            "a timedelta in months has no fixed length")
+    m.error("bad_descr_m8_Y", "bad_descr_m8_Y.npy", saved(np.array([1, 2], dtype="<m8[Y]")),
+            "a timedelta in years has no fixed length")
+    m.error("bad_unicode_surrogate", "bad_unicode_surrogate.npy",
+            assemble_npy("{'descr': '<U2', 'fortran_order': False, 'shape': (2,), }",
+                         struct.pack("<4I", 0x61, 0, 0xD800, 0x62)),
+            "a lone surrogate 0xD800 has no UTF-8 form")
+    m.error("bad_unicode_invalid", "bad_unicode_invalid.npy",
+            assemble_npy("{'descr': '<U2', 'fortran_order': False, 'shape': (2,), }",
+                         struct.pack("<4I", 0x61, 0, 0x110000, 0x62)),
+            "code point 0x110000 is not Unicode")
+    m.error("bad_date32_out_of_range", "bad_date32_out_of_range.npy",
+            saved(np.array([0, 2**40], dtype="M8[D]")), "2**40 days does not fit Date32")
+
+    # Archives.
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, arr in [("x", np.arange(1000, dtype=np.int64)), ("y", np.arange(1000, dtype=np.float64))]:
+            info = zipfile.ZipInfo(name + ".npy", date_time=FIXED_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, npy_bytes(arr))
+    whole = buf.getvalue()
+    m.error("bad_npz_truncated", "bad_npz_truncated.npz", whole[:len(whole) // 2], "archive cut in the middle")
+
+    # A deflated member whose .npy header claims 8 GB while the stream holds a few bytes; the zip
+    # directory tells the truth about the (small) inflated size.
+    liar = assemble_npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000,), }", b"\x00" * 64)
+    buf = io.BytesIO()
+    zip_write_to(buf, [("lie.npy", liar)], zipfile.ZIP_DEFLATED)
+    m.error("bad_npz_header_lie", "bad_npz_header_lie.npz", buf.getvalue(),
+            "member header claims 8 GB, the member inflates to 200 bytes")
+    # The same, but the zip directory lies too (claims 4 GiB inflated from ~100 compressed bytes).
+    m.error("bad_npz_bomb_claim", "bad_npz_bomb_claim.npz", patch_uncompressed_size(buf.getvalue(), 0xFFFFFFF0),
+            "zip claims 4 GiB inflated from a few compressed bytes")
+
+    buf = io.BytesIO()
+    zip_write_to(buf, [("x.txt", good)], zipfile.ZIP_STORED)
+    m.error("bad_npz_member_txt", "bad_npz_member_txt.npz", buf.getvalue(),
+            "member x.txt is not an .npy member (even though it holds .npy bytes)", member="x.txt")
+    m.error("bad_npz_no_such_member", "bad_npz_no_such_member.npz", whole, "member 'nope' is not there",
+            member="nope")
+
+
+def zip_write_to(fileobj, members, compression):
+    """Like zip_write, to a file object, without forcing zip64 (so sizes are 32-bit fields)."""
+    with zipfile.ZipFile(fileobj, "w", compression=compression) as zf:
+        for name, data in members:
+            info = zipfile.ZipInfo(name, date_time=FIXED_DATE)
+            info.compress_type = compression
+            zf.writestr(info, data)
+
+
+def patch_uncompressed_size(raw, size):
+    """Set every local and central header's uncompressed size field to `size`."""
+    out = bytearray(raw)
+    i = 0
+    while True:
+        j = out.find(b"PK\x03\x04", i)
+        if j < 0:
+            break
+        out[j + 22:j + 26] = struct.pack("<I", size)
+        i = j + 4
+    i = 0
+    while True:
+        j = out.find(b"PK\x01\x02", i)
+        if j < 0:
+            break
+        out[j + 24:j + 28] = struct.pack("<I", size)
+        i = j + 4
+    return bytes(out)
+
+
+def main(out_dir):
+    os.makedirs(out_dir, exist_ok=True)
+    m = Manifest(out_dir)
+    rng = np.random.default_rng(20261126)
+    dtype_cases(m, rng)
+    big_endian_cases(m, rng)
+    layout_cases(m, rng)
+    other_writer_cases(m)
+    npz_cases(m, rng)
+    hostile_cases(m)
+    m.write()
+    print(f"wrote {len(m.cases)} cases to {out_dir}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    main(sys.argv[1])
