@@ -152,12 +152,14 @@ class Manifest:
         case.update(extra or {})
         self.cases.append(case)
 
-    def error(self, name, fn, raw, why, member=None):
+    def error(self, name, fn, raw, why, member=None, mentions=None):
         with open(self.path(fn), "wb") as fh:
             fh.write(raw)
         case = {"name": name, "file": fn, "error": why}
         if member is not None:
             case["member"] = member
+        if mentions:
+            case["mentions"] = mentions
         self.cases.append(case)
 
     def write(self):
@@ -319,7 +321,7 @@ def npz_cases(m, rng):
     savez(m.path("ragged_lengths.npz"), False, a=np.arange(3, dtype=np.int8), b=np.arange(5, dtype=np.int8),
           c=np.zeros((3, 2), dtype=np.float32))
     m.npz("npz_ragged_lengths", "ragged_lengths.npz", "stored",
-          {"table_error": "members have different first-axis lengths: a=3, b=5, c=3"})
+          {"table_error": "members have different first-axis lengths: a=3, b=5, c=3", "mentions": ["a", "b", "c", "3", "5"]})
 
     zip_write(m.path("with_text_member.npz"), [
         ("a.npy", npy_bytes(np.array([1, 2, 3], dtype=np.int32))),
@@ -344,7 +346,7 @@ def hostile_cases(m):
     m.error("bad_truncated_data_record", "bad_truncated_data_record.npy", rec[:-1], "one byte short")
     m.error("bad_header_len_4gib", "bad_header_len_4gib.npy",
             b"\x93NUMPY\x02\x00" + struct.pack("<I", 0xFFFFFFF0) + hdr + data,
-            "a v2 header claiming 4 GiB must be refused before allocating it")
+            "a v2 header claiming 4 GiB must be refused before allocating it", mentions=["4294967280"])
     m.error("bad_shape_overflow", "bad_shape_overflow.npy",
             assemble_npy("{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296, 16), }", data),
             "shape product overflows u64")
@@ -356,7 +358,7 @@ def hostile_cases(m):
             "shape needs far more bytes than the file has")
     m.error("bad_shape_negative", "bad_shape_negative.npy",
             assemble_npy("{'descr': '<i8', 'fortran_order': False, 'shape': (-1,), }", data), "negative dimension")
-    m.error("bad_version_4_0", "bad_version_4_0.npy", b"\x93NUMPY\x04\x00" + good[8:], "unknown format version 4.0")
+    m.error("bad_version_4_0", "bad_version_4_0.npy", b"\x93NUMPY\x04\x00" + good[8:], "unknown format version 4.0", mentions=["4.0"])
     m.error("bad_missing_key", "bad_missing_key.npy",
             assemble_npy("{'descr': '<i8', 'shape': (10,), }", data), "fortran_order is missing")
     m.error("bad_extra_key", "bad_extra_key.npy",
@@ -374,32 +376,32 @@ def hostile_cases(m):
 
     m.error("bad_descr_object_record", "bad_descr_object_record.npy",
             saved(np.array([(1, {"k": 1})], dtype=[("a", "<i4"), ("o", "O")]), allow_pickle=True),
-            "a record field of pickled objects")
+            "a record field of pickled objects", mentions=["O"])
     m.error("bad_descr_f16", "bad_descr_f16.npy", saved(np.zeros(2, dtype=np.longdouble)),
-            "long double '<f16' has no Arrow type")
+            "long double '<f16' has no Arrow type", mentions=["f16"])
     m.error("bad_descr_c32", "bad_descr_c32.npy", saved(np.zeros(1, dtype=np.clongdouble)),
-            "long double complex '<c32' has no Arrow type")
+            "long double complex '<c32' has no Arrow type", mentions=["c32"])
     m.error("bad_descr_M8_generic", "bad_descr_M8_generic.npy", saved(np.array(["NaT", "NaT"], dtype="M8")),
-            "generic datetime64 has no unit")
+            "generic datetime64 has no unit", mentions=["M8"])
     m.error("bad_descr_m8_generic", "bad_descr_m8_generic.npy", saved(np.array([1, 2], dtype="m8")),
-            "generic timedelta64 has no unit")
-    m.error("bad_descr_M8_ps", "bad_descr_M8_ps.npy", saved(np.array([1, 2], dtype="<M8[ps]")), "picoseconds")
-    m.error("bad_descr_m8_fs", "bad_descr_m8_fs.npy", saved(np.array([1, 2], dtype="<m8[fs]")), "femtoseconds")
-    m.error("bad_descr_M8_as", "bad_descr_M8_as.npy", saved(np.array([1, 2], dtype="<M8[as]")), "attoseconds")
+            "generic timedelta64 has no unit", mentions=["m8"])
+    m.error("bad_descr_M8_ps", "bad_descr_M8_ps.npy", saved(np.array([1, 2], dtype="<M8[ps]")), "picoseconds", mentions=["M8[ps]"])
+    m.error("bad_descr_m8_fs", "bad_descr_m8_fs.npy", saved(np.array([1, 2], dtype="<m8[fs]")), "femtoseconds", mentions=["m8[fs]"])
+    m.error("bad_descr_M8_as", "bad_descr_M8_as.npy", saved(np.array([1, 2], dtype="<M8[as]")), "attoseconds", mentions=["M8[as]"])
     m.error("bad_descr_m8_M", "bad_descr_m8_M.npy", saved(np.array([1, 2], dtype="<m8[M]")),
-            "a timedelta in months has no fixed length")
+            "a timedelta in months has no fixed length", mentions=["m8[M]"])
     m.error("bad_descr_m8_Y", "bad_descr_m8_Y.npy", saved(np.array([1, 2], dtype="<m8[Y]")),
-            "a timedelta in years has no fixed length")
+            "a timedelta in years has no fixed length", mentions=["m8[Y]"])
     m.error("bad_unicode_surrogate", "bad_unicode_surrogate.npy",
             assemble_npy("{'descr': '<U2', 'fortran_order': False, 'shape': (2,), }",
                          struct.pack("<4I", 0x61, 0, 0xD800, 0x62)),
-            "a lone surrogate 0xD800 has no UTF-8 form")
+            "a lone surrogate 0xD800 has no UTF-8 form", mentions=["0xd800"])
     m.error("bad_unicode_invalid", "bad_unicode_invalid.npy",
             assemble_npy("{'descr': '<U2', 'fortran_order': False, 'shape': (2,), }",
                          struct.pack("<4I", 0x61, 0, 0x110000, 0x62)),
-            "code point 0x110000 is not Unicode")
+            "code point 0x110000 is not Unicode", mentions=["0x110000"])
     m.error("bad_date32_out_of_range", "bad_date32_out_of_range.npy",
-            saved(np.array([0, 2**40], dtype="M8[D]")), "2**40 days does not fit Date32")
+            saved(np.array([0, 2**40], dtype="M8[D]")), "2**40 days does not fit Date32", mentions=["1099511627776"])
 
     # Archives.
     buf = io.BytesIO()

@@ -1,1 +1,98 @@
-//! Integration tests: corpus.
+//! Oracle tests: the reader must return, value by value, what numpy reads back.
+//!
+//! Two manifests drive them, both written by numpy and committed with their generating scripts:
+//! `tests/data/corpus/` (the shared corpus) and `tests/data/fixtures/` (ours, from
+//! `tests/data/make_fixtures.py`: every SPEC §3 row the corpus lacks, files as other writers
+//! write them, archives, and hostile files). One checker walks both; each test below takes one
+//! group of cases and fails listing every case that differs, with the value, expected and got.
+//! The checker's reading of SPEC §3 (`corpus/dtype.rs`) is independent of the crate's own.
+
+mod check;
+mod dtype;
+mod values;
+
+use check::{case_name, run_group, Manifest};
+use serde_json::Value;
+
+fn is_error(case: &Value) -> bool {
+    case.get("error").is_some()
+}
+
+fn is_archive(case: &Value) -> bool {
+    case.get("archive").is_some()
+}
+
+fn is_plain_file(case: &Value) -> bool {
+    !is_error(case) && !is_archive(case)
+}
+
+fn named(prefixes: &'static [&'static str]) -> impl Fn(&Value) -> bool {
+    move |case| is_plain_file(case) && prefixes.iter().any(|p| case_name(case).starts_with(p))
+}
+
+const TIME: &[&str] = &["datetime64_", "timedelta64_"];
+const BIG_ENDIAN: &[&str] = &["be_"];
+const OTHER_WRITERS: &[&str] = &["hdr_", "version_"];
+
+fn is_layout(case: &Value) -> bool {
+    is_plain_file(case) && ![TIME, BIG_ENDIAN, OTHER_WRITERS].iter().any(|g| named(g)(case))
+}
+
+#[test]
+fn corpus_npy_files_equal_numpy() {
+    run_group(&Manifest::load("corpus/files"), is_plain_file);
+}
+
+#[test]
+fn corpus_npz_archives_equal_numpy() {
+    run_group(&Manifest::load("corpus/files"), is_archive);
+}
+
+#[test]
+fn corpus_bad_files_are_refused_naming_the_file() {
+    run_group(&Manifest::load("corpus/files"), is_error);
+}
+
+#[test]
+fn fixtures_datetime_and_timedelta_units_equal_numpy() {
+    run_group(&Manifest::load("fixtures"), named(TIME));
+}
+
+#[test]
+fn fixtures_big_endian_equal_numpy() {
+    run_group(&Manifest::load("fixtures"), named(BIG_ENDIAN));
+}
+
+#[test]
+fn fixtures_layouts_equal_numpy() {
+    // Fortran order, 0-d, empty, strings, sub-arrays, nested records, padding, titles, many rows.
+    run_group(&Manifest::load("fixtures"), is_layout);
+}
+
+#[test]
+fn fixtures_other_writers_headers_equal_numpy() {
+    run_group(&Manifest::load("fixtures"), named(OTHER_WRITERS));
+}
+
+#[test]
+fn fixtures_npz_archives_equal_numpy() {
+    run_group(&Manifest::load("fixtures"), is_archive);
+}
+
+#[test]
+fn fixtures_hostile_files_are_refused_naming_the_file() {
+    run_group(&Manifest::load("fixtures"), is_error);
+}
+
+/// Every case of both manifests is in some group above, so none is silently skipped.
+#[test]
+fn every_case_belongs_to_a_group() {
+    for sub in ["corpus/files", "fixtures"] {
+        let manifest = Manifest::load(sub);
+        for case in &manifest.cases {
+            let groups = [is_error(case), is_archive(case), is_plain_file(case)];
+            assert_eq!(groups.iter().filter(|g| **g).count(), 1, "{sub}: case {}", case_name(case));
+        }
+        assert!(manifest.cases.len() > 40, "{sub}: only {} cases", manifest.cases.len());
+    }
+}

@@ -1,0 +1,488 @@
+//! Running one `expected.json` case against the reader: open, compare header facts and schema,
+//! then read the table several ways (default batches, small batches, a row range, projections)
+//! and compare every value with numpy's.
+//!
+//! Each case runs on its own thread with a time limit, so a panic or a hang in the reader is
+//! reported as that case's failure instead of stopping the run.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use datafusion::arrow::array::ArrayRef;
+use datafusion::arrow::compute::concat;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion_npy::format::table::Storage;
+use datafusion_npy::{NpyTable, OpenOptions};
+use serde_json::Value;
+
+use super::dtype::{type_shape, Dt};
+use super::values::check_value;
+
+/// How long one case may take (debug builds, 200,000 rows read several ways).
+const CASE_TIME_LIMIT: Duration = Duration::from_secs(180);
+/// Mismatching values reported per column and pass before the rest are only counted.
+const MAX_VALUE_REPORTS: usize = 4;
+/// Small batches, to cross batch boundaries often; larger for big files, to keep the run short.
+const SMALL_BATCH: usize = 7;
+const SMALL_BATCH_FOR_BIG_FILES: usize = 4099;
+
+/// A manifest: the directory of the files and the cases of its `expected.json`.
+pub struct Manifest {
+    pub dir: PathBuf,
+    pub cases: Vec<Value>,
+}
+
+impl Manifest {
+    /// `tests/data/<sub>/expected.json`.
+    pub fn load(sub: &str) -> Manifest {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(sub);
+        let text = std::fs::read_to_string(dir.join("expected.json")).expect("expected.json is readable");
+        let json: Value = serde_json::from_str(&text).expect("expected.json is JSON");
+        let cases = json["cases"].as_array().expect("expected.json has cases").clone();
+        Manifest { dir, cases }
+    }
+}
+
+pub fn case_name(case: &Value) -> &str {
+    case["name"].as_str().unwrap_or("<unnamed>")
+}
+
+/// Run every case whose name `select` accepts; panic listing every failing case.
+pub fn run_group(manifest: &Manifest, select: impl Fn(&Value) -> bool) {
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for case in manifest.cases.iter().filter(|c| select(c)) {
+        ran += 1;
+        let problems = run_case_guarded(&manifest.dir, case);
+        if !problems.is_empty() {
+            failures.push(format!("case {} ({}):\n    {}", case_name(case), case["file"], problems.join("\n    ")));
+        }
+    }
+    assert!(ran > 0, "the group selected no case");
+    if !failures.is_empty() {
+        panic!("{} of {ran} cases differ from numpy:\n{}", failures.len(), failures.join("\n"));
+    }
+}
+
+/// One case on its own thread: its problems, or the panic or the hang as one.
+fn run_case_guarded(dir: &Path, case: &Value) -> Vec<String> {
+    let (tx, rx) = mpsc::channel();
+    let (dir, case) = (dir.to_path_buf(), case.clone());
+    std::thread::spawn(move || {
+        let result = std::panic::catch_unwind(move || run_case(&dir, &case));
+        let _ = tx.send(result);
+    });
+    match rx.recv_timeout(CASE_TIME_LIMIT) {
+        Ok(Ok(problems)) => problems,
+        Ok(Err(panic)) => vec![format!("PANIC: {}", panic_message(&panic))],
+        Err(_) => vec![format!("HANG: no result within {CASE_TIME_LIMIT:?}")],
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "(non-string panic)".to_string())
+}
+
+fn run_case(dir: &Path, case: &Value) -> Vec<String> {
+    let path = dir.join(case["file"].as_str().unwrap_or_default());
+    if case.get("error").is_some() {
+        check_error_case(&path, case)
+    } else if case.get("archive").is_some() {
+        check_npz_case(&path, case)
+    } else {
+        check_npy_case(&path, case)
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// What a table should hold
+
+/// One expected column: its name, item type (extra dimensions included), and one value per row.
+struct ExpectedColumn {
+    name: String,
+    dt: Dt,
+    values: Vec<Value>,
+    /// The type string, for a plain array's column (checked against `numpy.descr`).
+    plain_descr: Option<String>,
+    fortran_order: bool,
+}
+
+/// The columns of one array description (`descr`, `shape`, `fortran_order`, `values`):
+/// a record's fields as columns (`.npy`, a member alone) or one column named `name`.
+fn expected_columns(name: &str, array: &Value, split_record: bool) -> Result<Vec<ExpectedColumn>, String> {
+    let dt = Dt::from_descr(&array["descr"])?;
+    let shape: Vec<usize> = array["shape"]
+        .as_array()
+        .ok_or("no shape")?
+        .iter()
+        .map(|d| d.as_u64().map(|d| d as usize).ok_or("bad shape"))
+        .collect::<Result<_, _>>()?;
+    let extra = shape.get(1..).unwrap_or(&[]).to_vec();
+    let rows = array["values"].as_array().ok_or("no values")?;
+    let fortran_order = array["fortran_order"].as_bool().unwrap_or(false);
+    match dt {
+        Dt::Record(fields) if split_record => Ok(fields
+            .into_iter()
+            .map(|(field, field_dt)| ExpectedColumn {
+                values: rows.iter().map(|row| project_field(row, &field, extra.len())).collect(),
+                name: field,
+                dt: field_dt.with_dims(&extra),
+                plain_descr: None,
+                fortran_order,
+            })
+            .collect()),
+        dt => Ok(vec![ExpectedColumn {
+            name: name.to_string(),
+            plain_descr: array["descr"].as_str().map(str::to_string),
+            dt: dt.with_dims(&extra),
+            values: rows.clone(),
+            fortran_order,
+        }]),
+    }
+}
+
+/// The field `name` of every record inside `depth` levels of nested lists.
+fn project_field(value: &Value, name: &str, depth: usize) -> Value {
+    if depth == 0 {
+        value.get(name).cloned().unwrap_or(Value::Null)
+    } else {
+        Value::Array(value.as_array().map(|items| items.iter().map(|v| project_field(v, name, depth - 1)).collect()).unwrap_or_default())
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Cases
+
+fn check_npy_case(path: &Path, case: &Value) -> Vec<String> {
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+    let columns = match expected_columns(&stem, case, true) {
+        Ok(c) => c,
+        Err(e) => return vec![format!("test cannot read the case: {e}")],
+    };
+    let table = match NpyTable::open(path) {
+        Ok(t) => t,
+        Err(e) => return vec![format!("open failed: {e}")],
+    };
+    let mut problems = check_array_infos(&table, &[(stem, case)], Storage::NpyFile);
+    problems.extend(check_table(&table, &columns, rows_of(case), true));
+    problems
+}
+
+fn check_npz_case(path: &Path, case: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    let storage = if case["archive"] == "deflated" { Storage::ZipDeflated } else { Storage::ZipStored };
+    let empty = serde_json::Map::new();
+    let members = case["members"].as_object().unwrap_or(&empty);
+    let bad_members = case.get("bad_members").and_then(Value::as_object).unwrap_or(&empty);
+
+    match NpyTable::npz_member_names(path) {
+        Ok(names) => {
+            for member in members.keys() {
+                if !names.contains(member) {
+                    problems.push(format!("npz_member_names {names:?} lacks '{member}'"));
+                }
+            }
+            for name in &names {
+                if !members.contains_key(name) && !bad_members.contains_key(name) {
+                    problems.push(format!("npz_member_names lists '{name}', which numpy does not see as an array"));
+                }
+            }
+        }
+        Err(e) => problems.push(format!("npz_member_names failed: {e}")),
+    }
+
+    // Each member alone.
+    for (member, array) in members {
+        let label = format!("member '{member}'");
+        let columns = match expected_columns(member, array, true) {
+            Ok(c) => c,
+            Err(e) => {
+                problems.push(format!("{label}: test cannot read the case: {e}"));
+                continue;
+            }
+        };
+        match NpyTable::open_npz_member(path, member, &OpenOptions::default()) {
+            Ok(table) => {
+                let found = check_array_infos(&table, &[(member.clone(), array)], storage);
+                let found = found.into_iter().chain(check_table(&table, &columns, rows_of(array), true));
+                problems.extend(found.map(|p| format!("{label}: {p}")));
+            }
+            Err(e) => problems.push(format!("{label}: open_npz_member failed: {e}")),
+        }
+    }
+    for (member, why) in bad_members {
+        let outcome = open_and_read(|| NpyTable::open_npz_member(path, member, &OpenOptions::default()));
+        problems.extend(expect_error(path, &format!("member '{member}' ({why})"), outcome, &[]));
+    }
+
+    // The whole archive as one table.
+    let mentions = mentions_of(case);
+    if let Some(why) = case.get("table_error") {
+        problems.extend(expect_error(path, &format!("whole archive ({why})"), open_and_read(|| NpyTable::open(path)), &mentions));
+        return problems;
+    }
+    let optional = case.get("whole_table").is_some();
+    match NpyTable::open(path) {
+        Ok(table) => {
+            let mut columns = Vec::new();
+            let mut infos = Vec::new();
+            for (member, array) in members {
+                match expected_columns(member, array, false) {
+                    Ok(c) => columns.extend(c),
+                    Err(e) => problems.push(format!("member '{member}': test cannot read the case: {e}")),
+                }
+                infos.push((member.clone(), array));
+            }
+            let rows = members.values().next().map_or(0, rows_of);
+            let found = check_array_infos(&table, &infos, storage);
+            let found = found.into_iter().chain(check_table(&table, &columns, rows, false));
+            problems.extend(found.map(|p| format!("whole archive: {p}")));
+        }
+        Err(e) if optional => {
+            if !mentions_file(&e.to_string(), path) {
+                problems.push(format!("whole archive: its error does not name the file: {e}"));
+            }
+        }
+        Err(e) => problems.push(format!("whole archive: open failed: {e}")),
+    }
+    problems
+}
+
+fn check_error_case(path: &Path, case: &Value) -> Vec<String> {
+    let why = case["error"].as_str().unwrap_or_default();
+    let outcome = match case.get("member").and_then(Value::as_str) {
+        Some(member) => open_and_read(|| NpyTable::open_npz_member(path, member, &OpenOptions::default())),
+        None => open_and_read(|| NpyTable::open(path)),
+    };
+    expect_error(path, why, outcome, &mentions_of(case))
+}
+
+fn mentions_of(case: &Value) -> Vec<String> {
+    case.get("mentions")
+        .and_then(Value::as_array)
+        .map(|m| m.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// Open, then pull every batch: `Err(message)` of the first error, or `Ok(rows read)`.
+fn open_and_read(open: impl FnOnce() -> datafusion_npy::Result<NpyTable>) -> Result<usize, String> {
+    let table = open().map_err(|e| e.to_string())?;
+    let reader = table.reader().build().map_err(|e| e.to_string())?;
+    let mut rows = 0;
+    for batch in reader {
+        rows += batch.map_err(|e| e.to_string())?.num_rows();
+    }
+    Ok(rows)
+}
+
+fn expect_error(path: &Path, why: &str, outcome: Result<usize, String>, mentions: &[String]) -> Vec<String> {
+    match outcome {
+        Ok(rows) => vec![format!("expected an error ({why}), but it read {rows} rows")],
+        Err(message) => {
+            let mut problems = Vec::new();
+            if !mentions_file(&message, path) {
+                problems.push(format!("the error does not name the file: {message:?}"));
+            }
+            for m in mentions {
+                if !message.contains(m.as_str()) {
+                    problems.push(format!("the error does not mention {m:?}: {message:?}"));
+                }
+            }
+            problems
+        }
+    }
+}
+
+fn mentions_file(message: &str, path: &Path) -> bool {
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|name| message.contains(name))
+}
+
+fn rows_of(array: &Value) -> u64 {
+    array["rows"].as_u64().unwrap_or(0)
+}
+
+// ------------------------------------------------------------------------------------------
+// Header facts
+
+/// `arrays()` describes each array as numpy wrote it: name, shape, order, storage.
+fn check_array_infos(table: &NpyTable, expected: &[(String, &Value)], storage: Storage) -> Vec<String> {
+    let infos = table.arrays();
+    let mut problems = Vec::new();
+    if infos.len() != expected.len() {
+        problems.push(format!("arrays() has {} entries, expected {}", infos.len(), expected.len()));
+    }
+    let by_name: BTreeMap<&str, _> = infos.iter().map(|i| (i.name.as_str(), i)).collect();
+    for (name, array) in expected {
+        let Some(info) = by_name.get(name.as_str()) else {
+            problems.push(format!("arrays() has no '{name}' (has {:?})", by_name.keys().collect::<Vec<_>>()));
+            continue;
+        };
+        let shape: Vec<u64> = array["shape"].as_array().map(|s| s.iter().filter_map(Value::as_u64).collect()).unwrap_or_default();
+        if info.header.shape != shape {
+            problems.push(format!("'{name}': header shape {:?}, numpy {:?}", info.header.shape, shape));
+        }
+        let fortran = array["fortran_order"].as_bool().unwrap_or(false);
+        if info.header.fortran_order != fortran {
+            problems.push(format!("'{name}': header fortran_order {}, numpy {fortran}", info.header.fortran_order));
+        }
+        if info.header.num_rows() != rows_of(array) {
+            problems.push(format!("'{name}': header rows {}, numpy {}", info.header.num_rows(), rows_of(array)));
+        }
+        if info.storage != storage {
+            problems.push(format!("'{name}': storage {:?}, expected {storage:?}", info.storage));
+        }
+    }
+    problems
+}
+
+// ------------------------------------------------------------------------------------------
+// The table: schema, metadata, and values read several ways
+
+fn check_table(table: &NpyTable, columns: &[ExpectedColumn], rows: u64, ordered: bool) -> Vec<String> {
+    let mut problems = Vec::new();
+    if table.num_rows() != rows {
+        problems.push(format!("num_rows {}, numpy {rows}", table.num_rows()));
+    }
+    let schema = table.schema();
+    // Schema position of each expected column (by name; in order when the order is known).
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let want_names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+    let mut sorted = (names.clone(), want_names.clone());
+    sorted.0.sort_unstable();
+    sorted.1.sort_unstable();
+    if (ordered && names != want_names) || sorted.0 != sorted.1 {
+        problems.push(format!("columns {names:?}, expected {want_names:?}"));
+        return problems;
+    }
+    let order: Vec<usize> = names.iter().map(|n| want_names.iter().position(|w| w == n).unwrap_or(0)).collect();
+
+    let mut comparable = vec![true; columns.len()];
+    for (i, field) in schema.fields().iter().enumerate() {
+        let col = &columns[order[i]];
+        match col.dt.arrow_type() {
+            Ok(want) if type_shape(&want) == type_shape(field.data_type()) => {}
+            Ok(want) => {
+                problems.push(format!("column '{}': type {}, SPEC §3 says {}", col.name, type_shape(field.data_type()), type_shape(&want)));
+                comparable[i] = false;
+            }
+            Err(e) => {
+                problems.push(format!("column '{}': test has no type for it: {e}", col.name));
+                comparable[i] = false;
+            }
+        }
+        problems.extend(check_metadata(field.metadata(), col));
+    }
+
+    let all: Vec<usize> = (0..columns.len()).collect();
+    let small = if rows > 10_000 { SMALL_BATCH_FOR_BIG_FILES } else { SMALL_BATCH };
+    let mut passes: Vec<(String, usize, Option<Vec<usize>>, Option<Range<u64>>)> = vec![
+        ("default batches".into(), 65_536, None, None),
+        (format!("batches of {small}"), small, None, None),
+        (format!("rows {}..{} in batches of {small}", rows / 3, rows - rows / 4 + 1), small, None, Some(rows / 3..rows - rows / 4 + 1)),
+        (format!("rows {}..{} (past the end)", rows.saturating_sub(2), rows + 5), small, None, Some(rows.saturating_sub(2)..rows + 5)),
+    ];
+    if columns.len() > 1 {
+        let reversed: Vec<usize> = all.iter().rev().copied().collect();
+        passes.push(("projection reversed".into(), small, Some(reversed), Some(1..rows)));
+        passes.push((format!("projection [{}]", columns.len() - 1), small, Some(vec![columns.len() - 1]), None));
+    }
+    for (label, batch, projection, range) in passes {
+        let projected = projection.clone().unwrap_or_else(|| all.clone());
+        let range = range.map(|r| r.start.min(rows)..r.end.min(rows)).unwrap_or(0..rows);
+        match read(table, batch, projection, range.clone()) {
+            Ok((batch_schemas, arrays)) => {
+                let want: Vec<&str> = projected.iter().map(|&i| names[i]).collect();
+                for s in &batch_schemas {
+                    let got: Vec<&str> = s.fields().iter().map(|f| f.name().as_str()).collect();
+                    if got != want {
+                        problems.push(format!("{label}: a batch has columns {got:?}, expected {want:?}"));
+                        break;
+                    }
+                }
+                for (arr, &i) in arrays.iter().zip(&projected) {
+                    if comparable[i] {
+                        problems.extend(compare_column(&columns[order[i]], arr, range.clone()).into_iter().map(|p| format!("{label}: {p}")));
+                    }
+                }
+            }
+            Err(e) => problems.push(format!("{label}: {e}")),
+        }
+    }
+    problems
+}
+
+fn check_metadata(metadata: &std::collections::HashMap<String, String>, col: &ExpectedColumn) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(descr) = &col.plain_descr {
+        let got = metadata.get("numpy.descr").map(|d| d.trim_matches(|c| c == '\'' || c == '"'));
+        if got != Some(descr.as_str()) {
+            problems.push(format!("column '{}': numpy.descr metadata {:?}, header says {descr:?}", col.name, metadata.get("numpy.descr")));
+        }
+        let fortran = metadata.get("numpy.fortran_order").map(String::as_str);
+        let ok = if col.fortran_order { fortran == Some("true") } else { matches!(fortran, None | Some("false")) };
+        if !ok {
+            problems.push(format!("column '{}': numpy.fortran_order metadata {fortran:?}, file says {}", col.name, col.fortran_order));
+        }
+    }
+    problems
+}
+
+/// Read the table; the schema of every batch and each column's batches concatenated.
+fn read(table: &NpyTable, batch: usize, projection: Option<Vec<usize>>, range: Range<u64>) -> Result<(Vec<SchemaRef>, Vec<ArrayRef>), String> {
+    let mut builder = table.reader().with_batch_size(batch).with_row_range(range);
+    if let Some(p) = projection {
+        builder = builder.with_projection(p);
+    }
+    let reader = builder.build().map_err(|e| format!("build failed: {e}"))?;
+    let mut schemas = Vec::new();
+    let mut parts: Vec<Vec<ArrayRef>> = Vec::new();
+    for (n, item) in reader.enumerate() {
+        let b = item.map_err(|e| format!("batch {n} failed: {e}"))?;
+        if b.num_rows() > batch {
+            return Err(format!("batch {n} has {} rows, more than the batch size {batch}", b.num_rows()));
+        }
+        parts.resize_with(b.num_columns(), Vec::new);
+        for (i, col) in b.columns().iter().enumerate() {
+            parts[i].push(col.clone());
+        }
+        schemas.push(b.schema());
+    }
+    let arrays = parts
+        .iter()
+        .map(|p| {
+            let refs: Vec<&dyn datafusion::arrow::array::Array> = p.iter().map(|a| a.as_ref()).collect();
+            concat(&refs).map_err(|e| format!("cannot concatenate the batches: {e}"))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((schemas, arrays))
+}
+
+fn compare_column(col: &ExpectedColumn, array: &ArrayRef, range: Range<u64>) -> Vec<String> {
+    let want = &col.values[range.start as usize..range.end as usize];
+    if array.len() != want.len() {
+        return vec![format!("column '{}': {} rows, numpy has {} in {range:?}", col.name, array.len(), want.len())];
+    }
+    let mut problems = Vec::new();
+    let mut more = 0;
+    for (i, value) in want.iter().enumerate() {
+        let row = range.start as usize + i;
+        if let Err(e) = check_value(value, &col.dt, array.as_ref(), i, &format!("'{}'[{row}]", col.name)) {
+            if problems.len() < MAX_VALUE_REPORTS {
+                problems.push(e);
+            } else {
+                more += 1;
+            }
+        }
+    }
+    if more > 0 {
+        problems.push(format!("column '{}': {more} more values differ", col.name));
+    }
+    problems
+}
