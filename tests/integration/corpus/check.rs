@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use datafusion::arrow::array::ArrayRef;
+use datafusion::arrow::array::{new_empty_array, Array, ArrayRef, AsArray};
+use datafusion::arrow::datatypes::Int64Type;
+use datafusion::arrow::record_batch::RecordBatchReader;
 use datafusion::arrow::compute::concat;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion_npy::format::table::Storage;
@@ -171,8 +173,68 @@ fn check_npy_case(path: &Path, case: &Value) -> Vec<String> {
         Err(e) => return vec![format!("open failed: {e}")],
     };
     let mut problems = check_array_infos(&table, &[(stem, case)], Storage::NpyFile);
+    problems.extend(check_npy_layout(path, &table, &columns, case));
     problems.extend(check_table(&table, &columns, rows_of(case), true));
     problems
+}
+
+/// SPEC §2 and §4 for a `.npy`: the data offset is where the header ends, and a column is
+/// zero-copy exactly when its bytes are little-endian, C-order, aligned primitives.
+fn check_npy_layout(path: &Path, table: &NpyTable, columns: &[ExpectedColumn], case: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    let Some(offset) = data_offset_of(path) else {
+        return vec!["test cannot read the file's preamble".into()];
+    };
+    let infos = table.arrays();
+    let Some(info) = infos.first() else { return problems };
+    if info.data_offset != offset {
+        problems.push(format!("data_offset {}, the header ends at {offset}", info.data_offset));
+    }
+    let is_0d = case["shape"].as_array().is_some_and(|s| s.is_empty());
+    if rows_of(case) == 0 || is_0d {
+        return problems;
+    }
+    for col in columns {
+        let want = expected_zero_copy(col, offset);
+        let got = info.columns.iter().find(|(n, _)| *n == col.name).map(|(_, z)| *z);
+        match (want, got) {
+            (_, None) => problems.push(format!("arrays().columns has no '{}'", col.name)),
+            (Some(w), Some(g)) if w != g => problems.push(format!(
+                "column '{}': zero-copy {g}, expected {w} (descr {:?}, fortran {}, data offset {offset})",
+                col.name, col.plain_descr, col.fortran_order
+            )),
+            _ => {}
+        }
+    }
+    problems
+}
+
+/// `Some(zero-copy?)` where SPEC §4 is clear-cut, `None` where it leaves room (strings, times).
+fn expected_zero_copy(col: &ExpectedColumn, data_offset: u64) -> Option<bool> {
+    let Some(descr) = &col.plain_descr else {
+        return Some(false); // a record field: strided, converted per batch
+    };
+    let order = descr.chars().next()?;
+    let body = descr.trim_start_matches(['<', '>', '|', '=']);
+    let kind = body.chars().next()?;
+    let itemsize: u64 = body.get(1..)?.parse().ok()?;
+    let little = order == '<' || order == '|' || (order == '=' && cfg!(target_endian = "little")) || order.is_ascii_alphabetic();
+    if kind == 'b' || col.fortran_order || (!little && itemsize > 1) {
+        return Some(false);
+    }
+    if !matches!(kind, 'i' | 'u' | 'f') {
+        return None;
+    }
+    Some(data_offset.is_multiple_of(itemsize))
+}
+
+/// Where the data begin, from the file's own preamble (magic, version, header length).
+fn data_offset_of(path: &Path) -> Option<u64> {
+    let bytes = std::fs::read(path).ok()?;
+    match bytes.get(6)? {
+        1 => Some(10 + u64::from(u16::from_le_bytes(bytes.get(8..10)?.try_into().ok()?))),
+        _ => Some(12 + u64::from(u32::from_le_bytes(bytes.get(8..12)?.try_into().ok()?))),
+    }
 }
 
 fn check_npz_case(path: &Path, case: &Value) -> Vec<String> {
@@ -380,39 +442,102 @@ fn check_table(table: &NpyTable, columns: &[ExpectedColumn], rows: u64, ordered:
         problems.extend(check_metadata(field.metadata(), col));
     }
 
-    let all: Vec<usize> = (0..columns.len()).collect();
-    let small = if rows > 10_000 { SMALL_BATCH_FOR_BIG_FILES } else { SMALL_BATCH };
-    let mut passes: Vec<(String, usize, Option<Vec<usize>>, Option<Range<u64>>)> = vec![
-        ("default batches".into(), 65_536, None, None),
-        (format!("batches of {small}"), small, None, None),
-        (format!("rows {}..{} in batches of {small}", rows / 3, rows - rows / 4 + 1), small, None, Some(rows / 3..rows - rows / 4 + 1)),
-        (format!("rows {}..{} (past the end)", rows.saturating_sub(2), rows + 5), small, None, Some(rows.saturating_sub(2)..rows + 5)),
-    ];
-    if columns.len() > 1 {
-        let reversed: Vec<usize> = all.iter().rev().copied().collect();
-        passes.push(("projection reversed".into(), small, Some(reversed), Some(1..rows)));
-        passes.push((format!("projection [{}]", columns.len() - 1), small, Some(vec![columns.len() - 1]), None));
+    for pass in passes(columns.len(), rows) {
+        problems.extend(check_pass(table, &pass, columns, &names, &order, &comparable, rows).into_iter().map(|p| format!("{}: {p}", pass.label)));
     }
-    for (label, batch, projection, range) in passes {
-        let projected = projection.clone().unwrap_or_else(|| all.clone());
-        let range = range.map(|r| r.start.min(rows)..r.end.min(rows)).unwrap_or(0..rows);
-        match read(table, batch, projection, range.clone()) {
-            Ok((batch_schemas, arrays)) => {
-                let want: Vec<&str> = projected.iter().map(|&i| names[i]).collect();
-                for s in &batch_schemas {
-                    let got: Vec<&str> = s.fields().iter().map(|f| f.name().as_str()).collect();
-                    if got != want {
-                        problems.push(format!("{label}: a batch has columns {got:?}, expected {want:?}"));
-                        break;
-                    }
-                }
-                for (arr, &i) in arrays.iter().zip(&projected) {
-                    if comparable[i] {
-                        problems.extend(compare_column(&columns[order[i]], arr, range.clone()).into_iter().map(|p| format!("{label}: {p}")));
-                    }
-                }
-            }
-            Err(e) => problems.push(format!("{label}: {e}")),
+    problems
+}
+
+/// One way of reading a table.
+struct Pass {
+    label: String,
+    batch_size: usize,
+    batch_bytes: Option<usize>,
+    projection: Option<Vec<usize>>,
+    rows: Option<Range<u64>>,
+    /// `with_row_number("_row", offset)`.
+    row_number: Option<i64>,
+}
+
+impl Pass {
+    fn new(label: impl Into<String>, batch_size: usize) -> Pass {
+        Pass { label: label.into(), batch_size, batch_bytes: None, projection: None, rows: None, row_number: None }
+    }
+}
+
+/// Default batches; small batches (crossing many boundaries); row ranges inside and past the
+/// end; one-row batches by byte budget; projections; a row-number column.
+fn passes(columns: usize, rows: u64) -> Vec<Pass> {
+    let small = if rows > 10_000 { SMALL_BATCH_FOR_BIG_FILES } else { SMALL_BATCH };
+    let middle = rows / 3..rows - rows / 4 + 1;
+    let tail = rows.saturating_sub(2)..rows + 5;
+    let mut out = vec![
+        Pass::new("default batches", 65_536),
+        Pass::new(format!("batches of {small}"), small),
+        Pass { rows: Some(middle.clone()), ..Pass::new(format!("rows {middle:?} in batches of {small}"), small) },
+        Pass { rows: Some(tail.clone()), ..Pass::new(format!("rows {tail:?} (past the end)"), small) },
+        Pass { rows: Some(middle.clone()), row_number: Some(1000), ..Pass::new(format!("rows {middle:?} with _row + 1000"), small) },
+    ];
+    if rows <= 10_000 {
+        out.push(Pass { batch_bytes: Some(1), ..Pass::new("batch_bytes 1 (one row per batch)", 65_536) });
+    }
+    if columns > 1 {
+        let reversed: Vec<usize> = (0..columns).rev().collect();
+        out.push(Pass { projection: Some(reversed), rows: Some(1..rows), ..Pass::new("projection reversed, rows 1..", small) });
+        out.push(Pass { projection: Some(vec![columns - 1]), ..Pass::new(format!("projection [{}]", columns - 1), small) });
+    }
+    out
+}
+
+fn check_pass(
+    table: &NpyTable,
+    pass: &Pass,
+    columns: &[ExpectedColumn],
+    names: &[&str],
+    order: &[usize],
+    comparable: &[bool],
+    rows: u64,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let projected = pass.projection.clone().unwrap_or_else(|| (0..columns.len()).collect());
+    let range = pass.rows.clone().map(|r| r.start.min(rows)..r.end.min(rows)).unwrap_or(0..rows);
+    let mut want_names: Vec<String> = projected.iter().map(|&i| names[i].to_string()).collect();
+    if pass.row_number.is_some() {
+        want_names.push("_row".into());
+    }
+    let read = match read(table, pass) {
+        Ok(r) => r,
+        Err(e) => return vec![e],
+    };
+    for schema in read.schemas.iter() {
+        let got: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        if got != want_names {
+            problems.push(format!("columns {got:?}, expected {want_names:?}"));
+            return problems;
+        }
+    }
+    if pass.batch_bytes == Some(1) && read.batch_rows.iter().any(|&n| n != 1) {
+        problems.push(format!("batch_bytes 1 gave batches of {:?} rows, expected 1 each", read.batch_rows));
+    }
+    if read.arrays.len() != want_names.len() {
+        problems.push(format!("{} columns read, expected {}", read.arrays.len(), want_names.len()));
+        return problems;
+    }
+    for (arr, &i) in read.arrays.iter().zip(&projected) {
+        if comparable[i] {
+            problems.extend(compare_column(&columns[order[i]], arr, range.clone()));
+        }
+    }
+    if let (Some(offset), Some(arr)) = (pass.row_number, read.arrays.last()) {
+        let want: Vec<i64> = range.clone().map(|r| r as i64 + offset).collect();
+        match arr.as_primitive_opt::<Int64Type>() {
+            Some(got) if got.values().to_vec() == want && got.null_count() == 0 => {}
+            Some(got) => problems.push(format!(
+                "_row holds {:?}..., expected {:?}...",
+                &got.values()[..got.len().min(5)],
+                &want[..want.len().min(5)]
+            )),
+            None => problems.push(format!("_row is {:?}, expected Int64", arr.data_type())),
         }
     }
     problems
@@ -434,34 +559,57 @@ fn check_metadata(metadata: &std::collections::HashMap<String, String>, col: &Ex
     problems
 }
 
-/// Read the table; the schema of every batch and each column's batches concatenated.
-fn read(table: &NpyTable, batch: usize, projection: Option<Vec<usize>>, range: Range<u64>) -> Result<(Vec<SchemaRef>, Vec<ArrayRef>), String> {
-    let mut builder = table.reader().with_batch_size(batch).with_row_range(range);
-    if let Some(p) = projection {
-        builder = builder.with_projection(p);
+/// What one pass read: the reader's and every batch's schema, each batch's row count, and each
+/// column's batches concatenated.
+struct Read {
+    schemas: Vec<SchemaRef>,
+    batch_rows: Vec<usize>,
+    arrays: Vec<ArrayRef>,
+}
+
+fn read(table: &NpyTable, pass: &Pass) -> Result<Read, String> {
+    let mut builder = table.reader().with_batch_size(pass.batch_size);
+    if let Some(rows) = &pass.rows {
+        builder = builder.with_row_range(rows.clone());
+    }
+    if let Some(bytes) = pass.batch_bytes {
+        builder = builder.with_batch_bytes(bytes);
+    }
+    if let Some(p) = &pass.projection {
+        builder = builder.with_projection(p.clone());
+    }
+    if let Some(offset) = pass.row_number {
+        builder = builder.with_row_number("_row", offset);
     }
     let reader = builder.build().map_err(|e| format!("build failed: {e}"))?;
-    let mut schemas = Vec::new();
+    let mut schemas = vec![RecordBatchReader::schema(&reader)];
+    let mut batch_rows = Vec::new();
     let mut parts: Vec<Vec<ArrayRef>> = Vec::new();
     for (n, item) in reader.enumerate() {
         let b = item.map_err(|e| format!("batch {n} failed: {e}"))?;
-        if b.num_rows() > batch {
-            return Err(format!("batch {n} has {} rows, more than the batch size {batch}", b.num_rows()));
+        if b.num_rows() > pass.batch_size {
+            return Err(format!("batch {n} has {} rows, more than the batch size {}", b.num_rows(), pass.batch_size));
         }
         parts.resize_with(b.num_columns(), Vec::new);
         for (i, col) in b.columns().iter().enumerate() {
             parts[i].push(col.clone());
         }
+        batch_rows.push(b.num_rows());
         schemas.push(b.schema());
+    }
+    if parts.is_empty() {
+        // No batch at all (no rows): the columns are the reader schema's, empty.
+        let fields = schemas[0].fields();
+        return Ok(Read { arrays: fields.iter().map(|f| new_empty_array(f.data_type())).collect(), schemas, batch_rows });
     }
     let arrays = parts
         .iter()
         .map(|p| {
-            let refs: Vec<&dyn datafusion::arrow::array::Array> = p.iter().map(|a| a.as_ref()).collect();
+            let refs: Vec<&dyn Array> = p.iter().map(|a| a.as_ref()).collect();
             concat(&refs).map_err(|e| format!("cannot concatenate the batches: {e}"))
         })
         .collect::<Result<_, _>>()?;
-    Ok((schemas, arrays))
+    Ok(Read { schemas, batch_rows, arrays })
 }
 
 fn compare_column(col: &ExpectedColumn, array: &ArrayRef, range: Range<u64>) -> Vec<String> {
