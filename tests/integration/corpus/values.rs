@@ -7,6 +7,7 @@ use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::*;
 use serde_json::Value;
 
+use super::check::FLOAT_MARK;
 use super::dtype::{time_type, Dt, TimeTarget};
 
 /// `Ok` if `array[idx]` is `expected` read as an item of `dt`; else what differs, with `path`
@@ -112,6 +113,9 @@ fn check_float(expected: &Value, array: &dyn Array, idx: usize, path: &str) -> R
         Value::String(s) if s == "nan" => f64::NAN,
         Value::String(s) if s == "inf" => f64::INFINITY,
         Value::String(s) if s == "-inf" => f64::NEG_INFINITY,
+        Value::String(s) if s.starts_with(FLOAT_MARK) => {
+            s[FLOAT_MARK.len()..].parse().map_err(|_| format!("{path}: bad expected {expected}"))?
+        }
         Value::Number(n) => n.as_f64().ok_or_else(|| format!("{path}: bad expected {expected}"))?,
         _ => return Err(format!("{path}: bad expected {expected}")),
     };
