@@ -9,6 +9,7 @@
 
 mod check;
 mod dtype;
+mod truncation;
 mod values;
 
 use check::{case_name, run_group, Manifest};
