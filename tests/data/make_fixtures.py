@@ -285,6 +285,21 @@ def other_writer_cases(m):
     m.raw_npy("hdr_unaligned_data_f8", assemble_npy("{'descr': '<f8', 'fortran_order': False, 'shape': (4,), } ", data8, align=1), descr="<f8")
     m.raw_npy("hdr_unaligned_data_i4_2d", assemble_npy("{'descr': '<i4', 'fortran_order': False, 'shape': (2, 3), }  ",
                                                        np.arange(6, dtype="<i4").tobytes(), align=1), descr="<i4")
+    # More text numpy reads: newlines and tabs inside the dict, a 0-d shape, a record descr of
+    # lists in double quotes.
+    m.raw_npy("hdr_newlines_tabs", assemble_npy("{'descr':\t'<f4',\n 'fortran_order': False,\n 'shape': (3,\n 4), }", data), descr="<f4")
+    m.raw_npy("hdr_shape_0d", assemble_npy("{'descr': '<i8', 'fortran_order': False, 'shape': (), }", struct.pack("<q", -5)), descr="<i8")
+    m.raw_npy("hdr_record_lists_double_quotes",
+              assemble_npy('{"descr": [["a", "<i4"], ["b", "<f8", [2]]], "fortran_order": False, "shape": (2,)}',
+                           np.array([(1, (0.5, 1.5)), (-1, (2.5, -3.5))], dtype=[("a", "<i4"), ("b", "<f8", (2,))]).tobytes()))
+    # Bytes numpy reads as True although other writers put 2 or 255 there.
+    m.raw_npy("hdr_bool_nonzero_bytes", assemble_npy("{'descr': '|b1', 'fortran_order': False, 'shape': (5,), }", bytes([0, 1, 2, 255, 0])),
+              descr="|b1")
+    # A version 1.0 header in latin-1 (numpy writes 1.0 when the text encodes in latin-1).
+    latin = np.array([(1, 2.5), (3, -1.0)], dtype=[("température", "<i4"), ("b", "<f8")])
+    raw = npy_bytes(latin)
+    assert raw[6] == 1 and "température".encode("latin1") in raw, "numpy should have written latin-1 1.0"
+    m.raw_npy("version_1_0_latin1_field_name", raw)
     # Header versions: a record header over 64 KiB (numpy picks 2.0 itself), and 3.0 with
     # non-Latin names.
     wide = np.dtype([(f"field_{i:04d}", "<i2") for i in range(4000)])
