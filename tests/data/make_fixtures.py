@@ -242,6 +242,7 @@ def layout_cases(m, rng):
     m.npy("empty_i4_0x3", np.zeros((0, 3), dtype=np.int32))
 
     m.npy("bytes_interior_nul", np.array([b"a\x00b", b"\x00\x00c", b"\x00", b"ab\x00\x00", b"\xff\x00\xfe\x00\x01"], dtype="S5"))
+    m.npy("unicode_interior_nul", np.array(["a\x00b", "\x00\x00c", "\x00", "ab\x00"], dtype="U4"))
     m.npy("unicode_astral", np.array(["\U0001D11E", "\U0001F600\U0001F600", "a\U0010FFFF", "\u00e9\U00020000z", ""], dtype="U4"))
 
     sub = np.dtype([("id", "<u2"), ("v", "<f4", (2, 3)), ("w", "<i8", (2,))])

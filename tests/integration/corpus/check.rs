@@ -158,7 +158,27 @@ struct ExpectedColumn {
     values: Vec<Value>,
     /// The type string, for a plain array's column (checked against `numpy.descr`).
     plain_descr: Option<String>,
+    /// The field's type string, for a record field of a scalar type (checked against `numpy.descr`).
+    field_descr: Option<String>,
     fortran_order: bool,
+}
+
+/// The type string of each record field of a scalar type (no sub-array, no nested record).
+fn scalar_field_descrs(descr: &Value) -> BTreeMap<String, String> {
+    let entries = descr.as_array().map(Vec::as_slice).unwrap_or_default();
+    entries
+        .iter()
+        .filter_map(|entry| {
+            let parts = entry.as_array()?;
+            let name = match parts.first()? {
+                Value::String(n) => n.clone(),
+                Value::Array(title_name) => title_name.get(1)?.as_str()?.to_string(),
+                _ => return None,
+            };
+            let ty = parts.get(1)?.as_str()?;
+            (parts.len() == 2 && !name.is_empty()).then(|| (name, ty.to_string()))
+        })
+        .collect()
 }
 
 /// The columns of one array description (`descr`, `shape`, `fortran_order`, `values`):
@@ -174,11 +194,13 @@ fn expected_columns(name: &str, array: &Value, split_record: bool) -> Result<Vec
     let extra = shape.get(1..).unwrap_or(&[]).to_vec();
     let rows = array["values"].as_array().ok_or("no values")?;
     let fortran_order = array["fortran_order"].as_bool().unwrap_or(false);
+    let field_descrs = scalar_field_descrs(&array["descr"]);
     match dt {
         Dt::Record(fields) if split_record => Ok(fields
             .into_iter()
             .map(|(field, field_dt)| ExpectedColumn {
                 values: rows.iter().map(|row| project_field(row, &field, extra.len())).collect(),
+                field_descr: field_descrs.get(&field).cloned(),
                 name: field,
                 dt: field_dt.with_dims(&extra),
                 plain_descr: None,
@@ -188,6 +210,7 @@ fn expected_columns(name: &str, array: &Value, split_record: bool) -> Result<Vec
         dt => Ok(vec![ExpectedColumn {
             name: name.to_string(),
             plain_descr: array["descr"].as_str().map(str::to_string),
+            field_descr: None,
             dt: dt.with_dims(&extra),
             values: rows.clone(),
             fortran_order,
@@ -600,6 +623,12 @@ fn check_metadata(metadata: &std::collections::HashMap<String, String>, col: &Ex
         let ok = if col.fortran_order { fortran == Some("true") } else { matches!(fortran, None | Some("false")) };
         if !ok {
             problems.push(format!("column '{}': numpy.fortran_order metadata {fortran:?}, file says {}", col.name, col.fortran_order));
+        }
+    }
+    if let Some(descr) = &col.field_descr {
+        let got = metadata.get("numpy.descr").map(|d| d.trim_matches(|c| c == '\'' || c == '"'));
+        if got != Some(descr.as_str()) {
+            problems.push(format!("record field '{}': numpy.descr metadata {:?}, the record says {descr:?}", col.name, metadata.get("numpy.descr")));
         }
     }
     problems
