@@ -347,6 +347,14 @@ def npz_cases(m, rng):
     m.npz("npz_with_text_member", "with_text_member.npz", "deflated",
           {"bad_members": {"notes.txt": "not an .npy member"}, "whole_table": "optional"})
 
+    savez(m.path("unicode_names.npz"), True, **{"température": np.array([1.5, -2.5]), "日本": np.array(["a", "日"], dtype="U1")})
+    m.npz("npz_unicode_names", "unicode_names.npz", "deflated")
+    savez(m.path("scalar_members.npz"), False, x=np.array(3.5), y=np.array([7], dtype=np.uint16),
+          r=np.array((1, b"z"), dtype=[("i", "<i2"), ("b", "S1")]))
+    m.npz("npz_scalar_members", "scalar_members.npz", "stored")
+    savez(m.path("empty_members.npz"), True, a=np.zeros(0, dtype=np.float32), b=np.zeros((0, 3), dtype=np.int64))
+    m.npz("npz_empty_members", "empty_members.npz", "deflated")
+
     zip_write(m.path("empty_archive.npz"), [])
     m.npz("npz_empty_archive", "empty_archive.npz", "stored", {"whole_table": "optional"})
 

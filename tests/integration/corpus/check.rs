@@ -12,10 +12,10 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use datafusion::arrow::array::{new_empty_array, Array, ArrayRef, AsArray};
-use datafusion::arrow::datatypes::Int64Type;
-use datafusion::arrow::record_batch::RecordBatchReader;
 use datafusion::arrow::compute::concat;
+use datafusion::arrow::datatypes::Int64Type;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatchReader;
 use datafusion_npy::format::table::Storage;
 use datafusion_npy::{NpyTable, OpenOptions};
 use serde_json::Value;
@@ -105,7 +105,12 @@ pub fn run_group(manifest: &Manifest, select: impl Fn(&Value) -> bool) {
         ran += 1;
         let problems = run_case_guarded(&manifest.dir, case);
         if !problems.is_empty() {
-            failures.push(format!("case {} ({}):\n    {}", case_name(case), case["file"], problems.join("\n    ")));
+            failures.push(format!(
+                "case {} ({}):\n    {}",
+                case_name(case),
+                case["file"],
+                problems.join("\n    ")
+            ));
         }
     }
     assert!(ran > 0, "the group selected no case");
@@ -223,7 +228,12 @@ fn project_field(value: &Value, name: &str, depth: usize) -> Value {
     if depth == 0 {
         value.get(name).cloned().unwrap_or(Value::Null)
     } else {
-        Value::Array(value.as_array().map(|items| items.iter().map(|v| project_field(v, name, depth - 1)).collect()).unwrap_or_default())
+        Value::Array(
+            value
+                .as_array()
+                .map(|items| items.iter().map(|v| project_field(v, name, depth - 1)).collect())
+                .unwrap_or_default(),
+        )
     }
 }
 
@@ -254,7 +264,9 @@ fn check_npy_layout(path: &Path, table: &NpyTable, columns: &[ExpectedColumn], c
         return vec!["test cannot read the file's preamble".into()];
     };
     let infos = table.arrays();
-    let Some(info) = infos.first() else { return problems };
+    let Some(info) = infos.first() else {
+        return problems;
+    };
     if info.data_offset != offset {
         problems.push(format!("data_offset {}, the header ends at {offset}", info.data_offset));
     }
@@ -286,7 +298,10 @@ fn expected_zero_copy(col: &ExpectedColumn, data_offset: u64) -> Option<bool> {
     let body = descr.trim_start_matches(['<', '>', '|', '=']);
     let kind = body.chars().next()?;
     let itemsize: u64 = body.get(1..)?.parse().ok()?;
-    let little = order == '<' || order == '|' || (order == '=' && cfg!(target_endian = "little")) || order.is_ascii_alphabetic();
+    let little = order == '<'
+        || order == '|'
+        || (order == '=' && cfg!(target_endian = "little"))
+        || order.is_ascii_alphabetic();
     if kind == 'b' || col.fortran_order || (!little && itemsize > 1) {
         return Some(false);
     }
@@ -305,6 +320,21 @@ fn data_offset_of(path: &Path) -> Option<u64> {
     }
 }
 
+/// The `.npy` members of the zip at `path`, in central-directory order, without `.npy`.
+fn npy_members_in_archive_order(path: &Path) -> Result<Vec<String>, String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut archive = zip::ZipArchive::new(file).map_err(|e| e.to_string())?;
+    let mut names = Vec::new();
+    for i in 0..archive.len() {
+        let entry = archive.by_index_raw(i).map_err(|e| e.to_string())?;
+        let name = entry.name().map_err(|e| e.to_string())?;
+        if let Some(stem) = name.strip_suffix(".npy") {
+            names.push(stem.to_string());
+        }
+    }
+    Ok(names)
+}
+
 fn check_npz_case(path: &Path, case: &Value) -> Vec<String> {
     let mut problems = Vec::new();
     let storage = if case["archive"] == "deflated" { Storage::ZipDeflated } else { Storage::ZipStored };
@@ -312,17 +342,24 @@ fn check_npz_case(path: &Path, case: &Value) -> Vec<String> {
     let members = case["members"].as_object().unwrap_or(&empty);
     let bad_members = case.get("bad_members").and_then(Value::as_object).unwrap_or(&empty);
 
+    // Archive order, read with the zip crate: the members' order as columns.
+    let archive_order = match npy_members_in_archive_order(path) {
+        Ok(order) => order,
+        Err(e) => return vec![format!("test cannot list the archive: {e}")],
+    };
+    let mut sorted_order = archive_order.clone();
+    sorted_order.sort();
+    if sorted_order != members.keys().cloned().collect::<Vec<_>>() {
+        return vec![format!("test data: archive members {archive_order:?} differ from expected.json's")];
+    }
     match NpyTable::npz_member_names(path) {
         Ok(names) => {
-            for member in members.keys() {
-                if !names.contains(member) {
-                    problems.push(format!("npz_member_names {names:?} lacks '{member}'"));
-                }
-            }
-            for name in &names {
-                if !members.contains_key(name) && !bad_members.contains_key(name) {
-                    problems.push(format!("npz_member_names lists '{name}', which numpy does not see as an array"));
-                }
+            let npy_names: Vec<String> =
+                names.iter().filter(|n| !bad_members.contains_key(*n)).cloned().collect();
+            if npy_names != archive_order {
+                problems.push(format!(
+                    "npz_member_names {names:?}, the archive's .npy members are {archive_order:?}"
+                ));
             }
         }
         Err(e) => problems.push(format!("npz_member_names failed: {e}")),
@@ -355,7 +392,12 @@ fn check_npz_case(path: &Path, case: &Value) -> Vec<String> {
     // The whole archive as one table.
     let mentions = mentions_of(case);
     if let Some(why) = case.get("table_error") {
-        problems.extend(expect_error(path, &format!("whole archive ({why})"), open_and_read(|| NpyTable::open(path)), &mentions));
+        problems.extend(expect_error(
+            path,
+            &format!("whole archive ({why})"),
+            open_and_read(|| NpyTable::open(path)),
+            &mentions,
+        ));
         return problems;
     }
     let optional = case.get("whole_table").is_some();
@@ -363,7 +405,8 @@ fn check_npz_case(path: &Path, case: &Value) -> Vec<String> {
         Ok(table) => {
             let mut columns = Vec::new();
             let mut infos = Vec::new();
-            for (member, array) in members {
+            for member in &archive_order {
+                let array = &members[member];
                 match expected_columns(member, array, false) {
                     Ok(c) => columns.extend(c),
                     Err(e) => problems.push(format!("member '{member}': test cannot read the case: {e}")),
@@ -372,7 +415,7 @@ fn check_npz_case(path: &Path, case: &Value) -> Vec<String> {
             }
             let rows = members.values().next().map_or(0, rows_of);
             let found = check_array_infos(&table, &infos, storage);
-            let found = found.into_iter().chain(check_table(&table, &columns, rows, false));
+            let found = found.into_iter().chain(check_table(&table, &columns, rows, true));
             problems.extend(found.map(|p| format!("whole archive: {p}")));
         }
         Err(e) if optional => {
@@ -454,16 +497,26 @@ fn check_array_infos(table: &NpyTable, expected: &[(String, &Value)], storage: S
             problems.push(format!("arrays() has no '{name}' (has {:?})", by_name.keys().collect::<Vec<_>>()));
             continue;
         };
-        let shape: Vec<u64> = array["shape"].as_array().map(|s| s.iter().filter_map(Value::as_u64).collect()).unwrap_or_default();
+        let shape: Vec<u64> = array["shape"]
+            .as_array()
+            .map(|s| s.iter().filter_map(Value::as_u64).collect())
+            .unwrap_or_default();
         if info.header.shape != shape {
             problems.push(format!("'{name}': header shape {:?}, numpy {:?}", info.header.shape, shape));
         }
         let fortran = array["fortran_order"].as_bool().unwrap_or(false);
         if info.header.fortran_order != fortran {
-            problems.push(format!("'{name}': header fortran_order {}, numpy {fortran}", info.header.fortran_order));
+            problems.push(format!(
+                "'{name}': header fortran_order {}, numpy {fortran}",
+                info.header.fortran_order
+            ));
         }
         if info.header.num_rows() != rows_of(array) {
-            problems.push(format!("'{name}': header rows {}, numpy {}", info.header.num_rows(), rows_of(array)));
+            problems.push(format!(
+                "'{name}': header rows {}, numpy {}",
+                info.header.num_rows(),
+                rows_of(array)
+            ));
         }
         if info.storage != storage {
             problems.push(format!("'{name}': storage {:?}, expected {storage:?}", info.storage));
@@ -488,11 +541,13 @@ fn check_table(table: &NpyTable, columns: &[ExpectedColumn], rows: u64, ordered:
     sorted.0.sort_unstable();
     sorted.1.sort_unstable();
     if (ordered && names != want_names) || sorted.0 != sorted.1 {
-        let got: Vec<String> = schema.fields().iter().map(|f| format!("{}: {}", f.name(), type_shape(f.data_type()))).collect();
+        let got: Vec<String> =
+            schema.fields().iter().map(|f| format!("{}: {}", f.name(), type_shape(f.data_type()))).collect();
         problems.push(format!("columns [{}], expected {want_names:?}", got.join(", ")));
         return problems;
     }
-    let order: Vec<usize> = names.iter().map(|n| want_names.iter().position(|w| w == n).unwrap_or(0)).collect();
+    let order: Vec<usize> =
+        names.iter().map(|n| want_names.iter().position(|w| w == n).unwrap_or(0)).collect();
 
     let mut comparable = vec![true; columns.len()];
     for (i, field) in schema.fields().iter().enumerate() {
@@ -500,7 +555,12 @@ fn check_table(table: &NpyTable, columns: &[ExpectedColumn], rows: u64, ordered:
         match col.dt.arrow_type() {
             Ok(want) if type_shape(&want) == type_shape(field.data_type()) => {}
             Ok(want) => {
-                problems.push(format!("column '{}': type {}, SPEC §3 says {}", col.name, type_shape(field.data_type()), type_shape(&want)));
+                problems.push(format!(
+                    "column '{}': type {}, SPEC §3 says {}",
+                    col.name,
+                    type_shape(field.data_type()),
+                    type_shape(&want)
+                ));
                 comparable[i] = false;
             }
             Err(e) => {
@@ -512,7 +572,11 @@ fn check_table(table: &NpyTable, columns: &[ExpectedColumn], rows: u64, ordered:
     }
 
     for pass in passes(columns.len(), rows) {
-        problems.extend(check_pass(table, &pass, columns, &names, &order, &comparable, rows).into_iter().map(|p| format!("{}: {p}", pass.label)));
+        problems.extend(
+            check_pass(table, &pass, columns, &names, &order, &comparable, rows)
+                .into_iter()
+                .map(|p| format!("{}: {p}", pass.label)),
+        );
     }
     problems
 }
@@ -530,7 +594,14 @@ struct Pass {
 
 impl Pass {
     fn new(label: impl Into<String>, batch_size: usize) -> Pass {
-        Pass { label: label.into(), batch_size, batch_bytes: None, projection: None, rows: None, row_number: None }
+        Pass {
+            label: label.into(),
+            batch_size,
+            batch_bytes: None,
+            projection: None,
+            rows: None,
+            row_number: None,
+        }
     }
 }
 
@@ -543,17 +614,31 @@ fn passes(columns: usize, rows: u64) -> Vec<Pass> {
     let mut out = vec![
         Pass::new("default batches", 65_536),
         Pass::new(format!("batches of {small}"), small),
-        Pass { rows: Some(middle.clone()), ..Pass::new(format!("rows {middle:?} in batches of {small}"), small) },
+        Pass {
+            rows: Some(middle.clone()),
+            ..Pass::new(format!("rows {middle:?} in batches of {small}"), small)
+        },
         Pass { rows: Some(tail.clone()), ..Pass::new(format!("rows {tail:?} (past the end)"), small) },
-        Pass { rows: Some(middle.clone()), row_number: Some(1000), ..Pass::new(format!("rows {middle:?} with _row + 1000"), small) },
+        Pass {
+            rows: Some(middle.clone()),
+            row_number: Some(1000),
+            ..Pass::new(format!("rows {middle:?} with _row + 1000"), small)
+        },
     ];
     if rows <= 10_000 {
         out.push(Pass { batch_bytes: Some(1), ..Pass::new("batch_bytes 1 (one row per batch)", 65_536) });
     }
     if columns > 1 {
         let reversed: Vec<usize> = (0..columns).rev().collect();
-        out.push(Pass { projection: Some(reversed), rows: Some(1..rows), ..Pass::new("projection reversed, rows 1..", small) });
-        out.push(Pass { projection: Some(vec![columns - 1]), ..Pass::new(format!("projection [{}]", columns - 1), small) });
+        out.push(Pass {
+            projection: Some(reversed),
+            rows: Some(1..rows),
+            ..Pass::new("projection reversed, rows 1..", small)
+        });
+        out.push(Pass {
+            projection: Some(vec![columns - 1]),
+            ..Pass::new(format!("projection [{}]", columns - 1), small)
+        });
     }
     out
 }
@@ -617,18 +702,30 @@ fn check_metadata(metadata: &std::collections::HashMap<String, String>, col: &Ex
     if let Some(descr) = &col.plain_descr {
         let got = metadata.get("numpy.descr").map(|d| d.trim_matches(|c| c == '\'' || c == '"'));
         if got != Some(descr.as_str()) {
-            problems.push(format!("column '{}': numpy.descr metadata {:?}, header says {descr:?}", col.name, metadata.get("numpy.descr")));
+            problems.push(format!(
+                "column '{}': numpy.descr metadata {:?}, header says {descr:?}",
+                col.name,
+                metadata.get("numpy.descr")
+            ));
         }
         let fortran = metadata.get("numpy.fortran_order").map(String::as_str);
-        let ok = if col.fortran_order { fortran == Some("true") } else { matches!(fortran, None | Some("false")) };
+        let ok =
+            if col.fortran_order { fortran == Some("true") } else { matches!(fortran, None | Some("false")) };
         if !ok {
-            problems.push(format!("column '{}': numpy.fortran_order metadata {fortran:?}, file says {}", col.name, col.fortran_order));
+            problems.push(format!(
+                "column '{}': numpy.fortran_order metadata {fortran:?}, file says {}",
+                col.name, col.fortran_order
+            ));
         }
     }
     if let Some(descr) = &col.field_descr {
         let got = metadata.get("numpy.descr").map(|d| d.trim_matches(|c| c == '\'' || c == '"'));
         if got != Some(descr.as_str()) {
-            problems.push(format!("record field '{}': numpy.descr metadata {:?}, the record says {descr:?}", col.name, metadata.get("numpy.descr")));
+            problems.push(format!(
+                "record field '{}': numpy.descr metadata {:?}, the record says {descr:?}",
+                col.name,
+                metadata.get("numpy.descr")
+            ));
         }
     }
     problems
@@ -663,7 +760,11 @@ fn read(table: &NpyTable, pass: &Pass) -> Result<Read, String> {
     for (n, item) in reader.enumerate() {
         let b = item.map_err(|e| format!("batch {n} failed: {e}"))?;
         if b.num_rows() > pass.batch_size {
-            return Err(format!("batch {n} has {} rows, more than the batch size {}", b.num_rows(), pass.batch_size));
+            return Err(format!(
+                "batch {n} has {} rows, more than the batch size {}",
+                b.num_rows(),
+                pass.batch_size
+            ));
         }
         parts.resize_with(b.num_columns(), Vec::new);
         for (i, col) in b.columns().iter().enumerate() {
@@ -675,7 +776,11 @@ fn read(table: &NpyTable, pass: &Pass) -> Result<Read, String> {
     if parts.is_empty() {
         // No batch at all (no rows): the columns are the reader schema's, empty.
         let fields = schemas[0].fields();
-        return Ok(Read { arrays: fields.iter().map(|f| new_empty_array(f.data_type())).collect(), schemas, batch_rows });
+        return Ok(Read {
+            arrays: fields.iter().map(|f| new_empty_array(f.data_type())).collect(),
+            schemas,
+            batch_rows,
+        });
     }
     let arrays = parts
         .iter()
@@ -690,7 +795,12 @@ fn read(table: &NpyTable, pass: &Pass) -> Result<Read, String> {
 fn compare_column(col: &ExpectedColumn, array: &ArrayRef, range: Range<u64>) -> Vec<String> {
     let want = &col.values[range.start as usize..range.end as usize];
     if array.len() != want.len() {
-        return vec![format!("column '{}': {} rows, numpy has {} in {range:?}", col.name, array.len(), want.len())];
+        return vec![format!(
+            "column '{}': {} rows, numpy has {} in {range:?}",
+            col.name,
+            array.len(),
+            want.len()
+        )];
     }
     let mut problems = Vec::new();
     let mut more = 0;

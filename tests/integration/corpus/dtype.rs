@@ -12,9 +12,16 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Dt {
     Bool,
-    Int { bytes: u8, signed: bool },
-    Float { bytes: u8 },
-    Complex { bytes: u8 },
+    Int {
+        bytes: u8,
+        signed: bool,
+    },
+    Float {
+        bytes: u8,
+    },
+    Complex {
+        bytes: u8,
+    },
     /// `S<n>`
     Bytes,
     /// `U<n>`
@@ -22,11 +29,18 @@ pub enum Dt {
     /// `V<n>`
     Void(usize),
     /// `M8[<mult><unit>]` (`delta: false`) or `m8[...]` (`delta: true`).
-    Time { delta: bool, unit: String, mult: i64 },
+    Time {
+        delta: bool,
+        unit: String,
+        mult: i64,
+    },
     /// Named fields, padding left out.
     Record(Vec<(String, Dt)>),
     /// A fixed-shape sub-array (or the extra dimensions of an array), C order, outermost first.
-    Sub { base: Box<Dt>, shape: Vec<usize> },
+    Sub {
+        base: Box<Dt>,
+        shape: Vec<usize>,
+    },
 }
 
 impl Dt {
@@ -67,7 +81,11 @@ impl Dt {
                     .and_then(|u| u.strip_suffix(']'))
                     .ok_or_else(|| format!("datetime without a unit: {s:?}"))?;
                 let digits = unit.chars().take_while(char::is_ascii_digit).count();
-                let mult = if digits == 0 { 1 } else { unit[..digits].parse().map_err(|_| format!("bad multiple in {s:?}"))? };
+                let mult = if digits == 0 {
+                    1
+                } else {
+                    unit[..digits].parse().map_err(|_| format!("bad multiple in {s:?}"))?
+                };
                 Dt::Time { delta: kind == "m", unit: unit[digits..].to_string(), mult }
             }
             _ => return Err(format!("type string {s:?} is not one the tests know")),
@@ -153,7 +171,13 @@ pub enum TimeTarget {
 
 pub fn time_type(delta: bool, unit: &str) -> Result<(DataType, TimeTarget), String> {
     use TimeTarget::*;
-    let ts = |u| if delta { DataType::Duration(u) } else { DataType::Timestamp(u, None) };
+    let ts = |u| {
+        if delta {
+            DataType::Duration(u)
+        } else {
+            DataType::Timestamp(u, None)
+        }
+    };
     Ok(match (delta, unit) {
         (_, "ns") => (ts(TimeUnit::Nanosecond), Scaled(1)),
         (_, "us") => (ts(TimeUnit::Microsecond), Scaled(1)),
@@ -190,7 +214,10 @@ fn record_field(entry: &Value) -> Result<Option<(String, Dt)>, String> {
     let ty = parts.get(1).ok_or_else(|| format!("record entry without a type: {entry}"))?;
     let dt = Dt::from_descr(ty)?;
     let shape = match parts.get(2) {
-        Some(Value::Array(dims)) => dims.iter().map(|d| d.as_u64().map(|d| d as usize)).collect::<Option<Vec<_>>>()
+        Some(Value::Array(dims)) => dims
+            .iter()
+            .map(|d| d.as_u64().map(|d| d as usize))
+            .collect::<Option<Vec<_>>>()
             .ok_or_else(|| format!("bad sub-array shape: {entry}"))?,
         Some(other) => return Err(format!("bad sub-array shape {other}")),
         None => Vec::new(),
@@ -202,9 +229,12 @@ fn record_field(entry: &Value) -> Result<Option<(String, Dt)>, String> {
 /// child names and every width do.
 pub fn type_shape(ty: &DataType) -> String {
     match ty {
-        DataType::FixedSizeList(item, n) => format!("FixedSizeList({}, {n})", type_shape(item.data_type())),
+        DataType::FixedSizeList(item, n) => {
+            format!("FixedSizeList({}, {n})", type_shape(item.data_type()))
+        }
         DataType::Struct(fields) => {
-            let inner: Vec<String> = fields.iter().map(|f| format!("{}: {}", f.name(), type_shape(f.data_type()))).collect();
+            let inner: Vec<String> =
+                fields.iter().map(|f| format!("{}: {}", f.name(), type_shape(f.data_type()))).collect();
             format!("Struct{{{}}}", inner.join(", "))
         }
         other => format!("{other:?}"),

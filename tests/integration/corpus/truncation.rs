@@ -24,7 +24,11 @@ fn file_truncated_while_mapped_is_an_error_not_a_signal() {
         .expect("the test binary runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stdout.contains("1 passed"), "the child test did not run and pass: status {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
+    assert!(
+        stdout.contains("1 passed"),
+        "the child test did not run and pass: status {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
     assert!(out.status.success(), "reading a file truncated while mapped ended with {:?} (a signal means SIGBUS)\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
 }
 

@@ -12,9 +12,19 @@ use super::dtype::{time_type, Dt, TimeTarget};
 
 /// `Ok` if `array[idx]` is `expected` read as an item of `dt`; else what differs, with `path`
 /// (e.g. `[3].pos.x`) saying where inside the item.
-pub fn check_value(expected: &Value, dt: &Dt, array: &dyn Array, idx: usize, path: &str) -> Result<(), String> {
+pub fn check_value(
+    expected: &Value,
+    dt: &Dt,
+    array: &dyn Array,
+    idx: usize,
+    path: &str,
+) -> Result<(), String> {
     if expected.is_null() {
-        return if array.is_null(idx) { Ok(()) } else { Err(format!("{path}: expected null (NaT), got a value")) };
+        return if array.is_null(idx) {
+            Ok(())
+        } else {
+            Err(format!("{path}: expected null (NaT), got a value"))
+        };
     }
     if array.is_null(idx) {
         return Err(format!("{path}: expected {expected}, got null"));
@@ -32,9 +42,14 @@ pub fn check_value(expected: &Value, dt: &Dt, array: &dyn Array, idx: usize, pat
         Dt::Float { .. } => check_float(expected, array, idx, path),
         Dt::Complex { .. } => {
             let parts = array.as_struct_opt().ok_or_else(|| wrong_array(path, array))?;
-            let want = expected.as_array().filter(|p| p.len() == 2).ok_or_else(|| format!("{path}: bad expected {expected}"))?;
+            let want = expected
+                .as_array()
+                .filter(|p| p.len() == 2)
+                .ok_or_else(|| format!("{path}: bad expected {expected}"))?;
             for (i, part) in ["real", "imag"].into_iter().enumerate() {
-                let child = parts.column_by_name(part).ok_or_else(|| format!("{path}: complex struct has no '{part}'"))?;
+                let child = parts
+                    .column_by_name(part)
+                    .ok_or_else(|| format!("{path}: complex struct has no '{part}'"))?;
                 check_float(&want[i], child.as_ref(), idx, &format!("{path}.{part}"))?;
             }
             Ok(())
@@ -64,8 +79,10 @@ pub fn check_value(expected: &Value, dt: &Dt, array: &dyn Array, idx: usize, pat
         Dt::Record(fields) => {
             let record = array.as_struct_opt().ok_or_else(|| wrong_array(path, array))?;
             for (name, field_dt) in fields {
-                let child = record.column_by_name(name).ok_or_else(|| format!("{path}: no struct field '{name}'"))?;
-                let want = expected.get(name).ok_or_else(|| format!("{path}: expected value has no '{name}'"))?;
+                let child =
+                    record.column_by_name(name).ok_or_else(|| format!("{path}: no struct field '{name}'"))?;
+                let want =
+                    expected.get(name).ok_or_else(|| format!("{path}: expected value has no '{name}'"))?;
                 check_value(want, field_dt, child.as_ref(), idx, &format!("{path}.{name}"))?;
             }
             Ok(())
@@ -75,7 +92,12 @@ pub fn check_value(expected: &Value, dt: &Dt, array: &dyn Array, idx: usize, pat
             let items = list.value(idx);
             let want = expected.as_array().ok_or_else(|| format!("{path}: bad expected {expected}"))?;
             if want.len() != shape[0] || items.len() != shape[0] {
-                return Err(format!("{path}: expected {} items (numpy {}), got {}", shape[0], want.len(), items.len()));
+                return Err(format!(
+                    "{path}: expected {} items (numpy {}), got {}",
+                    shape[0],
+                    want.len(),
+                    items.len()
+                ));
             }
             let inner = Dt::clone(base).with_dims(&shape[1..]);
             for (i, w) in want.iter().enumerate() {
@@ -161,7 +183,9 @@ fn time_value(array: &dyn Array, idx: usize) -> Option<i64> {
 pub fn arrow_time_value(delta: bool, unit: &str, mult: i64, count: i64) -> Result<i64, String> {
     let units = count.checked_mul(mult).ok_or("count × multiple overflows i64")?;
     match time_type(delta, unit)?.1 {
-        TimeTarget::Scaled(factor) => units.checked_mul(factor).ok_or_else(|| "scaled value overflows i64".to_string()),
+        TimeTarget::Scaled(factor) => {
+            units.checked_mul(factor).ok_or_else(|| "scaled value overflows i64".to_string())
+        }
         TimeTarget::Months => Ok(days_from_civil(1970 + units.div_euclid(12), units.rem_euclid(12) + 1, 1)),
         TimeTarget::Years => Ok(days_from_civil(1970 + units, 1, 1)),
     }
