@@ -46,6 +46,16 @@ make_corpus.enc_array = enc_array
 
 FIXED_DATE = (2026, 1, 1, 0, 0, 0)
 
+CASE_KEYS = {
+    "descr, shape, fortran_order, rows, values": "as in the corpus: numpy's header facts and values",
+    "archive, members": "an .npz: 'stored' or 'deflated', and each .npy member as a plain case",
+    "error": "the file (or the member named by 'member') must be refused, naming the file",
+    "mentions": "strings the error message must also contain",
+    "table_error": "the archive as one table must be refused; each member still opens alone",
+    "bad_members": "member name -> why opening that member alone must fail",
+    "whole_table": "'optional': the archive as one table may be refused (then naming the file)",
+}
+
 
 # --------------------------------------------------------------------------------------------
 # Writing helpers
@@ -163,7 +173,7 @@ class Manifest:
         self.cases.append(case)
 
     def write(self):
-        manifest = {"numpy_version": np.__version__, "encoding": ENCODING}
+        manifest = {"numpy_version": np.__version__, "encoding": ENCODING, "case_keys": CASE_KEYS}
         head = json.dumps(manifest, ensure_ascii=False, allow_nan=False)[:-1]
         lines = [json.dumps(c, ensure_ascii=False, allow_nan=False, separators=(",", ":")) for c in self.cases]
         with open(self.path("expected.json"), "w", encoding="utf-8") as fh:
