@@ -97,3 +97,25 @@ fn every_case_belongs_to_a_group() {
         assert!(manifest.cases.len() > 40, "{sub}: only {} cases", manifest.cases.len());
     }
 }
+
+/// Asking for a column that is not there is an error, not a panic; the reader can move to
+/// another thread (DataFusion runs scans on its own).
+#[test]
+fn projection_out_of_range_is_an_error() {
+    fn send_static<T: Send + 'static>() {}
+    send_static::<datafusion_npy::NpyReader>();
+
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus/files/records.npy");
+    let table = datafusion_npy::NpyTable::open(&path).expect("records.npy opens");
+    let outcome = std::panic::catch_unwind(|| match table.reader().with_projection(vec![0, 9]).build() {
+        Err(e) => Err(e.to_string()),
+        Ok(reader) => reader.map(|b| b.map(|_| ()).map_err(|e| e.to_string())).collect::<Result<(), _>>(),
+    });
+    match outcome {
+        Ok(Err(message)) => {
+            assert!(message.contains('9'), "the error does not name the column index: {message}")
+        }
+        Ok(Ok(())) => panic!("projection [0, 9] over 4 columns was accepted"),
+        Err(_) => panic!("projection [0, 9] over 4 columns panicked"),
+    }
+}

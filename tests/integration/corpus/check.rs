@@ -628,6 +628,10 @@ fn passes(columns: usize, rows: u64) -> Vec<Pass> {
     if rows <= 10_000 {
         out.push(Pass { batch_bytes: Some(1), ..Pass::new("batch_bytes 1 (one row per batch)", 65_536) });
     }
+    let at = rows / 2..rows / 2;
+    out.push(Pass { rows: Some(at.clone()), ..Pass::new(format!("empty row range {at:?}"), small) });
+    // No columns at all (what `count(*)` asks of a scan): only the row count matters.
+    out.push(Pass { projection: Some(vec![]), ..Pass::new("empty projection", small) });
     if columns > 1 {
         let reversed: Vec<usize> = (0..columns).rev().collect();
         out.push(Pass {
@@ -669,6 +673,10 @@ fn check_pass(
             problems.push(format!("columns {got:?}, expected {want_names:?}"));
             return problems;
         }
+    }
+    let total: usize = read.batch_rows.iter().sum();
+    if total as u64 != range.end - range.start {
+        problems.push(format!("{total} rows read, expected {} ({range:?})", range.end - range.start));
     }
     if pass.batch_bytes == Some(1) && read.batch_rows.iter().any(|&n| n != 1) {
         problems.push(format!("batch_bytes 1 gave batches of {:?} rows, expected 1 each", read.batch_rows));
