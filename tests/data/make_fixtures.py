@@ -48,7 +48,7 @@ FIXED_DATE = (2026, 1, 1, 0, 0, 0)
 
 CASE_KEYS = {
     "descr, shape, fortran_order, rows, values": "as in the corpus: numpy's header facts and values",
-    "archive, members": "an .npz: 'stored' or 'deflated', and each .npy member as a plain case",
+    "archive, members": "an .npz: 'stored', 'deflated' or 'mixed', and each .npy member as a plain case",
     "error": "the file (or the member named by 'member') must be refused, naming the file",
     "mentions": "strings the error message must also contain",
     "table_error": "the archive as one table must be refused; each member still opens alone",
@@ -364,6 +364,45 @@ def npz_cases(m, rng):
     m.npz("npz_scalar_members", "scalar_members.npz", "stored")
     savez(m.path("empty_members.npz"), True, a=np.zeros(0, dtype=np.float32), b=np.zeros((0, 3), dtype=np.int64))
     m.npz("npz_empty_members", "empty_members.npz", "deflated")
+
+    # Byte-swapped and Fortran-order members, stored (so misaligned) and deflated; a Fortran
+    # member larger than a batch, deflated (it cannot be streamed row by row).
+    be_fort = np.asfortranarray(np.arange(12, dtype=">i4").reshape(4, 3) * -3)
+    be_rec = np.array([(1, 0.5), (2, -1.5), (3, 2.0), (4, 1e-300)], dtype=[("a", ">u2"), ("b", ">f8")])
+    savez(m.path("swapped_stored.npz"), False, be_fort=be_fort, be_rec=be_rec)
+    m.npz("npz_swapped_stored", "swapped_stored.npz", "stored")
+    tall = np.asfortranarray((np.arange(36_000, dtype=np.int16) * 7 % 30_011).reshape(12_000, 3))
+    savez(m.path("tall_fortran_deflated.npz"), True, tall=tall)
+    m.npz("npz_tall_fortran_deflated", "tall_fortran_deflated.npz", "deflated")
+
+    # As a streaming zip writer writes it: sizes in data descriptors after the data (flag bit 3),
+    # zeros in the local headers; plus an archive comment and a member in a sub-directory.
+    class Unseekable(io.RawIOBase):
+        def __init__(self):
+            self.buf = bytearray()
+
+        def writable(self):
+            return True
+
+        def seekable(self):
+            return False
+
+        def write(self, b):
+            self.buf += b
+            return len(b)
+
+    out = Unseekable()
+    with zipfile.ZipFile(out, "w") as zf:
+        for name, arr, compression in [("x.npy", np.arange(5, dtype=np.float64) / 4, zipfile.ZIP_STORED),
+                                       ("sub/y.npy", np.array([b"ab", b"", b"c", b"\x00d", b"e"], dtype="S2"), zipfile.ZIP_DEFLATED)]:
+            info = zipfile.ZipInfo(name, date_time=FIXED_DATE)
+            info.compress_type = compression
+            with zf.open(info, "w", force_zip64=True) as fh:
+                fh.write(npy_bytes(arr))
+        zf.comment = b"written by a streaming writer"
+    with open(m.path("streamed_writer.npz"), "wb") as fh:
+        fh.write(bytes(out.buf))
+    m.npz("npz_streamed_writer", "streamed_writer.npz", "mixed", {"whole_table": "optional"})
 
     zip_write(m.path("empty_archive.npz"), [])
     m.npz("npz_empty_archive", "empty_archive.npz", "stored", {"whole_table": "optional"})
