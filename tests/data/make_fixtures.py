@@ -267,6 +267,14 @@ def layout_cases(m, rng):
     titled = np.dtype([(("Title A", "a"), "<i4"), ("b", "<f8")])
     m.npy("titles", np.array([(1, 0.5), (-2, 1e100)], dtype=titled))
 
+    # Zero-size inner dimensions: rows of empty lists, no data bytes at all.
+    m.npy("inner_empty_f4_3x0", np.zeros((3, 0), dtype=np.float32))
+    m.npy("inner_empty_i8_2x0x4", np.zeros((2, 0, 4), dtype=np.int64))
+    m.npy("record_zero_size_subarray", np.array([(1, []), (2, [])], dtype=[("a", "<i4"), ("e", "<f4", (0,))]))
+    # Void, complex and unicode fields side by side; datetimes at the edges of i64.
+    m.npy("record_void_complex_unicode", np.array([(b"\x01\x02\x03", 1 - 2j, "é", "2020-01-01"), (b"\x00\x00\x00", np.nan + 0j, "", "NaT")],
+                                                  dtype=[("v", "V3"), ("c", "<c8"), ("u", "<U1"), ("d", "<M8[D]")]))
+    m.npy("datetime64_s_extremes", np.array([np.iinfo(np.int64).min + 1, np.iinfo(np.int64).max, 0], dtype="M8[s]"))
     m.npy("many_rows_i32", np.arange(200_000, dtype=np.int32) - 1000)
     m.npy("tensor_f8_5x2x3", rng.standard_normal((5, 2, 3)))
 
@@ -473,6 +481,18 @@ def hostile_cases(m):
             assemble_npy("{'descr': '<U2', 'fortran_order': False, 'shape': (2,), }",
                          struct.pack("<4I", 0x61, 0, 0x110000, 0x62)),
             "code point 0x110000 is not Unicode", mentions=["0x110000"])
+    m.error("bad_M8_h_scaled_overflow", "bad_M8_h_scaled_overflow.npy", saved(np.array([1, 2**62], dtype="M8[h]")),
+            "2**62 hours in seconds overflows i64", mentions=["4611686018427387904"])
+    m.error("bad_m8_W_scaled_overflow", "bad_m8_W_scaled_overflow.npy", saved(np.array([-(2**60), 0], dtype="m8[W]")),
+            "-2**60 weeks in seconds overflows i64", mentions=["1152921504606846976"])
+    m.error("bad_M8_10s_scaled_overflow", "bad_M8_10s_scaled_overflow.npy", saved(np.array([2**62], dtype="M8[10s]")),
+            "2**62 tens of seconds overflows i64", mentions=["4611686018427387904"])
+    m.error("bad_M8_Y_out_of_range", "bad_M8_Y_out_of_range.npy", saved(np.array([0, 2**40], dtype="M8[Y]")),
+            "2**40 years does not fit Date32", mentions=["1099511627776"])
+    m.error("bad_M8_M_out_of_range", "bad_M8_M_out_of_range.npy", saved(np.array([2**40, 0], dtype="M8[M]")),
+            "2**40 months does not fit Date32", mentions=["1099511627776"])
+    m.error("bad_M8_W_out_of_range", "bad_M8_W_out_of_range.npy", saved(np.array([0, 2**35], dtype="M8[W]")),
+            "2**35 weeks does not fit Date32", mentions=["34359738368"])
     m.error("bad_date32_out_of_range", "bad_date32_out_of_range.npy",
             saved(np.array([0, 2**40], dtype="M8[D]")), "2**40 days does not fit Date32", mentions=["1099511627776"])
 
