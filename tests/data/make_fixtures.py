@@ -319,6 +319,8 @@ def other_writer_cases(m):
     raw = npy_bytes(latin)
     assert raw[6] == 1 and "température".encode("latin1") in raw, "numpy should have written latin-1 1.0"
     m.raw_npy("version_1_0_latin1_field_name", raw)
+    # Bytes after the data (some writers pad files): numpy ignores them.
+    m.raw_npy("hdr_trailing_bytes", npy_bytes(np.array([1, -2, 3], dtype="<i2")) + b"\x00" * 13 + b"junk", descr="<i2")
     # Header versions: a record header over 64 KiB (numpy picks 2.0 itself), and 3.0 with
     # non-Latin names.
     wide = np.dtype([(f"field_{i:04d}", "<i2") for i in range(4000)])
@@ -517,6 +519,21 @@ def hostile_cases(m):
     m.error("bad_npz_bomb_claim", "bad_npz_bomb_claim.npz", patch_uncompressed_size(buf.getvalue(), 0xFFFFFFF0),
             "zip claims 4 GiB inflated from a few compressed bytes", mentions=["lie"])
 
+    # CRC-32 in the zip headers does not match the data: numpy (zipfile) refuses to read it.
+    for compression, label in [(zipfile.ZIP_STORED, "stored"), (zipfile.ZIP_DEFLATED, "deflated")]:
+        buf = io.BytesIO()
+        zip_write_to(buf, [("x.npy", good)], compression)
+        bad = patch_crc(buf.getvalue())
+        fn = f"bad_npz_crc_{label}.npz"
+        with open(m.path(fn), "wb") as fh:
+            fh.write(bad)
+        try:
+            np.load(m.path(fn))["x"]
+            raise AssertionError("numpy read a member with a wrong CRC")
+        except zipfile.BadZipFile:
+            pass
+        m.error(f"bad_npz_crc_{label}", fn, bad, f"a {label} member whose CRC-32 does not match (numpy refuses it)")
+
     buf = io.BytesIO()
     zip_write_to(buf, [("x.txt", good)], zipfile.ZIP_STORED)
     m.error("bad_npz_member_txt", "bad_npz_member_txt.npz", buf.getvalue(),
@@ -532,6 +549,17 @@ def zip_write_to(fileobj, members, compression):
             info = zipfile.ZipInfo(name, date_time=FIXED_DATE)
             info.compress_type = compression
             zf.writestr(info, data)
+
+
+def patch_crc(raw):
+    """Flip the CRC-32 of every local and central header."""
+    out = bytearray(raw)
+    for signature, at in [(b"PK\x03\x04", 14), (b"PK\x01\x02", 16)]:
+        i = 0
+        while (j := out.find(signature, i)) >= 0:
+            out[j + at] ^= 0xFF
+            i = j + 4
+    return bytes(out)
 
 
 def patch_uncompressed_size(raw, size):
