@@ -319,6 +319,17 @@ def other_writer_cases(m):
     raw = npy_bytes(latin)
     assert raw[6] == 1 and "température".encode("latin1") in raw, "numpy should have written latin-1 1.0"
     m.raw_npy("version_1_0_latin1_field_name", raw)
+    # numpy's one-character type codes, which hand-written headers use.
+    m.raw_npy("hdr_descr_question_mark", assemble_npy("{'descr': '?', 'fortran_order': False, 'shape': (3,), }", b"\x00\x01\x01"),
+              descr="?")
+    m.raw_npy("hdr_descr_char_d", assemble_npy("{'descr': 'd', 'fortran_order': False, 'shape': (3,), }", data8[:24]), descr="d")
+    m.raw_npy("hdr_descr_char_codes_record",
+              assemble_npy("{'descr': [('a', '?'), ('b', '<d'), ('c', 'B'), ('d', '<h')], 'fortran_order': False, 'shape': (1,), }",
+                           b"\x01" + struct.pack("<d", 2.5) + b"\x07" + struct.pack("<h", -5)))
+    # A header that does not end in a newline (numpy reads it).
+    body = b"{'descr': '<f8', 'fortran_order': False, 'shape': (4,), }"
+    body += b" " * (64 - 10 - len(body))
+    m.raw_npy("hdr_no_final_newline", b"\x93NUMPY\x01\x00" + struct.pack("<H", len(body)) + body + data8, descr="<f8")
     # Bytes after the data (some writers pad files): numpy ignores them.
     m.raw_npy("hdr_trailing_bytes", npy_bytes(np.array([1, -2, 3], dtype="<i2")) + b"\x00" * 13 + b"junk", descr="<i2")
     # Header versions: a record header over 64 KiB (numpy picks 2.0 itself), and 3.0 with
@@ -442,6 +453,10 @@ def hostile_cases(m):
     m.error("bad_shape_negative", "bad_shape_negative.npy",
             assemble_npy("{'descr': '<i8', 'fortran_order': False, 'shape': (-1,), }", data), "negative dimension", mentions=["-1"])
     m.error("bad_version_4_0", "bad_version_4_0.npy", b"\x93NUMPY\x04\x00" + good[8:], "unknown format version 4.0", mentions=["4.0"])
+    body = "{'descr': [('é', '<f8')], 'fortran_order': False, 'shape': (1,), }\n".encode("latin1")
+    m.error("bad_v3_header_not_utf8", "bad_v3_header_not_utf8.npy",
+            b"\x93NUMPY\x03\x00" + struct.pack("<I", len(body)) + body + b"\x00" * 8,
+            "a 3.0 header must be UTF-8 (numpy refuses latin-1 there)")
     m.error("bad_missing_key", "bad_missing_key.npy",
             assemble_npy("{'descr': '<i8', 'shape': (10,), }", data), "fortran_order is missing", mentions=["fortran_order"])
     m.error("bad_extra_key", "bad_extra_key.npy",

@@ -66,6 +66,11 @@ impl Dt {
         let body = s.trim_start_matches(['<', '>', '|', '=']);
         let (kind, rest) = body.split_at(body.chars().next().map_or(0, char::len_utf8));
         let size = || rest.parse::<usize>().map_err(|_| format!("bad size in type string {s:?}"));
+        if rest.is_empty() {
+            if let Some(dt) = char_code(kind) {
+                return Ok(dt);
+            }
+        }
         Ok(match kind {
             "?" => Dt::Bool,
             "b" => Dt::Bool,
@@ -147,6 +152,28 @@ impl Dt {
             }
         })
     }
+}
+
+/// numpy's one-character type codes (C type names; `l`/`L` as on 64-bit Linux).
+fn char_code(code: &str) -> Option<Dt> {
+    let int = |bytes, signed| Dt::Int { bytes, signed };
+    Some(match code {
+        "?" => Dt::Bool,
+        "b" => int(1, true),
+        "B" => int(1, false),
+        "h" => int(2, true),
+        "H" => int(2, false),
+        "i" => int(4, true),
+        "I" => int(4, false),
+        "l" | "q" => int(8, true),
+        "L" | "Q" => int(8, false),
+        "e" => Dt::Float { bytes: 2 },
+        "f" => Dt::Float { bytes: 4 },
+        "d" => Dt::Float { bytes: 8 },
+        "F" => Dt::Complex { bytes: 8 },
+        "D" => Dt::Complex { bytes: 16 },
+        _ => return None,
+    })
 }
 
 fn float_type(bytes: u8) -> Result<DataType, String> {
