@@ -54,6 +54,8 @@ CASE_KEYS = {
     "table_error": "the archive as one table must be refused; each member still opens alone",
     "bad_members": "member name -> why opening that member alone must fail",
     "whole_table": "'optional': the archive as one table may be refused (then naming the file)",
+    "unreadable_members": "member -> why it fails when read to its end; the archive still opens as one "
+                          "table and a projection of the other members reads their values",
 }
 
 
@@ -395,6 +397,34 @@ def npz_cases(m, rng):
     tall = np.asfortranarray((np.arange(36_000, dtype=np.int16) * 7 % 30_011).reshape(12_000, 3))
     savez(m.path("tall_fortran_deflated.npz"), True, tall=tall)
     m.npz("npz_tall_fortran_deflated", "tall_fortran_deflated.npz", "deflated")
+
+    # One member whose CRC-32 is wrong (so it fails only when read to its end) beside good ones:
+    # the good ones must still be readable, alone and as a projection of the whole archive.
+    buf = io.BytesIO()
+    zip_write_to(buf, [("good.npy", npy_bytes(np.arange(50, dtype=np.int16))),
+                       ("bad.npy", npy_bytes(rng.standard_normal(50))),
+                       ("also_good.npy", npy_bytes(np.arange(50, dtype=np.uint8)[::-1].copy()))], zipfile.ZIP_DEFLATED)
+    raw = bytearray(buf.getvalue())
+    for signature, at in [(b"PK\x03\x04", 14), (b"PK\x01\x02", 16)]:
+        i = 0
+        while (j := raw.find(signature, i)) >= 0:
+            name_len = struct.unpack("<H", raw[j + (26 if signature == b"PK\x03\x04" else 28):][:2])[0]
+            start = j + (30 if signature == b"PK\x03\x04" else 46)
+            if bytes(raw[start:start + name_len]) == b"bad.npy":
+                raw[j + at] ^= 0xFF
+            i = j + 4
+    with open(m.path("one_bad_member.npz"), "wb") as fh:
+        fh.write(bytes(raw))
+    with np.load(m.path("one_bad_member.npz")) as z:
+        good = {k: z[k] for k in ["good", "also_good"]}
+        try:
+            z["bad"]
+            raise AssertionError("numpy read the member with a wrong CRC")
+        except zipfile.BadZipFile:
+            pass
+    m.cases.append({"name": "npz_one_bad_member", "file": "one_bad_member.npz", "archive": "deflated",
+                    "members": {k: {**describe(a), "values": rows_of(a)} for k, a in good.items()},
+                    "unreadable_members": {"bad": "CRC-32 mismatch, found only at the member's end"}})
 
     # As a streaming zip writer writes it: sizes in data descriptors after the data (flag bit 3),
     # zeros in the local headers; plus an archive comment and a member in a sub-directory.
