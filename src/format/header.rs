@@ -1,5 +1,14 @@
 //! The `.npy` header: magic, version, length, and the Python-literal dict
-//! `{'descr': ..., 'fortran_order': ..., 'shape': (...)}`, parsed in small pure steps.
+//! `{'descr': ..., 'fortran_order': ..., 'shape': (...)}`, parsed in small pure steps:
+//! [`read_preamble`] (magic → version → length, checked against the cap before anything is
+//! read or allocated), then the header text (latin-1 for 1.0/2.0, UTF-8 for 3.0), the literal
+//! ([`super::literal`]), and the typed header ([`parse_header`]).
+//!
+//! Where numpy is the judge it is followed (`numpy.lib.format._read_array_header`): exactly the
+//! three keys, `fortran_order` a bool, `shape` a tuple of ints (a bool counts, as in Python).
+//! Stricter than numpy: a negative dimension is refused here (numpy fails later, making the
+//! array). More lenient: the Python 2 `L` suffix is accepted in every version and in lower case
+//! too (numpy strips `L` only in 1.0/2.0). Syntax errors name the byte offset in the file.
 
 use super::dtype::DType;
 use super::literal::{self, DictEntry, Literal};
@@ -251,11 +260,7 @@ fn parse_shape(value: &Literal) -> Result<Vec<u64>, ErrorKind> {
 
 /// A literal's repr, cut short for an error message.
 fn short(value: &Literal) -> String {
-    let text = value.to_string();
-    match text.char_indices().nth(80) {
-        Some((end, _)) => format!("{}...", &text[..end]),
-        None => text,
-    }
+    value.repr_truncated(80)
 }
 
 /// What [`NpyHeader::descr`] keeps: a type string's value, or a list's / tuple's source text.

@@ -106,6 +106,38 @@ impl Literal {
     }
 }
 
+impl Literal {
+    /// The repr cut to at most `max_chars` chars (with `...` when cut), for error messages;
+    /// stops formatting at the limit, so a huge literal costs no more than a small one.
+    pub fn repr_truncated(&self, max_chars: usize) -> String {
+        let mut out = BoundedString { text: String::new(), chars_left: max_chars };
+        use fmt::Write as _;
+        match write!(out, "{self}") {
+            Ok(()) => out.text,
+            Err(_) => out.text + "...",
+        }
+    }
+}
+
+/// A `fmt::Write` that refuses (with an error that stops the formatting) past a char budget.
+struct BoundedString {
+    text: String,
+    chars_left: usize,
+}
+
+impl fmt::Write for BoundedString {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for c in s.chars() {
+            if self.chars_left == 0 {
+                return Err(fmt::Error);
+            }
+            self.text.push(c);
+            self.chars_left -= 1;
+        }
+        Ok(())
+    }
+}
+
 /// Python's `repr`: `'<f4'`, `(3,)`, `[('a', '<i4')]`, `{'k': True}`.
 impl fmt::Display for Literal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -884,6 +916,14 @@ mod tests {
             ok("[('a', '<i4'), (('T', 'n'), (3,), ()), {'k': None}, True, -1, 2.5]").to_string(),
             "[('a', '<i4'), (('T', 'n'), (3,), ()), {'k': None}, True, -1, 2.5]"
         );
+    }
+
+    #[test]
+    fn truncated_repr() {
+        let long = Literal::List((0..1_000_000).map(Literal::Int).collect());
+        assert_eq!(long.repr_truncated(12), "[0, 1, 2, 3,...");
+        assert_eq!(ok("(1, 2)").repr_truncated(6), "(1, 2)");
+        assert_eq!(ok("'üü'").repr_truncated(3), "'üü...");
     }
 
     #[test]
