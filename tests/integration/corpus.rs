@@ -119,3 +119,58 @@ fn projection_out_of_range_is_an_error() {
         Err(_) => panic!("projection [0, 9] over 4 columns panicked"),
     }
 }
+
+/// SPEC §2: the header length cap is an option; a longer header is refused naming the file and
+/// the length, before anything is allocated for it.
+#[test]
+fn header_length_cap_is_an_option() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/fixtures/version_2_0_wide_header.npy");
+    let bytes = std::fs::read(&path).expect("the fixture");
+    let header_len = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+    let tight =
+        datafusion_npy::OpenOptions { max_header_len: u64::from(header_len) - 1, ..Default::default() };
+    match datafusion_npy::NpyTable::open_with(&path, &tight) {
+        Ok(_) => panic!("a {header_len}-byte header was accepted under a cap of {}", header_len - 1),
+        Err(e) => {
+            let message = e.to_string();
+            assert!(message.contains("version_2_0_wide_header.npy"), "{message}");
+            assert!(
+                message.contains(&header_len.to_string()),
+                "the error does not give the length: {message}"
+            );
+        }
+    }
+    let exact = datafusion_npy::OpenOptions { max_header_len: u64::from(header_len), ..Default::default() };
+    datafusion_npy::NpyTable::open_with(&path, &exact).expect("a header exactly at the cap is accepted");
+}
+
+/// Two readers of one table keep their own state: pulled in turns, each returns every value.
+#[test]
+fn readers_of_one_table_are_independent() {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::Int32Type;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fixtures/long_deflated.npz");
+    let table = datafusion_npy::NpyTable::open_npz_member(&path, "big", &Default::default()).expect("opens");
+    let mut first = table.reader().with_batch_size(3000).build().expect("reader");
+    let mut second =
+        table.reader().with_batch_size(7001).with_row_range(500..100_000).build().expect("reader");
+    let numpy = |row: usize| (row as i64 * 5) % 1_000_003 - 3; // make_fixtures.py
+    let (mut row1, mut row2) = (0, 500);
+    loop {
+        let a = first.next().map(|b| b.expect("first reader's batch"));
+        let b = second.next().map(|b| b.expect("second reader's batch"));
+        if a.is_none() && b.is_none() {
+            break;
+        }
+        for (batch, row) in [(a, &mut row1), (b, &mut row2)] {
+            if let Some(batch) = batch {
+                for v in batch.column(0).as_primitive::<Int32Type>().values() {
+                    assert_eq!(i64::from(*v), numpy(*row), "row {row}");
+                    *row += 1;
+                }
+            }
+        }
+    }
+    assert_eq!((row1, row2), (100_000, 100_000));
+}
