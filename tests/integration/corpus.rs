@@ -9,10 +9,13 @@
 
 mod check;
 mod dtype;
+mod expected;
+mod reading;
 mod truncation;
 mod values;
 
-use check::{case_name, run_group, Manifest};
+use check::run_group;
+use expected::{case_name, Manifest};
 use serde_json::Value;
 
 fn is_error(case: &Value) -> bool {

@@ -7,8 +7,8 @@ use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::*;
 use serde_json::Value;
 
-use super::check::FLOAT_MARK;
 use super::dtype::{time_type, Dt, TimeTarget};
+use super::expected::FLOAT_MARK;
 
 /// `Ok` if `array[idx]` is `expected` read as an item of `dt`; else what differs, with `path`
 /// (e.g. `[3].pos.x`) saying where inside the item.
