@@ -112,7 +112,7 @@ fn projection_out_of_range_is_an_error() {
     let table = datafusion_npy::NpyTable::open(&path).expect("records.npy opens");
     let outcome = std::panic::catch_unwind(|| match table.reader().with_projection(vec![0, 9]).build() {
         Err(e) => Err(e.to_string()),
-        Ok(reader) => reader.map(|b| b.map(|_| ()).map_err(|e| e.to_string())).collect::<Result<(), _>>(),
+        Ok(mut reader) => reader.try_for_each(|b| b.map(|_| ()).map_err(|e| e.to_string())),
     });
     match outcome {
         Ok(Err(message)) => {
