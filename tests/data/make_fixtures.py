@@ -627,6 +627,89 @@ def patch_uncompressed_size(raw, size):
     return bytes(out)
 
 
+ZOO_LEAVES = ["?", "i1", "u1", "<i2", ">i2", "<u4", ">i4", "<i8", ">u8", "<f2", ">f4", "<f8", ">f8", "<c8",
+              ">c16", "S3", "S1", "<U2", ">U3", "V2", "<M8[s]", ">M8[ms]", "<M8[D]", "<M8[h]", "<m8[us]",
+              ">m8[m]", "<M8[W]", "<M8[M]", "<M8[Y]", "<m8[D]", "<M8[10s]", ">m8[2h]"]
+ZOO_TEXT = ["", "a", "é", "日本", "\U0001F600", "xyz", "\U0010FFFF"]
+
+
+def zoo_record(rng, depth):
+    """A random structured dtype: leaves, sub-arrays, nested records; packed, aligned, or with
+    explicit offsets leaving gaps (whose bytes are random garbage in the file)."""
+    fields = []
+    for i in range(int(rng.integers(1, 5))):
+        roll = rng.random()
+        if roll < 0.15 and depth < 2:
+            fields.append((f"r{i}", zoo_record(rng, depth + 1)))
+        elif roll < 0.3:
+            shape = tuple(int(d) for d in rng.integers(1, 4, size=int(rng.integers(1, 3))))
+            fields.append((f"s{i}", str(rng.choice(ZOO_LEAVES)), shape))
+        else:
+            fields.append((f"f{i}", str(rng.choice(ZOO_LEAVES))))
+    style = rng.integers(0, 3)
+    if style == 0:
+        return np.dtype(fields)
+    if style == 1:
+        return np.dtype(fields, align=True)
+    packed = np.dtype(fields)
+    offsets, at = [], 0
+    for name in packed.names:
+        at += int(rng.integers(0, 5))
+        offsets.append(at)
+        at += packed.fields[name][0].itemsize
+    return np.dtype({"names": list(packed.names), "formats": [packed.fields[n][0] for n in packed.names],
+                     "offsets": offsets, "itemsize": at + int(rng.integers(0, 4))})
+
+
+def zoo_fill(rng, arr):
+    """Random bytes everywhere (NaN payloads, subnormals, bool bytes other than 0/1, garbage in
+    padding), then valid values where random bytes would not be (text, datetimes)."""
+    dt = arr.dtype.base if arr.dtype.subdtype else arr.dtype
+    if dt.names is not None:
+        for name in dt.names:
+            zoo_fill(rng, arr[name])
+    elif dt.kind == "U":
+        arr[...] = rng.choice(ZOO_TEXT, size=arr.shape)
+    elif dt.kind in "Mm":
+        ints = rng.integers(-1_000_000, 1_000_000, size=arr.shape)
+        ints[rng.random(size=arr.shape) < 0.2] = np.iinfo(np.int64).min  # NaT
+        arr[...] = ints.astype(np.int64).view(dt.newbyteorder("=")).astype(dt)
+
+
+def zoo_cases(m):
+    """Random dtypes and layouts (fixed seed): combinations no hand-written case tries."""
+    rng = np.random.default_rng(99)
+    for k in range(40):
+        rows = int(rng.integers(0, 30))
+        if k % 2 == 0:
+            dt = zoo_record(rng, 0)
+            shape = (rows,)
+        else:
+            dt = np.dtype(str(rng.choice(ZOO_LEAVES)))
+            shape = (rows,) + tuple(int(d) for d in rng.integers(1, 4, size=int(rng.integers(0, 3))))
+        arr = np.frombuffer(rng.bytes(int(np.prod(shape)) * dt.itemsize), dtype=dt).reshape(shape).copy()
+        zoo_fill(rng, arr)
+        if arr.ndim > 1 and rng.random() < 0.5:
+            arr = np.asfortranarray(arr)
+        m.npy(f"zoo_{k:02d}", arr)
+    # Archives of random members with one row count: records become Struct columns there.
+    for k in range(12):
+        rows = int(rng.integers(1, 25))
+        members = {}
+        for j in range(int(rng.integers(1, 4))):
+            # Records stay 1-D: 2-D records are a layout question of their own (fortran_record_*).
+            dt = zoo_record(rng, 0) if rng.random() < 0.6 else np.dtype(str(rng.choice(ZOO_LEAVES)))
+            extra = int(rng.integers(0, 2)) if dt.names is None else 0
+            shape = (rows,) + tuple(int(d) for d in rng.integers(1, 3, size=extra))
+            arr = np.frombuffer(rng.bytes(int(np.prod(shape)) * dt.itemsize), dtype=dt).reshape(shape).copy()
+            zoo_fill(rng, arr)
+            members[f"m{j}"] = arr
+        compressed = bool(k % 2)
+        fn = f"zoo_archive_{k:02d}.npz"
+        savez(m.path(fn), compressed, **members)
+        m.npz(f"zoo_archive_{k:02d}", fn, "deflated" if compressed else "stored")
+
+
 def main(out_dir):
     os.makedirs(out_dir, exist_ok=True)
     m = Manifest(out_dir)
@@ -637,6 +720,7 @@ def main(out_dir):
     other_writer_cases(m)
     npz_cases(m, rng)
     hostile_cases(m)
+    zoo_cases(m)
     m.write()
     print(f"wrote {len(m.cases)} cases to {out_dir}")
 
