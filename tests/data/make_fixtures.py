@@ -356,6 +356,39 @@ def other_writer_cases(m):
     m.npy("version_3_0_non_latin", v3, version=(3, 0))
 
 
+def literal_cases(m):
+    """The edge of "what ast.literal_eval and numpy accept" (SPEC §2): Python literal forms no
+    numpy writes but numpy reads, and near misses numpy refuses."""
+    data = (np.arange(12, dtype="<f8") - 3.5).tobytes()  # 3 rows, or 12 for (1_2,); the rest is trailing
+    accepted = {
+        "lit_comment": "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), } # a comment",
+        "lit_hex_int": "{'descr': '<f8', 'fortran_order': False, 'shape': (0x3,), }",
+        "lit_underscore_int": "{'descr': '<f8', 'fortran_order': False, 'shape': (1_2,), }",
+        "lit_plus_sign": "{'descr': '<f8', 'fortran_order': False, 'shape': (+3,), }",
+        "lit_parenthesized_str": "{'descr': ('<f8'), 'fortran_order': False, 'shape': (3,), }",
+        "lit_concatenated_str": "{'descr': '<' 'f8', 'fortran_order': False, 'shape': (3,), }",
+        "lit_u_prefix": "{'descr': u'<f8', 'fortran_order': False, 'shape': (3,), }",
+        "lit_r_prefix": "{'descr': r'<f8', 'fortran_order': False, 'shape': (3,), }",
+        "lit_triple_quotes": "{'descr': '''<f8''', 'fortran_order': False, 'shape': (3,), }",
+    }
+    for name, text in accepted.items():
+        m.raw_npy(name, assemble_npy(text, data), descr="<f8")
+    refused = {
+        "bad_lit_trailing_garbage": "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), } garbage",
+        "bad_lit_bytes_descr": "{'descr': b'<f8', 'fortran_order': False, 'shape': (3,), }",
+        "bad_lit_int_fortran_order": "{'descr': '<f8', 'fortran_order': 0, 'shape': (3,), }",
+        "bad_lit_list_shape": "{'descr': '<f8', 'fortran_order': False, 'shape': [3], }",
+    }
+    for name, text in refused.items():
+        raw = assemble_npy(text, data)
+        try:
+            np.load(io.BytesIO(raw))
+            raise AssertionError(f"numpy accepted {text}")
+        except (ValueError, TypeError):
+            pass
+        m.error(name, name + ".npy", raw, f"numpy refuses this header: {text}")
+
+
 def npz_cases(m, rng):
     feats = rng.standard_normal((4, 3)).astype(np.float32)
     labels = np.array([3, 1, 4, 1], dtype=np.int64)
@@ -756,6 +789,7 @@ def main(out_dir):
     big_endian_cases(m, rng)
     layout_cases(m, rng)
     other_writer_cases(m)
+    literal_cases(m)
     npz_cases(m, rng)
     hostile_cases(m)
     zoo_cases(m)

@@ -38,9 +38,10 @@ const TIME: &[&str] = &["datetime64_", "timedelta64_"];
 const BIG_ENDIAN: &[&str] = &["be_"];
 const OTHER_WRITERS: &[&str] = &["hdr_", "version_"];
 const ZOO: &[&str] = &["zoo_"];
+const LITERALS: &[&str] = &["lit_"];
 
 fn is_layout(case: &Value) -> bool {
-    is_plain_file(case) && ![TIME, BIG_ENDIAN, OTHER_WRITERS, ZOO].iter().any(|g| named(g)(case))
+    is_plain_file(case) && ![TIME, BIG_ENDIAN, OTHER_WRITERS, ZOO, LITERALS].iter().any(|g| named(g)(case))
 }
 
 #[test]
@@ -77,6 +78,12 @@ fn fixtures_layouts_equal_numpy() {
 #[test]
 fn fixtures_other_writers_headers_equal_numpy() {
     run_group(&Manifest::load("fixtures"), named(OTHER_WRITERS));
+}
+
+#[test]
+fn fixtures_python_literal_headers_equal_numpy() {
+    // Literal forms no numpy writes but numpy reads (comments, 0x3, u'', implicit concatenation).
+    run_group(&Manifest::load("fixtures"), named(LITERALS));
 }
 
 #[test]
