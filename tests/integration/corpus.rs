@@ -14,7 +14,7 @@ mod reading;
 mod truncation;
 mod values;
 
-use check::run_group;
+use check::{run_group, run_group_with};
 use expected::{case_name, Manifest};
 use serde_json::Value;
 
@@ -101,6 +101,16 @@ fn fixtures_npz_archives_equal_numpy() {
 #[test]
 fn fixtures_hostile_files_are_refused_naming_the_file() {
     run_group(&Manifest::load("fixtures"), is_error);
+}
+
+/// `OpenOptions::mmap = false` (a private copy instead of a map, for files that may change):
+/// every case again, with the same values and the same refusals.
+#[test]
+fn every_case_reads_the_same_from_a_private_copy() {
+    let copy = datafusion_npy::OpenOptions { mmap: false, ..Default::default() };
+    for sub in ["corpus/files", "fixtures"] {
+        run_group_with(&Manifest::load(sub), |_| true, &copy);
+    }
 }
 
 /// Every case of both manifests is in some group above, so none is silently skipped.
