@@ -202,3 +202,53 @@ fn readers_of_one_table_are_independent() {
     }
     assert_eq!((row1, row2), (100_000, 100_000));
 }
+
+/// Extreme builder arguments are clamped or refused, never a panic or a huge allocation:
+/// batch sizes and byte budgets of `usize::MAX`, reversed and far-away row ranges, a row-number
+/// offset that would overflow.
+#[test]
+fn extreme_reader_arguments_never_panic() {
+    use datafusion_npy::NpyTable;
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let tables = [
+        NpyTable::open(data.join("corpus/files/records.npy")).expect("opens"),
+        NpyTable::open(data.join("fixtures/long_deflated.npz")).expect("opens"),
+        NpyTable::open(data.join("fixtures/fortran_f4_2x3x4.npy")).expect("opens"),
+    ];
+    let mut failures = Vec::new();
+    for table in &tables {
+        let rows = table.num_rows();
+        let name = table.path().display().to_string();
+        type Tweak = fn(datafusion_npy::ReaderBuilder<'_>) -> datafusion_npy::ReaderBuilder<'_>;
+        let cases: [(&str, Option<u64>, Tweak); 6] = [
+            ("batch size usize::MAX", Some(rows), |b| b.with_batch_size(usize::MAX)),
+            ("batch bytes usize::MAX", Some(rows), |b| b.with_batch_bytes(usize::MAX)),
+            ("rows 5..2 (reversed)", Some(0), |b| b.with_row_range(5..2)),
+            ("rows u64::MAX-1..u64::MAX", Some(0), |b| b.with_row_range(u64::MAX - 1..u64::MAX)),
+            ("rows 0..u64::MAX", Some(rows), |b| b.with_row_range(0..u64::MAX)),
+            ("_row offset i64::MAX - 1", None, |b| b.with_row_number("_row", i64::MAX - 1)),
+        ];
+        for (label, want_rows, tweak) in cases {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let reader = tweak(table.reader()).build().map_err(|e| e.to_string())?;
+                let mut n = 0u64;
+                for batch in reader {
+                    n += batch.map_err(|e| e.to_string())?.num_rows() as u64;
+                }
+                Ok::<u64, String>(n)
+            }));
+            match (outcome, want_rows) {
+                (Err(_), _) => failures.push(format!("{name}: {label}: panicked")),
+                (Ok(Ok(n)), Some(w)) if n != w => {
+                    failures.push(format!("{name}: {label}: {n} rows, expected {w}"))
+                }
+                (Ok(Err(e)), Some(_)) => failures.push(format!("{name}: {label}: error {e}")),
+                (Ok(Ok(_)), None) if rows > 1 => {
+                    failures.push(format!("{name}: {label}: overflowing _row accepted"))
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
