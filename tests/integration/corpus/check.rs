@@ -169,7 +169,7 @@ fn data_offset_of(path: &Path) -> Option<u64> {
 }
 
 /// The `.npy` members of the zip at `path`, in central-directory order, without `.npy`.
-fn npy_members_in_archive_order(path: &Path) -> Result<Vec<String>, String> {
+pub fn npy_members_in_archive_order(path: &Path) -> Result<Vec<String>, String> {
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let mut archive = zip::ZipArchive::new(file).map_err(|e| e.to_string())?;
     let mut names = Vec::new();

@@ -76,6 +76,7 @@ pub fn case_name(case: &Value) -> &str {
 
 /// Run every case whose name `select` accepts; panic listing every failing case.
 /// One expected column: its name, item type (extra dimensions included), and one value per row.
+#[derive(Clone)]
 pub struct ExpectedColumn {
     pub name: String,
     pub dt: Dt,
