@@ -1,0 +1,460 @@
+//! [`NpyFormat`]: `.npy`/`.npz` as a DataFusion `FileFormat`, so that DataFusion's own listing
+//! machinery (object-store listing, partition columns, statistics, repartitioning) serves numpy
+//! files; [`NpyFormatFactory`] for `STORED AS NPY` in `COPY` and [`NpyTableFactory`] for
+//! `CREATE EXTERNAL TABLE ... STORED AS NPY LOCATION 'file or directory'`.
+//!
+//! Table layout (SPEC §5): a `.npy` gives its record fields (or the array itself) as columns;
+//! an `.npz` one column per member, or with the option `member` one member as the table. A
+//! directory of such files is one table, in natural order. Every table ends with `_row`.
+//!
+//! Planning a scan ([`FileFormat::create_physical_plan`]) is where the numbering happens: the
+//! table's files are put in natural order, each gets its `_row` offset ([`FileRows`]) and exact
+//! statistics from its header (row count, `_row` min/max), so `count(*)` reads no data.
+//!
+//! Options (`OPTIONS ('member' 'features')`; DataFusion passes them as `format.member`):
+//! - `member`: read this member of each `.npz` as the table;
+//! - `max_header_len`: longest header accepted, in bytes.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{Session, TableProvider, TableProviderFactory};
+use datafusion::common::parsers::CompressionTypeVariant;
+use datafusion::common::stats::Precision;
+use datafusion::common::{ColumnStatistics, GetExt, ScalarValue, Statistics};
+use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
+use datafusion::datasource::file_format::{FileFormat, FileFormatFactory};
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl, PartitionedFile};
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig, FileScanConfigBuilder, FileSinkConfig, FileSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::table_schema::TableSchema;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::CreateExternalTable;
+use datafusion::object_store::path::Path;
+use datafusion::object_store::{ObjectMeta, ObjectStore};
+use datafusion::physical_expr::LexRequirement;
+use datafusion::physical_plan::ExecutionPlan;
+use futures::TryStreamExt;
+
+use super::local::{df_err, local_file};
+use super::natural::natural_cmp;
+use super::source::{row_column_index, FileRows, NpySource};
+use super::ROW_COLUMN;
+use crate::error::{ErrorKind, NpyError, ResultExt};
+use crate::format::dtype::DType;
+use crate::format::table::{NpyTable, OpenOptions};
+
+/// How files are read as tables.
+#[derive(Debug, Clone, Default)]
+pub struct NpyFormatOptions {
+    /// Read only this member of each `.npz` (its record fields, or itself, as columns).
+    /// Default: every member is a column.
+    pub member: Option<String>,
+    /// Header limits. Default: [`OpenOptions::default`].
+    pub open: OpenOptions,
+}
+
+impl NpyFormatOptions {
+    /// Options from `OPTIONS (...)` of `CREATE EXTERNAL TABLE`/`COPY` (keys with or without
+    /// the `format.` prefix). Unknown keys are an error.
+    pub fn from_map(options: &HashMap<String, String>) -> Result<Self> {
+        let mut parsed = NpyFormatOptions::default();
+        for (key, value) in options {
+            match key.strip_prefix("format.").unwrap_or(key) {
+                "member" => parsed.member = Some(value.clone()),
+                "max_header_len" => {
+                    parsed.open.max_header_len = value.parse().map_err(|_| {
+                        DataFusionError::Configuration(format!("NPY option max_header_len: not a byte count: {value}"))
+                    })?
+                }
+                // Writing options belong to the sink; accept them here so COPY can pass them.
+                "compression" | "compress" => {}
+                other => {
+                    return Err(DataFusionError::Configuration(format!(
+                        "unknown NPY option '{other}' (known: member, max_header_len)"
+                    )))
+                }
+            }
+        }
+        Ok(parsed)
+    }
+
+    pub(crate) fn open(&self, path: &std::path::Path) -> crate::Result<NpyTable> {
+        match &self.member {
+            None => NpyTable::open_with(path, &self.open),
+            Some(member) => NpyTable::open_npz_member(path, member, &self.open),
+        }
+        .in_file(path)
+    }
+}
+
+/// Makes [`NpyFormat`]s; registered under the extension `npy` (`STORED AS NPY`).
+#[derive(Debug, Default)]
+pub struct NpyFormatFactory {
+    options: NpyFormatOptions,
+}
+
+impl NpyFormatFactory {
+    pub fn new() -> Self {
+        <Self as Default>::default()
+    }
+    pub fn with_options(options: NpyFormatOptions) -> Self {
+        NpyFormatFactory { options }
+    }
+}
+
+impl GetExt for NpyFormatFactory {
+    fn get_ext(&self) -> String {
+        "npy".to_string()
+    }
+}
+
+impl FileFormatFactory for NpyFormatFactory {
+    fn create(&self, _state: &dyn Session, format_options: &HashMap<String, String>) -> Result<Arc<dyn FileFormat>> {
+        let options = if format_options.is_empty() {
+            self.options.clone()
+        } else {
+            NpyFormatOptions::from_map(format_options)?
+        };
+        Ok(Arc::new(NpyFormat::new(options)))
+    }
+
+    fn default(&self) -> Arc<dyn FileFormat> {
+        Arc::new(NpyFormat::new(self.options.clone()))
+    }
+}
+
+/// `.npy`/`.npz` files as a DataFusion `FileFormat`.
+#[derive(Debug, Clone, Default)]
+pub struct NpyFormat {
+    options: NpyFormatOptions,
+    /// The table's location and file extension, when known. Then `_row` offsets count every
+    /// file of the table, also those a partition filter or a limit left out of a scan;
+    /// otherwise they count the files of the scan.
+    table: Option<(ListingTableUrl, String)>,
+}
+
+impl NpyFormat {
+    pub fn new(options: NpyFormatOptions) -> Self {
+        NpyFormat { options, table: None }
+    }
+
+    /// Number `_row` over all files of the table at `url` with extension `ext` (".npy"/".npz").
+    pub fn with_table(mut self, url: ListingTableUrl, ext: impl Into<String>) -> Self {
+        self.table = Some((url, ext.into()));
+        self
+    }
+
+    pub fn options(&self) -> &NpyFormatOptions {
+        &self.options
+    }
+
+    /// Every file of the table, for numbering: the table's listing when known, else the scan's.
+    async fn table_files(&self, state: &dyn Session, store: &Arc<dyn ObjectStore>, conf: &FileScanConfig) -> Result<Vec<ObjectMeta>> {
+        let mut files: HashMap<Path, ObjectMeta> = HashMap::new();
+        if let Some((url, ext)) = &self.table {
+            let listed: Vec<ObjectMeta> = url.list_all_files(state, store.as_ref(), ext).await?.try_collect().await?;
+            files.extend(listed.into_iter().map(|m| (m.location.clone(), m)));
+        }
+        for file in conf.file_groups.iter().flat_map(|g| g.files()) {
+            files.entry(file.object_meta.location.clone()).or_insert_with(|| file.object_meta.clone());
+        }
+        let mut files: Vec<ObjectMeta> = files.into_values().collect();
+        files.sort_by(|a, b| natural_cmp(a.location.as_ref(), b.location.as_ref()));
+        Ok(files)
+    }
+
+    /// Each file's place in the table: `_row` of its first row, and its row count.
+    async fn place_files(&self, state: &dyn Session, store: &Arc<dyn ObjectStore>, conf: &FileScanConfig) -> Result<HashMap<Path, FileRows>> {
+        let known: HashMap<&Path, u64> = conf
+            .file_groups
+            .iter()
+            .flat_map(|g| g.files())
+            .filter_map(|f| match f.statistics.as_deref().map(|s| &s.num_rows) {
+                Some(Precision::Exact(n)) if f.range.is_none() => Some((&f.object_meta.location, *n as u64)),
+                _ => None,
+            })
+            .collect();
+        let mut places = HashMap::new();
+        let mut offset = 0u64;
+        for meta in self.table_files(state, store, conf).await? {
+            let rows = match known.get(&meta.location) {
+                Some(rows) => *rows,
+                None => self.count_rows(store, &meta).await?,
+            };
+            places.insert(meta.location, FileRows { offset, rows });
+            offset = offset.saturating_add(rows);
+        }
+        Ok(places)
+    }
+
+    async fn count_rows(&self, store: &Arc<dyn ObjectStore>, meta: &ObjectMeta) -> Result<u64> {
+        let local = local_file(store.as_ref(), &meta.location).await?;
+        Ok(self.options.open(local.path()).map_err(df_err)?.num_rows())
+    }
+
+    /// The scan's files in natural order with their places and exact statistics, in as many
+    /// groups as before (unless the groups carry a declared partitioning or byte ranges).
+    fn arrange(&self, conf: FileScanConfig, places: &HashMap<Path, FileRows>) -> Result<FileScanConfig> {
+        let file_schema = Arc::clone(conf.file_schema());
+        let table_schema = Arc::clone(conf.file_source.table_schema().table_schema());
+        let place = |file: PartitionedFile| -> Result<PartitionedFile> {
+            let rows = *places.get(&file.object_meta.location).ok_or_else(|| {
+                DataFusionError::Internal(format!("no row count for {}", file.object_meta.location))
+            })?;
+            let stats = file_statistics(&file_schema, rows, file.object_meta.size);
+            Ok(file.with_extension(rows).with_statistics(Arc::new(stats)))
+        };
+        let keep_groups = conf.output_partitioning.is_some()
+            || conf.file_groups.iter().flat_map(|g| g.files()).any(|f| f.range.is_some());
+        let groups: Vec<Vec<PartitionedFile>> = if keep_groups {
+            conf.file_groups.iter().map(|g| g.files().iter().cloned().map(place).collect()).collect::<Result<_>>()?
+        } else {
+            let mut files: Vec<PartitionedFile> =
+                conf.file_groups.iter().flat_map(|g| g.files().iter().cloned()).map(place).collect::<Result<_>>()?;
+            files.sort_by(|a, b| natural_cmp(a.object_meta.location.as_ref(), b.object_meta.location.as_ref()));
+            let chunk = files.len().div_ceil(conf.file_groups.len().max(1)).max(1);
+            files.chunks(chunk).map(|c| c.to_vec()).collect()
+        };
+        let mut group_stats = Vec::with_capacity(groups.len());
+        let mut file_groups = Vec::with_capacity(groups.len());
+        for files in groups {
+            let stats = Statistics::try_merge_iter(files.iter().filter_map(|f| f.statistics.as_deref()), &table_schema)?;
+            group_stats.push(stats.clone());
+            file_groups.push(FileGroup::new(files).with_statistics(Arc::new(stats)));
+        }
+        let stats = Statistics::try_merge_iter(group_stats.iter(), &table_schema)?;
+        Ok(FileScanConfigBuilder::from(conf).with_file_groups(file_groups).with_statistics(stats).build())
+    }
+}
+
+/// Exact statistics of one file from its header: rows, and `_row`'s range; the rest unknown.
+fn file_statistics(file_schema: &Schema, place: FileRows, size: u64) -> Statistics {
+    let mut stats = Statistics::new_unknown(file_schema)
+        .with_num_rows(Precision::Exact(place.rows as usize))
+        .with_total_byte_size(Precision::Inexact(size as usize));
+    if let Some(row) = row_column_index(file_schema) {
+        let mut column = ColumnStatistics::new_unknown().with_null_count(Precision::Exact(0));
+        if place.rows > 0 {
+            let first = place.offset as i64;
+            let last = first.saturating_add(place.rows as i64 - 1);
+            column = column
+                .with_min_value(Precision::Exact(ScalarValue::Int64(Some(first))))
+                .with_max_value(Precision::Exact(ScalarValue::Int64(Some(last))));
+        }
+        stats.column_statistics[row] = column;
+    }
+    stats
+}
+
+#[async_trait]
+impl FileFormat for NpyFormat {
+    fn get_ext(&self) -> String {
+        "npy".to_string()
+    }
+
+    fn get_ext_with_compression(&self, compression: &FileCompressionType) -> Result<String> {
+        match compression.get_variant() {
+            CompressionTypeVariant::UNCOMPRESSED => Ok(self.get_ext()),
+            _ => Err(DataFusionError::NotImplemented(
+                "NPY files are not compressed as a whole (use .npz members with deflate)".into(),
+            )),
+        }
+    }
+
+    fn compression_type(&self) -> Option<FileCompressionType> {
+        None
+    }
+
+    async fn infer_schema(&self, _state: &dyn Session, store: &Arc<dyn ObjectStore>, objects: &[ObjectMeta]) -> Result<SchemaRef> {
+        let mut objects = objects.to_vec();
+        objects.sort_by(|a, b| natural_cmp(a.location.as_ref(), b.location.as_ref()));
+        let mut files = Vec::with_capacity(objects.len());
+        for meta in &objects {
+            let local = local_file(store.as_ref(), &meta.location).await?;
+            files.push(FileColumns::describe(local.path(), &self.options).map_err(df_err)?);
+        }
+        let name = objects.first().map(|m| table_dir_name(&m.location));
+        Ok(Arc::new(merge_file_schemas(files, name.flatten().as_deref()).map_err(df_err)?))
+    }
+
+    async fn infer_stats(&self, _state: &dyn Session, store: &Arc<dyn ObjectStore>, table_schema: SchemaRef, object: &ObjectMeta) -> Result<Statistics> {
+        let rows = self.count_rows(store, object).await?;
+        Ok(file_statistics(&table_schema, FileRows { offset: 0, rows }, object.size).with_unknown_row_range(&table_schema))
+    }
+
+    async fn create_physical_plan(&self, state: &dyn Session, conf: FileScanConfig) -> Result<Arc<dyn ExecutionPlan>> {
+        if conf.file_groups.iter().all(|g| g.is_empty()) {
+            return Ok(DataSourceExec::from_data_source(conf));
+        }
+        let store = state.runtime_env().object_store(&conf.object_store_url)?;
+        let places = self.place_files(state, &store, &conf).await?;
+        Ok(DataSourceExec::from_data_source(self.arrange(conf, &places)?))
+    }
+
+    async fn create_writer_physical_plan(
+        &self,
+        input: Arc<dyn ExecutionPlan>,
+        state: &dyn Session,
+        conf: FileSinkConfig,
+        order_requirements: Option<LexRequirement>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        super::sink::create_writer_physical_plan(input, state, conf, order_requirements).await
+    }
+
+    fn file_source(&self, table_schema: TableSchema) -> Arc<dyn FileSource> {
+        Arc::new(NpySource::new(table_schema, self.options.clone()))
+    }
+}
+
+trait UnknownRowRange {
+    fn with_unknown_row_range(self, schema: &Schema) -> Self;
+}
+
+impl UnknownRowRange for Statistics {
+    /// `infer_stats` knows a file's rows but not yet its offset in the table.
+    fn with_unknown_row_range(mut self, schema: &Schema) -> Self {
+        if let Some(row) = row_column_index(schema) {
+            self.column_statistics[row] = ColumnStatistics::new_unknown().with_null_count(Precision::Exact(0));
+        }
+        self
+    }
+}
+
+/// One file's columns, as the format layer reads them.
+struct FileColumns {
+    path: PathBuf,
+    schema: SchemaRef,
+    /// For a plain (non-record) `.npy` array: the file stem its one column is named after.
+    plain_stem: Option<String>,
+}
+
+impl FileColumns {
+    fn describe(path: &std::path::Path, options: &NpyFormatOptions) -> crate::Result<Self> {
+        let table = options.open(path)?;
+        let is_plain_npy = options.member.is_none()
+            && path.extension().is_some_and(|e| e == "npy")
+            && table.arrays().first().is_some_and(|a| !matches!(a.header.dtype, DType::Record(_)));
+        let plain_stem = is_plain_npy.then(|| path.file_stem().map(|s| s.to_string_lossy().into_owned())).flatten();
+        Ok(FileColumns { path: path.to_path_buf(), schema: table.schema(), plain_stem })
+    }
+}
+
+/// The directory a table's files are in, without `key=value` partition levels: the name of a
+/// column of plain arrays whose files are named differently (`readings/part-1.npy`, ...).
+fn table_dir_name(location: &Path) -> Option<String> {
+    let parts: Vec<String> = location.parts().map(|p| p.as_ref().to_string()).collect();
+    let dirs = parts.split_last().map(|(_, dirs)| dirs).unwrap_or(&[]);
+    dirs.iter().rev().find(|d| !d.contains('=')).cloned()
+}
+
+/// The table's file schema: the columns every file shares (same types, in the same order),
+/// then `_row`. Plain arrays from files with different stems get one column name: the
+/// directory's (`dir_name`).
+fn merge_file_schemas(files: Vec<FileColumns>, dir_name: Option<&str>) -> crate::Result<Schema> {
+    let Some(first) = files.first() else {
+        return Err(ErrorKind::InvalidArgument("no .npy or .npz files".into()).into());
+    };
+    let stems_differ = files.iter().any(|f| f.plain_stem != first.plain_stem);
+    let rename = |f: &FileColumns| -> Vec<Field> {
+        f.schema
+            .fields()
+            .iter()
+            .map(|field| match (&f.plain_stem, dir_name) {
+                (Some(_), Some(dir)) if stems_differ => field.as_ref().clone().with_name(dir),
+                _ => field.as_ref().clone(),
+            })
+            .collect()
+    };
+    let fields = rename(first);
+    for other in &files[1..] {
+        let theirs = rename(other);
+        let same = theirs.len() == fields.len()
+            && theirs.iter().zip(&fields).all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
+        if !same {
+            let describe = |fs: &[Field]| fs.iter().map(|f| format!("{}: {}", f.name(), f.data_type())).collect::<Vec<_>>().join(", ");
+            let message = format!(
+                "its columns ({}) differ from those of {} ({})",
+                describe(&theirs),
+                first.path.display(),
+                describe(&fields)
+            );
+            return Err(NpyError::from(ErrorKind::InvalidArgument(message)).in_file(&other.path));
+        }
+    }
+    if fields.iter().any(|f| f.name() == ROW_COLUMN) {
+        return Err(NpyError::from(ErrorKind::InvalidArgument(format!(
+            "a column is named '{ROW_COLUMN}', the name of the row-position column"
+        )))
+        .in_file(&first.path));
+    }
+    let mut fields = fields;
+    fields.push(Field::new(ROW_COLUMN, DataType::Int64, false));
+    Ok(Schema::new(fields))
+}
+
+/// `CREATE EXTERNAL TABLE t STORED AS NPY LOCATION 'file.npy' | 'file.npz' | 'dir/'`, with
+/// `OPTIONS ('member' 'name')` for one `.npz` member. Partition columns (`key=value/`
+/// directories) are found by DataFusion's listing; the column list, if given, is not used
+/// (the files' headers define the columns).
+#[derive(Debug, Default)]
+pub struct NpyTableFactory;
+
+#[async_trait]
+impl TableProviderFactory for NpyTableFactory {
+    async fn create(&self, state: &dyn Session, cmd: &CreateExternalTable) -> Result<Arc<dyn TableProvider>> {
+        let [location] = cmd.locations.as_slice() else {
+            return Err(DataFusionError::Plan("an NPY table has exactly one LOCATION".into()));
+        };
+        let options = NpyFormatOptions::from_map(&cmd.options)?;
+        let url = ListingTableUrl::parse(location)?;
+        Ok(listing_table(state, url, options, &cmd.table_partition_cols).await?)
+    }
+}
+
+/// A `ListingTable` over a `.npy`/`.npz` file or a directory of them (the one way every table
+/// of this crate is made). `partition_cols`: the `key=value` levels; empty: inferred.
+pub async fn listing_table(
+    state: &dyn Session,
+    url: ListingTableUrl,
+    options: NpyFormatOptions,
+    partition_cols: &[String],
+) -> Result<Arc<ListingTable>> {
+    let store = state.runtime_env().object_store(&url)?;
+    let ext = table_extension(state, store.as_ref(), &url).await?;
+    let format = NpyFormat::new(options).with_table(url.clone(), ext.clone());
+    let mut listing = ListingOptions::new(Arc::new(format)).with_file_extension(ext);
+    let partitions =
+        if partition_cols.is_empty() && url.is_collection() { listing.infer_partitions(state, &url).await? } else { partition_cols.to_vec() };
+    let partition_type = DataType::Dictionary(Box::new(DataType::UInt16), Box::new(DataType::Utf8));
+    listing = listing.with_table_partition_cols(partitions.into_iter().map(|p| (p, partition_type.clone())).collect());
+    let schema = listing.infer_schema(state, &url).await?;
+    let config = ListingTableConfig::new(url).with_listing_options(listing).with_schema(schema);
+    Ok(Arc::new(ListingTable::try_new(config)?))
+}
+
+/// ".npy" or ".npz": a file's own; for a directory, ".npy" if it holds any, else ".npz".
+async fn table_extension(state: &dyn Session, store: &dyn ObjectStore, url: &ListingTableUrl) -> Result<String> {
+    let files: Vec<ObjectMeta> = url.list_all_files(state, store, "").await?.try_collect().await?;
+    let has = |ext: &str| files.iter().any(|f| f.location.as_ref().ends_with(ext));
+    if has(".npy") {
+        Ok(".npy".into())
+    } else if has(".npz") {
+        Ok(".npz".into())
+    } else {
+        Err(DataFusionError::Plan(format!("no .npy or .npz files at {url}")))
+    }
+}
+
+impl fmt::Display for NpyFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.options.member {
+            Some(member) => write!(f, "NPY(member={member})"),
+            None => write!(f, "NPY"),
+        }
+    }
+}
