@@ -3,22 +3,35 @@
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::array::{ArrayRef, Int64Array};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
+use datafusion::arrow::error::ArrowError;
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions, RecordBatchReader};
 
+use super::array::{ArrayData, NpyArray, RowReader};
+use super::bytes::open_file;
+use super::decode::{decode, ByteView};
+use super::dtype::{DType, Endian, TimeUnit};
 use super::header::{NpyHeader, DEFAULT_MAX_HEADER_LEN};
-use crate::error::Result;
+use super::npz::list_members;
+use super::schema::arrow_field;
+use crate::error::{ErrorKind, Location, NpyError, Result, ResultExt};
 
 /// Options for opening files.
 #[derive(Debug, Clone)]
 pub struct OpenOptions {
     /// Longest header text accepted, in bytes. Default: 16 MiB ([`DEFAULT_MAX_HEADER_LEN`]).
     pub max_header_len: u64,
+    /// Memory-map files (default). `false` reads a private copy into memory instead, for inputs
+    /// that another process may truncate while they are read (see `format::bytes`).
+    pub mmap: bool,
 }
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        OpenOptions { max_header_len: DEFAULT_MAX_HEADER_LEN }
+        OpenOptions { max_header_len: DEFAULT_MAX_HEADER_LEN, mmap: true }
     }
 }
 
@@ -40,15 +53,35 @@ pub struct ArrayInfo {
     pub name: String,
     pub header: NpyHeader,
     pub storage: Storage,
-    /// Absolute offset of the data in the file (for a deflated member: inside the inflated stream).
+    /// Offset of the data in the file: in a `.npy` file or (absolute) in the archive for a
+    /// stored member; for a deflated member, inside the member's inflated stream.
     pub data_offset: u64,
     /// Names of the table columns this array provides, and whether each is zero-copy.
     pub columns: Vec<(String, bool)>,
 }
 
 /// A table over one `.npy` file, one `.npz` archive, or one `.npz` member.
+///
+/// Opening reads headers only (an `.npz` member's header is inflated, nothing more); the data
+/// are touched by the [`NpyReader`], and only for the columns it projects.
 pub struct NpyTable {
-    _private: (),
+    path: PathBuf,
+    arrays: Vec<Arc<NpyArray>>,
+    columns: Vec<Column>,
+    schema: SchemaRef,
+    num_rows: u64,
+}
+
+/// One table column: a region of each row of one array.
+#[derive(Clone)]
+struct Column {
+    /// Index into `NpyTable::arrays`.
+    array: usize,
+    /// The dtype of the column's item (a record field, or the whole row).
+    dtype: DType,
+    /// Byte offset of the item inside the row.
+    offset: usize,
+    field: FieldRef,
 }
 
 impl NpyTable {
@@ -59,44 +92,182 @@ impl NpyTable {
     }
 
     pub fn open_with(path: impl AsRef<Path>, options: &OpenOptions) -> Result<Self> {
-        let _ = (path, options);
-        todo!("integrator")
+        let path = path.as_ref();
+        if is_npz(path) {
+            Self::open_npz(path, options)
+        } else {
+            Self::open_npy(path, options)
+        }
+    }
+
+    fn open_npy(path: &Path, options: &OpenOptions) -> Result<Self> {
+        let (buffer, guard) = open_file(path, options.mmap)?;
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let location = Location { file: Some(path.to_path_buf()), ..Location::default() };
+        let len = buffer.len();
+        let array = NpyArray::from_mapped(name, location, Storage::NpyFile, buffer, 0, len, guard, options.max_header_len)?;
+        Self::from_arrays(path, vec![array], false)
+    }
+
+    fn open_npz(path: &Path, options: &OpenOptions) -> Result<Self> {
+        let (buffer, _guard) = open_file(path, options.mmap)?;
+        let members = list_members(&buffer).in_file(path)?;
+        let mut arrays = Vec::new();
+        for entry in &members {
+            let Some(name) = entry.array_name() else { continue };
+            let location = Location { file: Some(path.to_path_buf()), member: Some(name.to_string()), column: None };
+            arrays.push(NpyArray::from_member(name.to_string(), location, &buffer, entry, options.max_header_len)?);
+        }
+        if arrays.is_empty() {
+            return Err(ErrorKind::InvalidArgument("the archive holds no .npy members".into())).in_file(path);
+        }
+        let lengths: Vec<(String, u64)> = arrays.iter().map(|a| (a.name.clone(), a.num_rows())).collect();
+        if lengths.iter().any(|(_, n)| *n != lengths[0].1) {
+            return Err(ErrorKind::LengthMismatch { lengths }).in_file(path);
+        }
+        Self::from_arrays(path, arrays, true)
     }
 
     /// One member of an `.npz` as its own table (its record fields, or itself, as columns).
     pub fn open_npz_member(path: impl AsRef<Path>, member: &str, options: &OpenOptions) -> Result<Self> {
-        let _ = (path, member, options);
-        todo!("integrator")
+        let path = path.as_ref();
+        let (buffer, _guard) = open_file(path, options.mmap)?;
+        let members = list_members(&buffer).in_file(path)?;
+        let entry = members.iter().find(|e| e.array_name() == Some(member) || e.raw_name == member);
+        let Some(entry) = entry else {
+            let available = members.iter().filter_map(|e| e.array_name().map(str::to_string)).collect();
+            return Err(ErrorKind::NoSuchMember { name: member.to_string(), available }).in_file(path);
+        };
+        let Some(name) = entry.array_name() else {
+            return Err(ErrorKind::NotAnNpyMember).in_member(member).in_file(path);
+        };
+        let location = Location { file: Some(path.to_path_buf()), member: Some(name.to_string()), column: None };
+        let array = NpyArray::from_member(name.to_string(), location, &buffer, entry, options.max_header_len)?;
+        Self::from_arrays(path, vec![array], false)
     }
 
-    /// Names of the members of an `.npz` archive, in archive order, without `.npy`.
+    /// Names of the `.npy` members of an `.npz` archive, in archive order, without `.npy`.
     pub fn npz_member_names(path: impl AsRef<Path>) -> Result<Vec<String>> {
-        let _ = path;
-        todo!("integrator")
+        let path = path.as_ref();
+        let (buffer, _guard) = open_file(path, true)?;
+        let members = list_members(&buffer).in_file(path)?;
+        Ok(members.iter().filter_map(|e| e.array_name().map(str::to_string)).collect())
+    }
+
+    /// `member_columns`: each array is one column (an archive's members), rather than its
+    /// record fields being columns.
+    fn from_arrays(path: &Path, arrays: Vec<NpyArray>, member_columns: bool) -> Result<Self> {
+        let mut columns = Vec::new();
+        for (index, array) in arrays.iter().enumerate() {
+            columns.extend(plan_columns(index, array, member_columns)?);
+        }
+        let schema = Arc::new(Schema::new(columns.iter().map(|c| c.field.clone()).collect::<Vec<_>>()));
+        let num_rows = arrays.first().map(|a| a.num_rows()).unwrap_or(0);
+        Ok(NpyTable { path: path.to_path_buf(), arrays: arrays.into_iter().map(Arc::new).collect(), columns, schema, num_rows })
     }
 
     /// The path this table was opened from.
     pub fn path(&self) -> &Path {
-        todo!("integrator")
+        &self.path
     }
 
     pub fn schema(&self) -> SchemaRef {
-        todo!("integrator")
+        self.schema.clone()
     }
 
     /// Rows of the table, from the headers alone.
     pub fn num_rows(&self) -> u64 {
-        todo!("integrator")
+        self.num_rows
     }
 
     /// The arrays behind the table, in column order.
     pub fn arrays(&self) -> Vec<ArrayInfo> {
-        todo!("integrator")
+        self.arrays
+            .iter()
+            .enumerate()
+            .map(|(index, array)| ArrayInfo {
+                name: array.name.clone(),
+                header: array.header.clone(),
+                storage: array.storage,
+                data_offset: array.file_offset + array.header.data_offset,
+                columns: self
+                    .columns
+                    .iter()
+                    .filter(|c| c.array == index)
+                    .map(|c| (c.field.name().clone(), is_zero_copy(array, c)))
+                    .collect(),
+            })
+            .collect()
     }
 
     /// A reader over this table; nothing is read until batches are pulled.
     pub fn reader(&self) -> ReaderBuilder<'_> {
         ReaderBuilder { table: self, batch_size: 65536, batch_bytes: 16 << 20, projection: None, rows: None, row_number: None }
+    }
+}
+
+fn is_npz(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npz"))
+}
+
+/// The columns an array provides: its record fields (a 0-d or 1-d record array, unless the
+/// array is itself one column), or one column holding the whole row.
+fn plan_columns(index: usize, array: &NpyArray, member_column: bool) -> Result<Vec<Column>> {
+    let header = &array.header;
+    let fortran = header.fortran_order && header.shape.len() > 1;
+    let at = |column: &str| {
+        let location = Location { column: Some(column.to_string()), ..array.location.clone() };
+        move |kind: ErrorKind| NpyError { location, kind }
+    };
+    match &header.dtype {
+        DType::Record(record) if !member_column && header.inner_shape().is_empty() => record
+            .fields
+            .iter()
+            .map(|f| {
+                let field = arrow_field(&f.name, &f.dtype, &f.dtype.descr(), fortran).map_err(at(&f.name))?;
+                Ok(Column { array: index, dtype: f.dtype.clone(), offset: f.offset, field: Arc::new(field) })
+            })
+            .collect(),
+        dtype => {
+            let dtype = if header.inner_shape().is_empty() {
+                dtype.clone()
+            } else {
+                DType::SubArray { base: Box::new(dtype.clone()), shape: header.inner_shape().iter().map(|&d| d as usize).collect() }
+            };
+            let field = arrow_field(&array.name, &dtype, &header.descr, fortran).map_err(at(&array.name))?;
+            Ok(vec![Column { array: index, dtype, offset: 0, field: Arc::new(field) }])
+        }
+    }
+}
+
+/// Whether the reader hands this column to Arrow without copying: mapped, C-order, the column
+/// spans whole rows (no record-field striding), native-endian fixed-width values that Arrow
+/// stores as they are, and aligned for the Arrow type. Mirrors the rule in `decode`.
+fn is_zero_copy(array: &NpyArray, column: &Column) -> bool {
+    let ArrayData::Mapped { buffer, offset, .. } = &array.data else { return false };
+    if array.is_fortran() || column.dtype.itemsize() != array.row_len {
+        return false;
+    }
+    let Some(align) = zero_copy_alignment(&column.dtype) else { return false };
+    (buffer.as_ptr() as usize + offset + column.offset) % align == 0
+}
+
+/// The alignment a dtype needs to be handed over as is, or `None` if it must be converted.
+fn zero_copy_alignment(dtype: &DType) -> Option<usize> {
+    let native = |e: &Endian| *e == Endian::NATIVE;
+    match dtype {
+        DType::Int { bytes: 1, .. } => Some(1),
+        DType::Int { bytes, endian, .. } if native(endian) => Some(*bytes as usize),
+        DType::Float { bytes: bytes @ (2 | 4 | 8), endian } if native(endian) => Some(*bytes as usize),
+        DType::DateTime { unit, multiple: 1, endian } | DType::TimeDelta { unit, multiple: 1, endian }
+            if native(endian)
+                && matches!(unit, TimeUnit::Second | TimeUnit::Millisecond | TimeUnit::Microsecond | TimeUnit::Nanosecond) =>
+        {
+            Some(8)
+        }
+        DType::Void { .. } => Some(1),
+        DType::SubArray { base, .. } => zero_copy_alignment(base),
+        _ => None,
     }
 }
 
@@ -138,30 +309,306 @@ impl<'a> ReaderBuilder<'a> {
         self.row_number = Some((name.into(), offset));
         self
     }
+
     pub fn build(self) -> Result<NpyReader> {
-        let _ = (self.table, self.batch_size, self.batch_bytes, self.projection, self.rows, self.row_number);
-        todo!("integrator")
+        let table = self.table;
+        let projection: Vec<usize> = self.projection.unwrap_or_else(|| (0..table.columns.len()).collect());
+        let mut parts: Vec<Part> = Vec::new();
+        let mut order = Vec::with_capacity(projection.len());
+        let mut fields: Vec<FieldRef> = Vec::with_capacity(projection.len() + 1);
+        for &index in &projection {
+            let column = table.columns.get(index).ok_or_else(|| {
+                NpyError::from(ErrorKind::InvalidArgument(format!("column index {index} out of range ({} columns)", table.columns.len())))
+                    .in_file(&table.path)
+            })?;
+            let part = match parts.iter().position(|p| p.array_index == column.array) {
+                Some(part) => part,
+                None => {
+                    let array = table.arrays[column.array].clone();
+                    parts.push(Part { array_index: column.array, array, reader: None, columns: Vec::new() });
+                    parts.len() - 1
+                }
+            };
+            parts[part].columns.push(column.clone());
+            order.push((part, parts[part].columns.len() - 1));
+            fields.push(column.field.clone());
+        }
+        if let Some((name, _)) = &self.row_number {
+            fields.push(Arc::new(Field::new(name, DataType::Int64, false)));
+        }
+        let range = self.rows.unwrap_or(0..table.num_rows);
+        let start = range.start.min(table.num_rows);
+        let end = range.end.clamp(start, table.num_rows);
+        let bytes_per_row: usize = parts.iter().map(|p| p.array.row_len).sum::<usize>().max(1);
+        let rows_per_batch = self.batch_size.min((self.batch_bytes / bytes_per_row).max(1));
+        Ok(NpyReader {
+            schema: Arc::new(Schema::new(fields)),
+            parts,
+            order,
+            next_row: start,
+            end_row: end,
+            rows_per_batch,
+            row_number_offset: self.row_number.map(|(_, offset)| offset),
+            finished: false,
+        })
     }
+}
+
+/// The columns read from one array, and that array's row reader (made at the first batch).
+struct Part {
+    array_index: usize,
+    array: Arc<NpyArray>,
+    reader: Option<RowReader>,
+    columns: Vec<Column>,
+}
+
+impl Part {
+    fn read(&mut self, first: u64, count: usize) -> Result<Vec<ArrayRef>> {
+        let array = &self.array;
+        let reader = match &mut self.reader {
+            Some(reader) => reader,
+            none => none.insert(array.row_reader(first).map_err(|e| located(e, array, None))?),
+        };
+        let rows = reader.rows(first, count, array.row_len, array.num_rows()).map_err(|e| located(e, array, None))?;
+        self.columns
+            .iter()
+            .map(|column| {
+                let view = ByteView { start: rows.start + column.offset, ..rows.clone() };
+                decode(&column.dtype, &view).map_err(|kind| located(kind.into(), array, Some(column.field.name())))
+            })
+            .collect()
+    }
+}
+
+fn located(mut e: NpyError, array: &NpyArray, column: Option<&str>) -> NpyError {
+    if e.location.file.is_none() {
+        e.location.file = array.location.file.clone();
+    }
+    if e.location.member.is_none() {
+        e.location.member = array.location.member.clone();
+    }
+    if e.location.column.is_none() {
+        e.location.column = column.map(str::to_string);
+    }
+    e
 }
 
 /// Lazily reads batches of a table: an `Iterator` of `RecordBatch` and a `RecordBatchReader`.
-/// It owns what it reads from (maps, inflaters), so it is `'static` and `Send`.
+/// It owns what it reads from (maps, inflaters), so it is `'static` and `Send`. After an
+/// error it yields nothing more.
 pub struct NpyReader {
-    _private: (),
+    schema: SchemaRef,
+    parts: Vec<Part>,
+    /// For each output column: (part, column within the part).
+    order: Vec<(usize, usize)>,
+    next_row: u64,
+    end_row: u64,
+    rows_per_batch: usize,
+    row_number_offset: Option<i64>,
+    finished: bool,
+}
+
+impl NpyReader {
+    /// Rows each batch holds (the last may hold fewer).
+    pub fn rows_per_batch(&self) -> usize {
+        self.rows_per_batch
+    }
+
+    fn next_batch(&mut self) -> Result<RecordBatch> {
+        let first = self.next_row;
+        let count = (self.end_row - first).min(self.rows_per_batch as u64) as usize;
+        let mut per_part = Vec::with_capacity(self.parts.len());
+        for part in &mut self.parts {
+            per_part.push(part.read(first, count)?);
+        }
+        let mut columns: Vec<ArrayRef> = self.order.iter().map(|&(part, column)| per_part[part][column].clone()).collect();
+        if let Some(offset) = self.row_number_offset {
+            let start = offset + first as i64;
+            columns.push(Arc::new(Int64Array::from_iter_values(start..start + count as i64)));
+        }
+        self.next_row += count as u64;
+        let options = RecordBatchOptions::new().with_row_count(Some(count));
+        Ok(RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)?)
+    }
 }
 
 impl Iterator for NpyReader {
-    type Item = std::result::Result<datafusion::arrow::record_batch::RecordBatch, datafusion::arrow::error::ArrowError>;
+    type Item = std::result::Result<RecordBatch, ArrowError>;
+
     fn next(&mut self) -> Option<Self::Item> {
-        todo!("integrator")
+        if self.finished || self.next_row >= self.end_row {
+            return None;
+        }
+        let batch = self.next_batch();
+        if batch.is_err() {
+            self.finished = true;
+        }
+        Some(batch.map_err(ArrowError::from))
     }
 }
 
-impl datafusion::arrow::record_batch::RecordBatchReader for NpyReader {
+impl RecordBatchReader for NpyReader {
     fn schema(&self) -> SchemaRef {
-        todo!("integrator")
+        self.schema.clone()
     }
 }
 
-#[allow(dead_code)]
-fn _unused(_: PathBuf) {}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::{Float32Type, Int64Type};
+    use std::io::Write;
+
+    fn corpus(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus/files").join(name)
+    }
+
+    fn read_all(table: &NpyTable, batch_size: usize) -> Vec<RecordBatch> {
+        table.reader().with_batch_size(batch_size).build().unwrap().collect::<std::result::Result<_, _>>().unwrap()
+    }
+
+    /// The map's address range, to prove a column's values point into it.
+    fn mapped_range(table: &NpyTable) -> Range<usize> {
+        let ArrayData::Mapped { buffer, .. } = &table.arrays[0].data else { panic!("not mapped") };
+        buffer.as_ptr() as usize..buffer.as_ptr() as usize + buffer.len()
+    }
+
+    #[test]
+    fn aligned_float32_is_handed_over_without_copying() {
+        let table = NpyTable::open(corpus("float32.npy")).unwrap();
+        assert!(table.arrays()[0].columns[0].1, "float32.npy should be zero-copy");
+        let batch = &read_all(&table, 1024)[0];
+        let values = batch.column(0).as_primitive::<Float32Type>().values().inner().as_ptr() as usize;
+        assert!(mapped_range(&table).contains(&values), "values were copied");
+    }
+
+    #[test]
+    fn fixed_size_list_values_point_into_the_map() {
+        let table = NpyTable::open(corpus("matrix_f32_5x3.npy")).unwrap();
+        assert!(table.arrays()[0].columns[0].1);
+        let batch = &read_all(&table, 2)[1];
+        let list = batch.column(0).as_fixed_size_list();
+        let values = list.values().as_primitive::<Float32Type>().values().inner().as_ptr() as usize;
+        assert!(mapped_range(&table).contains(&values));
+    }
+
+    #[test]
+    fn converted_columns_are_not_flagged_zero_copy() {
+        for file in ["bool.npy", "bigendian_i4.npy", "records.npy", "fortran_f64_4x3.npy", "datetime64_D.npy"] {
+            let table = NpyTable::open(corpus(file)).unwrap();
+            assert!(table.arrays()[0].columns.iter().all(|(_, zero_copy)| !zero_copy), "{file}");
+        }
+    }
+
+    #[test]
+    fn fortran_rows_are_gathered_in_c_order() {
+        // np.asfortranarray(np.arange(12, dtype=np.int32).reshape(3, 2, 2)): row i holds
+        // i*4 .. i*4+3 in C order whatever the storage order.
+        let table = NpyTable::open(corpus("fortran_i32_3x2x2.npy")).unwrap();
+        let batches = table.reader().with_row_range(1..3).with_batch_size(1).build().unwrap();
+        let mut rows = Vec::new();
+        for batch in batches {
+            let batch = batch.unwrap();
+            let outer = batch.column(0).as_fixed_size_list();
+            let inner = outer.values().as_fixed_size_list();
+            let values = inner.values().as_primitive::<datafusion::arrow::datatypes::Int32Type>();
+            rows.push(values.values().to_vec());
+        }
+        assert_eq!(rows, vec![vec![4, 5, 6, 7], vec![8, 9, 10, 11]]);
+    }
+
+    #[test]
+    fn deflated_member_streams_batch_by_batch_equal_to_stored() {
+        let stored = NpyTable::open(corpus("dataset.npz")).unwrap();
+        let deflated = NpyTable::open(corpus("dataset_compressed.npz")).unwrap();
+        assert_eq!(deflated.schema(), stored.schema());
+        let a = read_all(&stored, 100);
+        let b = read_all(&deflated, 4);
+        assert_eq!(b.len(), 2, "6 rows in batches of 4");
+        let b = datafusion::arrow::compute::concat_batches(&deflated.schema(), &b).unwrap();
+        assert_eq!(a[0], b);
+    }
+
+    #[test]
+    fn stored_member_is_read_despite_misalignment() {
+        let table = NpyTable::open(corpus("dataset.npz")).unwrap();
+        let infos = table.arrays();
+        assert_eq!(infos[0].storage, Storage::ZipStored);
+        // numpy's zip64 local headers leave the data misaligned; the reader must copy, not panic.
+        let batch = &read_all(&table, 3)[0];
+        assert_eq!(batch.num_rows(), 3);
+        assert_eq!(batch.column(1).as_primitive::<Int64Type>().values().to_vec(), vec![0, 1, 1]);
+    }
+
+    #[test]
+    fn projection_row_range_and_row_numbers() {
+        let table = NpyTable::open(corpus("records.npy")).unwrap();
+        let names: Vec<_> = table.schema().fields().iter().map(|f| f.name().clone()).collect();
+        assert_eq!(names, ["id", "label", "score", "tag"]);
+        let mut reader = table.reader().with_projection(vec![2, 0]).with_row_range(1..10).with_row_number("_row", 100).build().unwrap();
+        let batch = reader.next().unwrap().unwrap();
+        assert!(reader.next().is_none());
+        assert_eq!(batch.schema().fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>(), ["score", "id", "_row"]);
+        assert_eq!(batch.column(0).as_primitive::<Float32Type>().values().to_vec(), vec![1.5, -1.0]);
+        assert_eq!(batch.column(1).as_primitive::<Int64Type>().values().to_vec(), vec![2, 3]);
+        assert_eq!(batch.column(2).as_primitive::<Int64Type>().values().to_vec(), vec![101, 102]);
+    }
+
+    #[test]
+    fn empty_projection_still_counts_rows() {
+        let table = NpyTable::open(corpus("batch_boundary_i64.npy")).unwrap();
+        let rows: usize = table.reader().with_projection(vec![]).with_batch_size(7000).build().unwrap().map(|b| b.unwrap().num_rows()).sum();
+        assert_eq!(rows, 20000);
+    }
+
+    #[test]
+    fn truncation_while_mapped_is_an_error_not_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.npy");
+        std::fs::copy(corpus("batch_boundary_i64.npy"), &path).unwrap();
+        let table = NpyTable::open(&path).unwrap();
+        let mut reader = table.reader().with_batch_size(1000).build().unwrap();
+        assert!(reader.next().unwrap().is_ok());
+        std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(200).unwrap();
+        let err = reader.next().unwrap().unwrap_err().to_string();
+        assert!(err.contains("x.npy") && err.contains("changed while open"), "{err}");
+        assert!(reader.next().is_none(), "a failed reader stops");
+    }
+
+    #[test]
+    fn corrupt_deflated_data_is_an_error_naming_the_member() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.npz");
+        let mut bytes = std::fs::read(corpus("dataset_compressed.npz")).unwrap();
+        // Flip bits in the middle of the first member's compressed data (past its header).
+        let members = list_members(&datafusion::arrow::buffer::Buffer::from_vec(bytes.clone())).unwrap();
+        let first = &members[0];
+        let at = (first.data_start + first.compressed_size * 3 / 4) as usize;
+        bytes[at] ^= 0x5a;
+        std::fs::File::create(&path).unwrap().write_all(&bytes).unwrap();
+        let result = NpyTable::open(&path).and_then(|t| {
+            t.reader().build()?.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| ErrorKind::Arrow(e).into())
+        });
+        let err = result.err().expect("corruption must be detected").to_string();
+        assert!(err.contains("bad.npz"), "{err}");
+    }
+
+    #[test]
+    fn length_mismatch_lists_the_lengths() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mixed.npz");
+        let file = std::fs::File::create(&path).unwrap();
+        let mut zip = zip::ZipWriter::new(file);
+        let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        for (name, source) in [("a.npy", "int8.npy"), ("b.npy", "float32.npy")] {
+            zip.start_file(name, options).unwrap();
+            zip.write_all(&std::fs::read(corpus(source)).unwrap()).unwrap();
+        }
+        zip.finish().unwrap();
+        let err = NpyTable::open(&path).err().unwrap().to_string();
+        assert!(err.contains("mixed.npz") && err.contains("a=5") && err.contains("b=7"), "{err}");
+        // Each member still opens alone.
+        assert_eq!(NpyTable::open_npz_member(&path, "b", &OpenOptions::default()).unwrap().num_rows(), 7);
+    }
+}

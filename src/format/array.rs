@@ -1,0 +1,335 @@
+//! One numpy array (a `.npy` file or an `.npz` member): its header, where its data are, and a
+//! [`RowReader`] that yields the C-order bytes of consecutive rows (index ranges of the first
+//! axis), zero-copy from the map when the layout allows.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use datafusion::arrow::buffer::Buffer;
+use flate2::read::DeflateDecoder;
+
+use super::bytes::{filled_buffer, BufferReader, LengthGuard};
+use super::decode::ByteView;
+use super::header::{parse_header, read_preamble, NpyHeader, PREAMBLE_LEN};
+use super::npz::{Compression, MemberEntry, MAX_DEFLATE_RATIO};
+use super::table::Storage;
+use crate::error::{ErrorKind, Location, NpyError, Result};
+
+/// Where the bytes of an array's data live.
+#[derive(Clone)]
+pub(crate) enum ArrayData {
+    /// In memory (a map or a copy): the data are `buffer[offset..]`, checked long enough.
+    Mapped { buffer: Buffer, offset: usize, guard: Option<Arc<LengthGuard>> },
+    /// A deflated `.npz` member: the compressed bytes of the whole `.npy` stream.
+    Deflated { compressed: Buffer, crc32: u32, declared_size: u64 },
+}
+
+/// An opened array: header parsed, sizes checked against what is there.
+#[derive(Clone)]
+pub(crate) struct NpyArray {
+    /// File stem or member name.
+    pub name: String,
+    pub location: Location,
+    pub header: NpyHeader,
+    pub storage: Storage,
+    pub data: ArrayData,
+    /// Bytes of one row (one index of the first axis) in C order.
+    pub row_len: usize,
+    /// Where the `.npy` bytes start in the file: 0 for a `.npy` file, the member's data start
+    /// for a stored member, 0 for a deflated one (offsets are then inside the inflated stream).
+    pub file_offset: u64,
+}
+
+impl NpyArray {
+    /// An array whose whole `.npy` bytes are `buffer[start..start + len]` (a `.npy` file, or a
+    /// stored member inside an archive's map).
+    pub(crate) fn from_mapped(
+        name: String,
+        location: Location,
+        storage: Storage,
+        buffer: Buffer,
+        start: usize,
+        len: usize,
+        guard: Option<Arc<LengthGuard>>,
+        max_header_len: u64,
+    ) -> Result<Self> {
+        let with_location = |e: NpyError| NpyError { location: location.clone(), kind: e.kind };
+        let bytes = buffer.as_slice().get(start..start.saturating_add(len)).ok_or_else(|| {
+            with_location(ErrorKind::Truncated { what: "the array", needed: (start + len) as u64, available: buffer.len() as u64 }.into())
+        })?;
+        let header = parse_header(bytes, max_header_len).map_err(|e| with_location(e.into()))?;
+        let (row_len, data_len) = sizes(&header).map_err(|e| with_location(e.into()))?;
+        let available = (len as u64).saturating_sub(header.data_offset);
+        if data_len > available {
+            return Err(with_location(ErrorKind::DataSize { needed: data_len, available }.into()));
+        }
+        let offset = start + header.data_offset as usize;
+        Ok(NpyArray { name, location, header, storage, data: ArrayData::Mapped { buffer, offset, guard }, row_len, file_offset: 0 })
+    }
+
+    /// A member of an archive held in `archive`.
+    pub(crate) fn from_member(
+        name: String,
+        location: Location,
+        archive: &Buffer,
+        entry: &MemberEntry,
+        max_header_len: u64,
+    ) -> Result<Self> {
+        let with_location = |e: NpyError| NpyError { location: location.clone(), kind: e.kind };
+        let compressed = entry.compressed_bytes(archive).map_err(with_location)?;
+        match entry.compression {
+            Compression::Stored => {
+                if entry.size != entry.compressed_size {
+                    return Err(with_location(
+                        ErrorKind::Zip { message: format!("stored member sizes disagree ({} vs {})", entry.size, entry.compressed_size) }.into(),
+                    ));
+                }
+                let array = Self::from_mapped(name, location, Storage::ZipStored, compressed, 0, entry.size as usize, None, max_header_len)?;
+                Ok(NpyArray { file_offset: entry.data_start, ..array })
+            }
+            Compression::Deflated => {
+                let limit = entry.compressed_size.saturating_mul(MAX_DEFLATE_RATIO).saturating_add(1024);
+                if entry.size > limit {
+                    return Err(with_location(
+                        ErrorKind::ZipBomb { claimed: entry.size, compressed: entry.compressed_size, limit }.into(),
+                    ));
+                }
+                let header = read_deflated_header(&compressed, max_header_len).map_err(with_location)?;
+                let (row_len, data_len) = sizes(&header).map_err(|e| with_location(e.into()))?;
+                let available = entry.size.saturating_sub(header.data_offset);
+                if data_len > available {
+                    return Err(with_location(ErrorKind::DataSize { needed: data_len, available }.into()));
+                }
+                let data = ArrayData::Deflated { compressed, crc32: entry.crc32, declared_size: entry.size };
+                Ok(NpyArray { name, location, header, storage: Storage::ZipDeflated, data, row_len, file_offset: 0 })
+            }
+        }
+    }
+
+    pub(crate) fn num_rows(&self) -> u64 {
+        self.header.num_rows()
+    }
+
+    /// Whether rows are stored non-contiguously (Fortran order with more than one axis).
+    pub(crate) fn is_fortran(&self) -> bool {
+        self.header.fortran_order && self.header.shape.len() > 1
+    }
+
+    /// A reader of rows starting at `first_row`.
+    pub(crate) fn row_reader(&self, first_row: u64) -> Result<RowReader> {
+        let reader = match &self.data {
+            ArrayData::Mapped { buffer, offset, guard } => RowReader::Mapped {
+                buffer: buffer.clone(),
+                offset: *offset,
+                guard: guard.clone(),
+                fortran: self.is_fortran().then(|| FortranLayout::new(&self.header)),
+            },
+            ArrayData::Deflated { compressed, crc32, declared_size } => {
+                if self.is_fortran() {
+                    // Rows of a Fortran-order array are spread over the whole stream: inflate it
+                    // once into a temporary file and map that (bounded memory, one pass).
+                    let (buffer, offset) = self.spill_to_temp_file(compressed)?;
+                    let fortran = Some(FortranLayout::new(&self.header));
+                    RowReader::Mapped { buffer, offset, guard: None, fortran }
+                } else {
+                    let mut stream = InflatedStream::new(compressed.clone(), *crc32, *declared_size);
+                    stream.skip(self.header.data_offset)?;
+                    stream.skip(first_row.saturating_mul(self.row_len as u64))?;
+                    RowReader::Deflated { stream, next_row: first_row }
+                }
+            }
+        };
+        Ok(reader)
+    }
+
+    fn spill_to_temp_file(&self, compressed: &Buffer) -> Result<(Buffer, usize)> {
+        let mut file = tempfile::tempfile()?;
+        let mut decoder = DeflateDecoder::new(BufferReader::new(compressed.clone()));
+        let header_and_data = self.header.data_offset + self.header.data_len()?;
+        let copied = std::io::copy(&mut (&mut decoder).take(header_and_data), &mut file)?;
+        if copied < header_and_data {
+            return Err(ErrorKind::Truncated { what: "the deflated member", needed: header_and_data, available: copied }.into());
+        }
+        // SAFETY: an anonymous temporary file only we hold; nobody can truncate it.
+        let map = unsafe { memmap2::Mmap::map(&file) }?;
+        Ok((Buffer::from(bytes::Bytes::from_owner(map)), self.header.data_offset as usize))
+    }
+}
+
+/// Row length and data length of a header, both checked to fit in memory arithmetic.
+fn sizes(header: &NpyHeader) -> std::result::Result<(usize, u64), ErrorKind> {
+    let data_len = header.data_len()?;
+    let row_len = header.row_len()?;
+    let row_len = usize::try_from(row_len).map_err(|_| ErrorKind::ShapeOverflow { shape: header.shape.clone(), itemsize: header.dtype.itemsize() as u64 })?;
+    Ok((row_len, data_len))
+}
+
+/// Inflate just enough of a deflated member to parse its header.
+fn read_deflated_header(compressed: &Buffer, max_header_len: u64) -> Result<NpyHeader> {
+    let mut decoder = DeflateDecoder::new(BufferReader::new(compressed.clone()));
+    let mut preamble = Vec::with_capacity(PREAMBLE_LEN);
+    (&mut decoder).take(PREAMBLE_LEN as u64).read_to_end(&mut preamble).map_err(inflate_error)?;
+    let (_, data_offset) = read_preamble(&preamble, max_header_len)?;
+    // `data_offset` is bounded by the header cap checked in `read_preamble`.
+    let mut header = preamble;
+    (&mut decoder).take(data_offset.saturating_sub(header.len() as u64)).read_to_end(&mut header).map_err(inflate_error)?;
+    Ok(parse_header(&header, max_header_len)?)
+}
+
+fn inflate_error(e: std::io::Error) -> ErrorKind {
+    ErrorKind::Zip { message: format!("cannot inflate member: {e}") }
+}
+
+/// A deflated member inflated front to back, with its CRC checked when read to the end.
+pub(crate) struct InflatedStream {
+    decoder: DeflateDecoder<BufferReader>,
+    crc: flate2::Crc,
+    expected_crc: u32,
+    declared_size: u64,
+    /// Bytes inflated so far (`Crc::amount` is only 32 bits).
+    position: u64,
+}
+
+impl InflatedStream {
+    fn new(compressed: Buffer, expected_crc: u32, declared_size: u64) -> Self {
+        let decoder = DeflateDecoder::new(BufferReader::new(compressed));
+        InflatedStream { decoder, crc: flate2::Crc::new(), expected_crc, declared_size, position: 0 }
+    }
+
+    fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// Fill `out` completely, or fail naming what was missing.
+    fn read_exact(&mut self, out: &mut [u8]) -> Result<()> {
+        let mut filled = 0;
+        while filled < out.len() {
+            match self.decoder.read(&mut out[filled..]) {
+                Ok(0) => {
+                    return Err(ErrorKind::Truncated {
+                        what: "the deflated member",
+                        needed: self.position() + (out.len() - filled) as u64,
+                        available: self.position(),
+                    }
+                    .into())
+                }
+                Ok(n) => {
+                    self.crc.update(&out[filled..filled + n]);
+                    self.position += n as u64;
+                    filled += n;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(inflate_error(e).into()),
+            }
+        }
+        Ok(())
+    }
+
+    fn skip(&mut self, mut n: u64) -> Result<()> {
+        let mut scratch = vec![0u8; 64 << 10];
+        while n > 0 {
+            let chunk = n.min(scratch.len() as u64) as usize;
+            self.read_exact(&mut scratch[..chunk])?;
+            n -= chunk as u64;
+        }
+        Ok(())
+    }
+
+    /// After the last row: inflate what remains of the declared size and check the CRC, so a
+    /// corrupt archive is an error rather than silently wrong values.
+    fn finish(&mut self) -> Result<()> {
+        let rest = self.declared_size.saturating_sub(self.position());
+        self.skip(rest)?;
+        let actual = self.crc.sum();
+        if actual != self.expected_crc {
+            return Err(ErrorKind::Zip { message: format!("CRC-32 mismatch (archive says {:08x}, data give {actual:08x})", self.expected_crc) }.into());
+        }
+        Ok(())
+    }
+}
+
+/// Yields the C-order bytes of consecutive rows as a [`ByteView`].
+pub(crate) enum RowReader {
+    Mapped { buffer: Buffer, offset: usize, guard: Option<Arc<LengthGuard>>, fortran: Option<FortranLayout> },
+    Deflated { stream: InflatedStream, next_row: u64 },
+}
+
+impl RowReader {
+    /// Rows `first..first + count` (the caller keeps them inside the array). A deflated reader
+    /// only moves forward: `first` must be where the previous call ended.
+    pub(crate) fn rows(&mut self, first: u64, count: usize, row_len: usize, array_rows: u64) -> Result<ByteView> {
+        let bytes = count.checked_mul(row_len).ok_or_else(|| ErrorKind::InvalidArgument("batch too large".into()))?;
+        match self {
+            RowReader::Mapped { buffer, offset, guard, fortran } => {
+                if let Some(guard) = guard {
+                    guard.check()?;
+                }
+                match fortran {
+                    None => Ok(ByteView { buffer: buffer.clone(), start: *offset + first as usize * row_len, stride: row_len, rows: count, first_row: first }),
+                    Some(layout) => {
+                        let data = &buffer.as_slice()[*offset..];
+                        let gathered = filled_buffer(bytes, |out| {
+                            layout.gather(data, array_rows, first, count, out);
+                            Ok(())
+                        })?;
+                        Ok(ByteView { buffer: gathered, start: 0, stride: row_len, rows: count, first_row: first })
+                    }
+                }
+            }
+            RowReader::Deflated { stream, next_row } => {
+                if first != *next_row {
+                    return Err(ErrorKind::InvalidArgument(format!("deflated member read out of order (row {first}, expected {next_row})")).into());
+                }
+                let buffer = filled_buffer(bytes, |out| stream.read_exact(out))?;
+                *next_row += count as u64;
+                if *next_row == array_rows {
+                    stream.finish()?;
+                }
+                Ok(ByteView { buffer, start: 0, stride: row_len, rows: count, first_row: first })
+            }
+        }
+    }
+}
+
+/// Turns Fortran-order data (first index fastest) into C-order rows.
+#[derive(Debug, Clone)]
+pub(crate) struct FortranLayout {
+    itemsize: usize,
+    /// The dimensions after the first, C order.
+    inner: Vec<usize>,
+}
+
+impl FortranLayout {
+    fn new(header: &NpyHeader) -> Self {
+        FortranLayout { itemsize: header.dtype.itemsize(), inner: header.inner_shape().iter().map(|&d| d as usize).collect() }
+    }
+
+    /// Copy rows `first..first + count` into `out` in C order. In Fortran order the items of
+    /// consecutive rows at one inner index are adjacent, so each inner index is one contiguous
+    /// run of `count` items copied to a strided destination. Sizes were checked at open.
+    fn gather(&self, data: &[u8], rows: u64, first: u64, count: usize, out: &mut [u8]) {
+        let isz = self.itemsize;
+        let row_items: usize = self.inner.iter().product();
+        let rows = rows as usize;
+        let first = first as usize;
+        // `index` walks the inner dimensions in C order (last fastest); `fortran` is the
+        // Fortran-order position of that inner index, in units of whole columns of `rows` items.
+        let mut index = vec![0usize; self.inner.len()];
+        let strides: Vec<usize> = self.inner.iter().scan(1usize, |acc, &d| { let s = *acc; *acc *= d; Some(s) }).collect();
+        for c in 0..row_items {
+            let fortran: usize = index.iter().zip(&strides).map(|(i, s)| i * s).sum();
+            let src = (fortran * rows + first) * isz;
+            for r in 0..count {
+                let dst = (r * row_items + c) * isz;
+                out[dst..dst + isz].copy_from_slice(&data[src + r * isz..src + (r + 1) * isz]);
+            }
+            for axis in (0..index.len()).rev() {
+                index[axis] += 1;
+                if index[axis] < self.inner[axis] {
+                    break;
+                }
+                index[axis] = 0;
+            }
+        }
+    }
+}
