@@ -168,8 +168,9 @@ impl NpyFormat {
         Ok(files)
     }
 
-    /// Each file's place in the table: `_row` of its first row, and its row count.
-    async fn place_files(&self, state: &dyn Session, store: &Arc<dyn ObjectStore>, conf: &FileScanConfig) -> Result<HashMap<Path, FileRows>> {
+    /// Every file of the table in natural order, with its place: `_row` of its first row, and
+    /// its row count (from the scan's statistics when it has them, else from the header).
+    async fn place_files(&self, state: &dyn Session, store: &Arc<dyn ObjectStore>, conf: &FileScanConfig) -> Result<Vec<(ObjectMeta, FileRows)>> {
         let known: HashMap<&Path, u64> = conf
             .file_groups
             .iter()
@@ -179,17 +180,41 @@ impl NpyFormat {
                 _ => None,
             })
             .collect();
-        let mut places = HashMap::new();
+        let mut placed = Vec::new();
         let mut offset = 0u64;
         for meta in self.table_files(state, store, conf).await? {
             let rows = match known.get(&meta.location) {
                 Some(rows) => *rows,
                 None => self.count_rows(store, &meta).await?,
             };
-            places.insert(meta.location, FileRows { offset, rows });
+            placed.push((meta, FileRows { offset, rows }));
             offset = offset.saturating_add(rows);
         }
-        Ok(places)
+        Ok(placed)
+    }
+
+    /// For `LIMIT n` without filters, the listing kept some files with `n` rows, in no
+    /// particular order; read the first files in natural order instead, so that a limit shows
+    /// the table's first rows.
+    fn first_files(&self, conf: FileScanConfig, placed: &[(ObjectMeta, FileRows)]) -> FileScanConfig {
+        let Some(limit) = conf.limit else { return conf };
+        let simple = self.table.is_some()
+            && conf.table_partition_cols().is_empty()
+            && conf.output_partitioning.is_none()
+            && conf.file_groups.iter().flat_map(|g| g.files()).all(|f| f.range.is_none());
+        if !simple {
+            return conf;
+        }
+        let mut files = Vec::new();
+        let mut rows = 0u64;
+        for (meta, place) in placed {
+            if rows >= limit as u64 {
+                break;
+            }
+            files.push(PartitionedFile::new_from_meta(meta.clone()));
+            rows = rows.saturating_add(place.rows);
+        }
+        FileScanConfigBuilder::from(conf).with_file_groups(vec![FileGroup::new(files)]).build()
     }
 
     async fn count_rows(&self, store: &Arc<dyn ObjectStore>, meta: &ObjectMeta) -> Result<u64> {
@@ -292,7 +317,9 @@ impl FileFormat for NpyFormat {
             return Ok(DataSourceExec::from_data_source(conf));
         }
         let store = state.runtime_env().object_store(&conf.object_store_url)?;
-        let places = self.place_files(state, &store, &conf).await?;
+        let placed = self.place_files(state, &store, &conf).await?;
+        let conf = self.first_files(conf, &placed);
+        let places: HashMap<Path, FileRows> = placed.into_iter().map(|(meta, place)| (meta.location, place)).collect();
         Ok(DataSourceExec::from_data_source(self.arrange(conf, &places)?))
     }
 
@@ -440,6 +467,9 @@ pub async fn listing_table(
 /// ".npy" or ".npz": a file's own; for a directory, ".npy" if it holds any, else ".npz".
 async fn table_extension(state: &dyn Session, store: &dyn ObjectStore, url: &ListingTableUrl) -> Result<String> {
     let files: Vec<ObjectMeta> = url.list_all_files(state, store, "").await?.try_collect().await?;
+    if files.is_empty() {
+        return Err(DataFusionError::Plan(format!("{url}: no such file or directory (or it is empty)")));
+    }
     let has = |ext: &str| files.iter().any(|f| f.location.as_ref().ends_with(ext));
     if has(".npy") {
         Ok(".npy".into())

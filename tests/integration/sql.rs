@@ -77,6 +77,16 @@ fn column_type(t: &DataType) -> DefaultColumnType {
     }
 }
 
+/// Absolute paths in plans, as DataFusion prints them (no leading `/`), become relative to the
+/// package root, so expected output does not depend on where the checkout is.
+fn relative_paths(text: String) -> String {
+    let root = std::env::current_dir().map(|d| d.to_string_lossy().trim_start_matches('/').to_string() + "/");
+    match root {
+        Ok(root) => text.replace(&root, ""),
+        Err(_) => text,
+    }
+}
+
 fn batch_rows(batch: &RecordBatch) -> Result<Vec<Vec<String>>, DataFusionError> {
     let options = FormatOptions::default().with_null("NULL");
     let formatters = batch
@@ -90,7 +100,7 @@ fn batch_rows(batch: &RecordBatch) -> Result<Vec<Vec<String>>, DataFusionError> 
                 .iter()
                 .zip(batch.columns())
                 .map(|(f, column)| {
-                    let text = f.value(row).to_string();
+                    let text = relative_paths(f.value(row).to_string());
                     // An empty string would be read as a missing column.
                     if text.is_empty() && !column.is_null(row) { "(empty)".to_string() } else { text }
                 })

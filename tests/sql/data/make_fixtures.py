@@ -8,7 +8,8 @@ errors/      a directory where some files are bad, to check that each error name
   good.npy             int64 0..4
   broken.npy           not an .npy file (wrong magic)
   mismatch.npz         members a (3,) and b (4,): table `mismatch` is an error, `mismatch.a` works
-  corrupt_member.npz   np.savez_compressed x=0..999, y=2x, with y's deflate stream corrupted:
+  corrupt_member.npz   np.savez_compressed x=0..999, y=2x, with y's deflate stream corrupted
+                       after its header:
                        queries that do not use y must succeed (y is never inflated)
   bad_shards/          part-1.npy fine, part-2.npy truncated
 types/       columns of every family SQL sees:
@@ -25,7 +26,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def corrupt_member(path, member):
-    """Overwrite the first bytes of `member`'s deflate stream with 0xFF (a reserved block type)."""
+    """Overwrite 64 bytes in the middle of `member`'s deflate stream with 0xFF: its header still
+    inflates (so the archive opens), its data do not."""
     data = bytearray(open(path, "rb").read())
     name = (member + ".npy").encode()
     at = data.find(b"PK\x03\x04" + b"")
@@ -34,7 +36,11 @@ def corrupt_member(path, member):
         extra_len = int.from_bytes(data[at + 28:at + 30], "little")
         if data[at + 30:at + 30 + name_len] == name:
             start = at + 30 + name_len + extra_len
-            data[start:start + 4] = b"\xff\xff\xff\xff"
+            size = int.from_bytes(data[at + 18:at + 22], "little")
+            if size == 0xFFFFFFFF:  # zip64: the size is in the extra field
+                size = int.from_bytes(data[at + 30 + name_len + 12:at + 30 + name_len + 20], "little")
+            middle = start + size // 2
+            data[middle:middle + 64] = b"\xff" * 64
             open(path, "wb").write(bytes(data))
             return
         at = data.find(b"PK\x03\x04", at + 4)
@@ -48,7 +54,7 @@ def errors():
     with open(os.path.join(d, "broken.npy"), "wb") as f:
         f.write(b"this is not a numpy file at all\n")
     np.savez(os.path.join(d, "mismatch.npz"), a=np.arange(3, dtype=np.int64), b=np.arange(4, dtype=np.int64))
-    x = np.arange(1000, dtype=np.int64)
+    x = np.random.default_rng(7).integers(0, 1000, size=20000)
     path = os.path.join(d, "corrupt_member.npz")
     np.savez_compressed(path, x=x, y=2 * x)
     corrupt_member(path, "y")
