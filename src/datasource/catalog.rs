@@ -26,6 +26,7 @@ use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, MemorySchemaProvider, SchemaProvider, TableProvider};
 use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::TableType;
 use datafusion::execution::cache::TableScopedPath;
 use datafusion::execution::session_state::SessionState;
 
@@ -241,6 +242,14 @@ impl SchemaProvider for NpyDirSchema {
         Ok(Some(self.dirs.build(&entry.path, self.dirs.options(None)).await?))
     }
 
+    /// Without building the table: listing tables must not fail because one file is broken.
+    async fn table_type(&self, name: &str) -> Result<Option<TableType>> {
+        if let Some(kind) = self.fallback.table_type(name).await? {
+            return Ok(Some(kind));
+        }
+        Ok(self.dirs.find(name).map(|_| TableType::Base))
+    }
+
     fn register_table(&self, name: String, table: Arc<dyn TableProvider>) -> Result<Option<Arc<dyn TableProvider>>> {
         self.fallback.register_table(name, table)
     }
@@ -284,6 +293,10 @@ impl SchemaProvider for NpzMemberSchema {
             return Ok(None);
         }
         Ok(Some(self.dirs.build(&self.path, self.dirs.options(Some(name))).await?))
+    }
+
+    async fn table_type(&self, name: &str) -> Result<Option<TableType>> {
+        Ok(self.table_exist(name).then_some(TableType::Base))
     }
 
     fn table_exist(&self, name: &str) -> bool {

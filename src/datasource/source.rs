@@ -156,7 +156,11 @@ impl FileSource for NpySource {
             }
         }
         if let Some(range) = &self.row_range {
-            let bound = |v: i64| if v == i64::MIN || v == i64::MAX { "∞".to_string() } else { v.to_string() };
+            let bound = |v: i64| match v {
+                i64::MIN => "-∞".to_string(),
+                i64::MAX => "∞".to_string(),
+                v => v.to_string(),
+            };
             let text = format!("row_range=[{}, {})", bound(range.start), bound(range.end));
             match t {
                 DisplayFormatType::TreeRender => writeln!(f, "{text}")?,
@@ -237,6 +241,12 @@ impl FileOpener for NpyOpener {
         let store = Arc::clone(&self.store);
         let plan = Arc::clone(&self.plan);
         Ok(Box::pin(async move {
+            // A file the `_row` range excludes is not even opened.
+            if let Some(place) = file.extension::<FileRows>() {
+                if plan.rows_to_read(&file, place.rows, place.offset).is_empty() {
+                    return Ok(futures::stream::empty().boxed());
+                }
+            }
             let local = local_file(store.as_ref(), &file.object_meta.location).await?;
             let table = plan.open_table(local.path())?;
             plan.check_columns(&table, local.path())?;

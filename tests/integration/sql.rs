@@ -55,7 +55,7 @@ impl sqllogictest::AsyncDB for NpyDb {
         let types = schema.fields().iter().map(|f| column_type(f.data_type())).collect();
         let mut rows = Vec::new();
         for batch in &batches {
-            rows.extend(batch_rows(batch)?);
+            rows.extend(batch_rows(batch)?.into_iter().flat_map(split_lines));
         }
         Ok(DBOutput::Rows { types, rows })
     }
@@ -108,6 +108,23 @@ fn batch_rows(batch: &RecordBatch) -> Result<Vec<Vec<String>>, DataFusionError> 
         })
         .collect();
     Ok(rows)
+}
+
+/// A row whose cells span lines (EXPLAIN's plans) as one row per line: the first holds every
+/// cell's first line, each further line is a row of its own (blank lines dropped), so that
+/// expected output reads like the plan.
+fn split_lines(row: Vec<String>) -> Vec<Vec<String>> {
+    if !row.iter().any(|cell| cell.contains('\n')) {
+        return vec![row];
+    }
+    let mut first = Vec::with_capacity(row.len());
+    let mut more = Vec::new();
+    for cell in &row {
+        let mut lines = cell.lines().filter(|l| !l.trim().is_empty());
+        first.push(lines.next().unwrap_or_default().to_string());
+        more.extend(lines.map(|l| vec![l.to_string()]));
+    }
+    std::iter::once(first).chain(more).collect()
 }
 
 /// The `.slt` files to run, in a stable order.
