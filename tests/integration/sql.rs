@@ -21,6 +21,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_npy::datasource::{NpyFormatOptions, SessionContextNpyExt};
 use sqllogictest::{DBOutput, DefaultColumnType};
 
+mod cli_sql;
 mod files_added;
 
 /// One session per `.slt` file.
@@ -182,6 +183,23 @@ async fn slt_files_pass() {
         }
     }
     assert!(failures.is_empty(), "{} of {} .slt files failed:\n\n{}", failures.len(), files.len(), failures.join("\n\n"));
+}
+
+/// Every statement of an example `.sql` appears, as written, in the `.slt` that checks it.
+#[test]
+fn sql_examples_match_their_slt() {
+    for entry in std::fs::read_dir("sql-examples").unwrap() {
+        let sql_path = entry.unwrap().path();
+        if sql_path.extension().is_none_or(|e| e != "sql") {
+            continue;
+        }
+        let sql = std::fs::read_to_string(&sql_path).unwrap();
+        let slt = std::fs::read_to_string(sql_path.with_extension("slt")).unwrap_or_default();
+        let code: String = sql.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
+        for statement in code.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            assert!(slt.contains(statement), "{}: statement not in its .slt:\n{statement}", sql_path.display());
+        }
+    }
 }
 
 /// `read_npy` and `register_npy` give the same table as the directory catalog.

@@ -2,6 +2,7 @@
 //! `\d` lists tables, `\d NAME` shows a table's columns, `\q` quits. History is kept in
 //! `~/.npyq_history`. An error is printed and the shell goes on.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -23,7 +24,9 @@ pub async fn run(ctx: &SessionContext, format: OutputFormat) -> anyhow::Result<(
     if let Some(path) = &history {
         let _ = editor.load_history(path);
     }
-    println!("npyq sql: {HELP}");
+    if std::io::stdin().is_terminal() {
+        println!("npyq sql: {HELP}");
+    }
     let mut buffer = String::new();
     loop {
         let prompt = if buffer.is_empty() { "npyq> " } else { "   -> " };
@@ -133,6 +136,18 @@ fn history_file() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".npyq_history"))
 }
 
+/// The error and its causes on one line, without repeating a cause already in the message.
 fn one_line(e: &anyhow::Error) -> String {
-    e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ").replace('\n', " ")
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out.replace('\n', " ")
 }
