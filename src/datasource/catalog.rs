@@ -151,8 +151,18 @@ impl DirTables {
         entries
     }
 
+    /// The entry named `name`; else the only one whose name equals it ignoring case (SQL
+    /// folds unquoted identifiers to lower case, so `SELECT * FROM train` finds `Train.npy`).
     fn find(&self, name: &str) -> Option<Entry> {
-        self.entries().into_iter().find(|e| e.name == name)
+        let entries = self.entries();
+        if let Some(exact) = entries.iter().find(|e| e.name == name) {
+            return Some(exact.clone());
+        }
+        let mut folded = entries.into_iter().filter(|e| e.name.eq_ignore_ascii_case(name));
+        match (folded.next(), folded.next()) {
+            (Some(only), None) => Some(only),
+            _ => None,
+        }
     }
 
     /// A fresh table over `path`: listing cache entry dropped, schema read from the headers.

@@ -108,13 +108,22 @@ impl FileSource for NpySource {
         let file_schema = Arc::clone(self.table_schema.file_schema());
         let columns = self.projection.file_indices.clone();
         let output_schema = Arc::new(file_schema.project(&columns)?);
+        let row_index = self.row_index();
+        let data_columns: Vec<usize> = columns.iter().copied().filter(|&c| Some(c) != row_index).collect();
+        // Where each output column is in a reader batch (data columns in order, then `_row`).
+        let reader_positions = columns
+            .iter()
+            .map(|&c| data_columns.iter().position(|&d| d == c).unwrap_or(data_columns.len()))
+            .collect();
         let opener = NpyOpener {
             store: object_store,
             plan: Arc::new(OpenPlan {
-                row_index: self.row_index(),
+                row_index,
                 file_schema: Arc::clone(&file_schema),
                 output_schema,
-                columns,
+                wants_row: row_index.is_some_and(|r| columns.contains(&r)),
+                data_columns,
+                reader_positions,
                 options: self.options.clone(),
                 batch_size: self.batch_size,
                 limit: base_config.limit,
@@ -227,8 +236,11 @@ struct OpenPlan {
     file_schema: SchemaRef,
     /// `file_schema` projected to `columns`: the schema of the batches handed back.
     output_schema: SchemaRef,
-    /// Indices into `file_schema`, in output order.
-    columns: Vec<usize>,
+    /// The projected columns (indices into `file_schema`) without `_row`: what the reader reads, in this order.
+    data_columns: Vec<usize>,
+    /// For each output column, its index in a reader batch.
+    reader_positions: Vec<usize>,
+    wants_row: bool,
     row_index: Option<usize>,
     options: NpyFormatOptions,
     batch_size: usize,
@@ -265,7 +277,7 @@ impl FileOpener for NpyOpener {
             if wanted.is_empty() {
                 return Ok(futures::stream::empty().boxed());
             }
-            if plan.data_columns().next().is_none() {
+            if plan.data_columns.is_empty() {
                 // Only `_row` (or nothing, for count(*)): no data need to be touched.
                 return Ok(futures::stream::iter(plan.positions_only(wanted, place.offset)).boxed());
             }
@@ -285,14 +297,6 @@ impl OpenPlan {
         self.options.open(path).map_err(df_err)
     }
 
-    /// The data columns (all but `_row`) to read, as indices into the file's own schema.
-    fn data_columns(&self) -> impl Iterator<Item = usize> + '_ {
-        self.columns.iter().copied().filter(|&c| Some(c) != self.row_index)
-    }
-
-    fn wants_row(&self) -> bool {
-        self.row_index.is_some_and(|r| self.columns.contains(&r))
-    }
 
     /// A file joins a table only with the table's column types, in the table's order.
     fn check_columns(&self, table: &NpyTable, path: &Path) -> Result<()> {
@@ -333,10 +337,10 @@ impl OpenPlan {
     fn reader(&self, table: &NpyTable, rows: Range<u64>, offset: u64) -> crate::Result<crate::NpyReader> {
         let mut builder = table
             .reader()
-            .with_projection(self.data_columns().collect())
+            .with_projection(self.data_columns.clone())
             .with_row_range(rows)
             .with_batch_size(self.batch_size);
-        if self.wants_row() {
+        if self.wants_row {
             let offset = i64::try_from(offset).map_err(|_| ErrorKind::InvalidArgument("row offset overflows Int64".into()))?;
             builder = builder.with_row_number(ROW_COLUMN, offset);
         }
@@ -344,20 +348,14 @@ impl OpenPlan {
     }
 
     /// A reader batch (data columns in order, then `_row` if wanted) as an output batch
-    /// (columns in `self.columns` order, the table's field names).
+    /// (columns in the projection's order, the table's field names).
     fn to_output(&self, batch: RecordBatch) -> Result<RecordBatch> {
-        let data_count = self.data_columns().count();
         let columns: Vec<ArrayRef> = self
-            .columns
+            .reader_positions
             .iter()
-            .map(|&c| {
-                let at = if Some(c) == self.row_index {
-                    data_count
-                } else {
-                    self.data_columns().position(|d| d == c).unwrap_or(data_count)
-                };
+            .map(|&at| {
                 batch.columns().get(at).cloned().ok_or_else(|| {
-                    DataFusionError::Internal(format!("reader batch has no column {at} for output column {c}"))
+                    DataFusionError::Internal(format!("reader batch has {} columns, no column {at}", batch.num_columns()))
                 })
             })
             .collect::<Result<_>>()?;
@@ -373,7 +371,7 @@ impl OpenPlan {
         while start < rows.end {
             let end = rows.end.min(start.saturating_add(batch_size));
             let count = (end - start) as usize;
-            let columns: Vec<ArrayRef> = if self.wants_row() {
+            let columns: Vec<ArrayRef> = if self.wants_row {
                 let first = offset.saturating_add(start) as i64;
                 vec![Arc::new(Int64Array::from_iter_values(first..first + count as i64))]
             } else {
