@@ -12,8 +12,8 @@ use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions, RecordBat
 
 use super::array::{ArrayData, NpyArray, RowReader};
 use super::bytes::open_file;
-use super::decode::{decode, ByteView};
-use super::dtype::{DType, Endian, TimeUnit};
+use super::decode::{self, decode, ByteView};
+use super::dtype::DType;
 use super::header::{NpyHeader, DEFAULT_MAX_HEADER_LEN};
 use super::npz::list_members;
 use super::schema::arrow_field;
@@ -240,35 +240,13 @@ fn plan_columns(index: usize, array: &NpyArray, member_column: bool) -> Result<V
     }
 }
 
-/// Whether the reader hands this column to Arrow without copying: mapped, C-order, the column
-/// spans whole rows (no record-field striding), native-endian fixed-width values that Arrow
-/// stores as they are, and aligned for the Arrow type. Mirrors the rule in `decode`.
+/// Whether the reader hands this column to Arrow without copying: mapped, C-order, and what
+/// `decode::is_zero_copy` says of the column's bytes over the whole array.
 fn is_zero_copy(array: &NpyArray, column: &Column) -> bool {
     let ArrayData::Mapped { buffer, offset, .. } = &array.data else { return false };
-    if array.is_fortran() || column.dtype.itemsize() != array.row_len {
-        return false;
-    }
-    let Some(align) = zero_copy_alignment(&column.dtype) else { return false };
-    (buffer.as_ptr() as usize + offset + column.offset) % align == 0
-}
-
-/// The alignment a dtype needs to be handed over as is, or `None` if it must be converted.
-fn zero_copy_alignment(dtype: &DType) -> Option<usize> {
-    let native = |e: &Endian| *e == Endian::NATIVE;
-    match dtype {
-        DType::Int { bytes: 1, .. } => Some(1),
-        DType::Int { bytes, endian, .. } if native(endian) => Some(*bytes as usize),
-        DType::Float { bytes: bytes @ (2 | 4 | 8), endian } if native(endian) => Some(*bytes as usize),
-        DType::DateTime { unit, multiple: 1, endian } | DType::TimeDelta { unit, multiple: 1, endian }
-            if native(endian)
-                && matches!(unit, TimeUnit::Second | TimeUnit::Millisecond | TimeUnit::Microsecond | TimeUnit::Nanosecond) =>
-        {
-            Some(8)
-        }
-        DType::Void { .. } => Some(1),
-        DType::SubArray { base, .. } => zero_copy_alignment(base),
-        _ => None,
-    }
+    let Ok(rows) = usize::try_from(array.num_rows()) else { return false };
+    let view = ByteView { buffer: buffer.clone(), start: offset + column.offset, stride: array.row_len, rows, first_row: 0 };
+    !array.is_fortran() && decode::is_zero_copy(&column.dtype, &view)
 }
 
 /// Builds an [`NpyReader`] (arrow-csv style: consuming `with_*` setters).
@@ -456,7 +434,7 @@ impl RecordBatchReader for NpyReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::array::AsArray;
     use datafusion::arrow::datatypes::{Float32Type, Int64Type};
     use std::io::Write;
 
