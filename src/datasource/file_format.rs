@@ -231,7 +231,7 @@ impl NpyFormat {
             let rows = *places.get(&file.object_meta.location).ok_or_else(|| {
                 DataFusionError::Internal(format!("no row count for {}", file.object_meta.location))
             })?;
-            let stats = file_statistics(&file_schema, rows, file.object_meta.size);
+            let stats = file_statistics(&file_schema, rows.rows, Some(rows.offset), file.object_meta.size);
             Ok(file.with_extension(rows).with_statistics(Arc::new(stats)))
         };
         let keep_groups = conf.output_partitioning.is_some()
@@ -257,16 +257,17 @@ impl NpyFormat {
     }
 }
 
-/// Exact statistics of one file from its header: rows, and `_row`'s range; the rest unknown.
-fn file_statistics(file_schema: &Schema, place: FileRows, size: u64) -> Statistics {
+/// Exact statistics of one file from its header: rows, and `_row`'s range once the file's
+/// offset in the table is known; the rest unknown.
+fn file_statistics(file_schema: &Schema, rows: u64, offset: Option<u64>, size: u64) -> Statistics {
     let mut stats = Statistics::new_unknown(file_schema)
-        .with_num_rows(Precision::Exact(place.rows as usize))
+        .with_num_rows(Precision::Exact(rows as usize))
         .with_total_byte_size(Precision::Inexact(size as usize));
     if let Some(row) = row_column_index(file_schema) {
         let mut column = ColumnStatistics::new_unknown().with_null_count(Precision::Exact(0));
-        if place.rows > 0 {
-            let first = place.offset as i64;
-            let last = first.saturating_add(place.rows as i64 - 1);
+        if let (Some(offset), true) = (offset, rows > 0) {
+            let first = offset as i64;
+            let last = first.saturating_add(rows as i64 - 1);
             column = column
                 .with_min_value(Precision::Exact(ScalarValue::Int64(Some(first))))
                 .with_max_value(Precision::Exact(ScalarValue::Int64(Some(last))));
@@ -309,7 +310,8 @@ impl FileFormat for NpyFormat {
 
     async fn infer_stats(&self, _state: &dyn Session, store: &Arc<dyn ObjectStore>, table_schema: SchemaRef, object: &ObjectMeta) -> Result<Statistics> {
         let rows = self.count_rows(store, object).await?;
-        Ok(file_statistics(&table_schema, FileRows { offset: 0, rows }, object.size).with_unknown_row_range(&table_schema))
+        // The file's offset in the table is known only when a scan is planned.
+        Ok(file_statistics(&table_schema, rows, None, object.size))
     }
 
     async fn create_physical_plan(&self, state: &dyn Session, conf: FileScanConfig) -> Result<Arc<dyn ExecutionPlan>> {
@@ -335,20 +337,6 @@ impl FileFormat for NpyFormat {
 
     fn file_source(&self, table_schema: TableSchema) -> Arc<dyn FileSource> {
         Arc::new(NpySource::new(table_schema, self.options.clone()))
-    }
-}
-
-trait UnknownRowRange {
-    fn with_unknown_row_range(self, schema: &Schema) -> Self;
-}
-
-impl UnknownRowRange for Statistics {
-    /// `infer_stats` knows a file's rows but not yet its offset in the table.
-    fn with_unknown_row_range(mut self, schema: &Schema) -> Self {
-        if let Some(row) = row_column_index(schema) {
-            self.column_statistics[row] = ColumnStatistics::new_unknown().with_null_count(Precision::Exact(0));
-        }
-        self
     }
 }
 

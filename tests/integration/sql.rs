@@ -22,7 +22,9 @@ use datafusion_npy::datasource::{NpyFormatOptions, SessionContextNpyExt};
 use sqllogictest::{DBOutput, DefaultColumnType};
 
 mod cli_sql;
+mod custom_scan;
 mod files_added;
+mod remote_store;
 
 /// One session per `.slt` file.
 struct NpyDb {
