@@ -12,12 +12,16 @@ errors/      a directory where some files are bad, to check that each error name
                        after its header:
                        queries that do not use y must succeed (y is never inflated)
   bad_shards/          part-1.npy fine, part-2.npy truncated
+  mixed_shards/        part-1.npy int64, part-2.npy float64: shards that do not agree
+  has_row.npy          a record with a field named _row (the row-position column's name)
 types/       columns of every family SQL sees:
   nested.npy           record: id <i4, pos {x <f4, y <f4}, z <c8, grid <i2 (2, 3)
   matrix.npy           (4, 2, 3) float64 = arange(24) / 2
   rec.npz              member pts (record: a <i8, b <f8) and member w (plain f4), 3 rows
   shards_npz/          part-1.npz, part-2.npz, part-10.npz: members u <i4 and v <f8, 2 rows each
   be.npy               big-endian >i4 [1, 2, 3]
+  empty.npy            float64, shape (0,)
+  gaps/                part-1.npy (3 rows), part-2.npy (0 rows), part-3.npy (2 rows) of int16
 """
 import os
 import numpy as np
@@ -63,6 +67,10 @@ def errors():
     p2 = os.path.join(d, "bad_shards", "part-2.npy")
     data = open(p2, "rb").read()
     open(p2, "wb").write(data[:-20])
+    os.makedirs(os.path.join(d, "mixed_shards"), exist_ok=True)
+    np.save(os.path.join(d, "mixed_shards", "part-1.npy"), np.arange(3, dtype=np.int64))
+    np.save(os.path.join(d, "mixed_shards", "part-2.npy"), np.arange(3, dtype=np.float64))
+    np.save(os.path.join(d, "has_row.npy"), np.zeros(2, dtype=[("_row", "<i8"), ("v", "<f4")]))
 
 
 def types():
@@ -85,6 +93,10 @@ def types():
         np.savez(os.path.join(d, "shards_npz", f"part-{part}.npz"),
                  u=np.array([part, part], dtype=np.int32), v=np.array([part / 4, -part / 4]))
     np.save(os.path.join(d, "be.npy"), np.array([1, 2, 3], dtype=">i4"))
+    np.save(os.path.join(d, "empty.npy"), np.zeros(0, dtype=np.float64))
+    os.makedirs(os.path.join(d, "gaps"), exist_ok=True)
+    for part, n in [(1, 3), (2, 0), (3, 2)]:
+        np.save(os.path.join(d, "gaps", f"part-{part}.npy"), np.arange(n, dtype=np.int16) + 10 * part)
 
 
 if __name__ == "__main__":
