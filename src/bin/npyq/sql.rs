@@ -13,9 +13,11 @@ use anyhow::{bail, Context};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::pretty::pretty_format_batches_with_schema;
+use datafusion::error::DataFusionError;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::DFParser;
 use datafusion_npy::datasource::SessionContextNpyExt;
+use datafusion_npy::NpyError;
 
 #[path = "sql_shell.rs"]
 mod sql_shell;
@@ -111,15 +113,28 @@ pub async fn run_sql(ctx: &SessionContext, sql: &str) -> anyhow::Result<Vec<Quer
     let mut results = Vec::new();
     for statement in statements {
         let state = ctx.state();
-        let plan = state.statement_to_plan(statement).await?;
-        let frame = ctx.execute_logical_plan(plan).await?;
+        let plan = state.statement_to_plan(statement).await.map_err(plain_error)?;
+        let frame = ctx.execute_logical_plan(plan).await.map_err(plain_error)?;
         let schema = frame.schema().inner().clone();
-        let batches = frame.collect().await?;
+        let batches = frame.collect().await.map_err(plain_error)?;
         if !schema.fields().is_empty() {
             results.push(QueryResult { schema, batches });
         }
     }
     Ok(results)
+}
+
+/// A file's error as the crate words it (`data/x.npy: not an .npy file ...`), without the
+/// `External error: ` / `Arrow error: ` wrappers DataFusion adds on the way up.
+fn plain_error(e: DataFusionError) -> anyhow::Error {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(current) = cause {
+        if let Some(npy) = current.downcast_ref::<NpyError>() {
+            return anyhow::anyhow!("{npy}");
+        }
+        cause = current.source();
+    }
+    e.into()
 }
 
 /// Write `results` as `format` to `output` (standard output when `None`).

@@ -82,7 +82,14 @@ fn errors_are_one_line_and_exit_1() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("broken.npy") && stderr.contains("not an .npy file"), "{stderr}");
+    assert!(stderr.starts_with("npyq: ") && stderr.contains("tests/sql/data/errors/broken.npy: not an .npy file"), "{stderr}");
+    assert!(!stderr.contains("External error"), "{stderr}");
+
+    let out = npyq(&["sql", "--dir", "sql-examples/data", "--dir", "tests/sql/data/errors", "SELECT sum(y) FROM corrupt_member"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("corrupt_member.npz[y]: corrupt zip archive"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
 
 #[test]
