@@ -29,8 +29,8 @@ use super::file_format::{listing_table, NpyFormatFactory, NpyFormatOptions, NpyT
 /// Numpy files on a [`SessionContext`].
 #[async_trait]
 pub trait SessionContextNpyExt {
-    /// Make `STORED AS NPY` known to `CREATE EXTERNAL TABLE` and `COPY`. Idempotent; the other
-    /// methods call it.
+    /// Make `STORED AS NPY` (and `NPZ`) known to `CREATE EXTERNAL TABLE` and `COPY`, and the
+    /// extensions `.npy`/`.npz` to `COPY ... TO 'file'`. Idempotent; the other methods call it.
     fn register_npy_format(&self) -> Result<()>;
 
     /// Serve a directory (or one `.npy`/`.npz` file) as tables: `x.npy` → `x`, `ds.npz` → `ds`
@@ -51,7 +51,9 @@ impl SessionContextNpyExt for SessionContext {
         let state = self.state_ref();
         let mut state = state.write();
         state.register_file_format(Arc::new(NpyFormatFactory::new()), true)?;
+        state.register_file_format(Arc::new(NpyFormatFactory::npz()), true)?;
         state.table_factories_mut().insert("NPY".to_string(), Arc::new(NpyTableFactory));
+        state.table_factories_mut().insert("NPZ".to_string(), Arc::new(NpyTableFactory));
         Ok(())
     }
 

@@ -92,24 +92,49 @@ impl NpyFormatOptions {
     }
 }
 
-/// Makes [`NpyFormat`]s; registered under the extension `npy` (`STORED AS NPY`).
+/// The file extension a format is registered under and writes (`STORED AS NPY` / `NPZ`, and
+/// `COPY ... TO 'x.npy' | 'x.npz'`). Both read `.npy` and `.npz` files alike.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Extension {
+    #[default]
+    Npy,
+    Npz,
+}
+
+impl Extension {
+    fn as_str(self) -> &'static str {
+        match self {
+            Extension::Npy => "npy",
+            Extension::Npz => "npz",
+        }
+    }
+}
+
+/// Makes [`NpyFormat`]s; registered under the extension `npy` (and, made with
+/// [`NpyFormatFactory::npz`], `npz`).
 #[derive(Debug, Default)]
 pub struct NpyFormatFactory {
     options: NpyFormatOptions,
+    extension: Extension,
 }
 
 impl NpyFormatFactory {
     pub fn new() -> Self {
         <Self as Default>::default()
     }
-    pub fn with_options(options: NpyFormatOptions) -> Self {
-        NpyFormatFactory { options }
+    /// The factory of `STORED AS NPZ` and `COPY ... TO 'x.npz'`.
+    pub fn npz() -> Self {
+        NpyFormatFactory { extension: Extension::Npz, ..<Self as Default>::default() }
+    }
+    pub fn with_options(mut self, options: NpyFormatOptions) -> Self {
+        self.options = options;
+        self
     }
 }
 
 impl GetExt for NpyFormatFactory {
     fn get_ext(&self) -> String {
-        "npy".to_string()
+        self.extension.as_str().to_string()
     }
 }
 
@@ -120,11 +145,11 @@ impl FileFormatFactory for NpyFormatFactory {
         } else {
             NpyFormatOptions::from_map(format_options)?
         };
-        Ok(Arc::new(NpyFormat::new(options)))
+        Ok(Arc::new(NpyFormat { extension: self.extension, ..NpyFormat::new(options) }))
     }
 
     fn default(&self) -> Arc<dyn FileFormat> {
-        Arc::new(NpyFormat::new(self.options.clone()))
+        Arc::new(NpyFormat { extension: self.extension, ..NpyFormat::new(self.options.clone()) })
     }
 }
 
@@ -132,6 +157,7 @@ impl FileFormatFactory for NpyFormatFactory {
 #[derive(Debug, Clone, Default)]
 pub struct NpyFormat {
     options: NpyFormatOptions,
+    extension: Extension,
     /// The table's location and file extension, when known. Then `_row` offsets count every
     /// file of the table, also those a partition filter or a limit left out of a scan;
     /// otherwise they count the files of the scan.
@@ -140,7 +166,7 @@ pub struct NpyFormat {
 
 impl NpyFormat {
     pub fn new(options: NpyFormatOptions) -> Self {
-        NpyFormat { options, table: None }
+        NpyFormat { options, extension: Extension::Npy, table: None }
     }
 
     /// Number `_row` over all files of the table at `url` with extension `ext` (".npy"/".npz").
@@ -280,7 +306,7 @@ fn file_statistics(file_schema: &Schema, rows: u64, offset: Option<u64>, size: u
 #[async_trait]
 impl FileFormat for NpyFormat {
     fn get_ext(&self) -> String {
-        "npy".to_string()
+        self.extension.as_str().to_string()
     }
 
     fn get_ext_with_compression(&self, compression: &FileCompressionType) -> Result<String> {

@@ -25,7 +25,7 @@ pub mod source;
 
 pub use catalog::NpyDirCatalog;
 pub use context::SessionContextNpyExt;
-pub use file_format::{NpyFormat, NpyFormatFactory, NpyFormatOptions, NpyTableFactory};
+pub use file_format::{Extension, NpyFormat, NpyFormatFactory, NpyFormatOptions, NpyTableFactory};
 pub use source::{FileRows, NpyOpener, NpySource};
 
 /// Name of the row-position column every table gets.
