@@ -440,8 +440,8 @@ fn merge_file_schemas(files: Vec<FileColumns>, dir_name: Option<&str>) -> crate:
 
 /// `CREATE EXTERNAL TABLE t STORED AS NPY LOCATION 'file.npy' | 'file.npz' | 'dir/'`, with
 /// `OPTIONS ('member' 'name')` for one `.npz` member. Partition columns (`key=value/`
-/// directories) are found by DataFusion's listing; the column list, if given, is not used
-/// (the files' headers define the columns).
+/// directories) are found by DataFusion's listing. The files' headers define the columns: a
+/// column list, if given, must name columns the files have, with their types.
 #[derive(Debug, Default)]
 pub struct NpyTableFactory;
 
@@ -453,8 +453,36 @@ impl TableProviderFactory for NpyTableFactory {
         };
         let options = NpyFormatOptions::from_map(&cmd.options)?;
         let url = ListingTableUrl::parse(location)?;
-        Ok(listing_table(state, url, options, &cmd.table_partition_cols).await?)
+        let table = listing_table(state, url, options, &cmd.table_partition_cols).await?;
+        check_declared_columns(cmd.schema.inner(), &table.schema(), location)?;
+        Ok(table)
     }
+}
+
+/// A declared column must be one the files provide, with the same type.
+fn check_declared_columns(declared: &Schema, found: &Schema, location: &str) -> Result<()> {
+    for field in declared.fields() {
+        match found.field_with_name(field.name()) {
+            Ok(have) if have.data_type() == field.data_type() => {}
+            Ok(have) => {
+                return Err(DataFusionError::Plan(format!(
+                    "{location}: column '{}' is declared {} but the files hold {}",
+                    field.name(),
+                    field.data_type(),
+                    have.data_type()
+                )))
+            }
+            Err(_) => {
+                let names: Vec<&str> = found.fields().iter().map(|f| f.name().as_str()).collect();
+                return Err(DataFusionError::Plan(format!(
+                    "{location}: no column '{}' in the files (columns: {})",
+                    field.name(),
+                    names.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A `ListingTable` over a `.npy`/`.npz` file or a directory of them (the one way every table
@@ -500,5 +528,39 @@ impl fmt::Display for NpyFormat {
             Some(member) => write!(f, "NPY(member={member})"),
             None => write!(f, "NPY"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain(path: &str, stem: &str, dtype: DataType) -> FileColumns {
+        let schema = Arc::new(Schema::new(vec![Field::new(stem, dtype, false)]));
+        FileColumns { path: PathBuf::from(path), schema, plain_stem: Some(stem.to_string()) }
+    }
+
+    #[test]
+    fn shards_of_plain_arrays_take_the_directory_name() {
+        let files = vec![plain("d/part-1.npy", "part-1", DataType::Int16), plain("d/part-2.npy", "part-2", DataType::Int16)];
+        let schema = merge_file_schemas(files, Some("d")).unwrap();
+        let names: Vec<_> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, ["d", "_row"]);
+    }
+
+    #[test]
+    fn same_stems_keep_their_name_and_types_must_agree() {
+        let same = vec![plain("s/y=1/amount.npy", "amount", DataType::Float64), plain("s/y=2/amount.npy", "amount", DataType::Float64)];
+        let schema = merge_file_schemas(same, Some("s")).unwrap();
+        assert_eq!(schema.field(0).name(), "amount");
+        let differ = vec![plain("d/a.npy", "a", DataType::Int64), plain("d/b.npy", "b", DataType::Float64)];
+        let err = merge_file_schemas(differ, Some("d")).unwrap_err().to_string();
+        assert!(err.starts_with("d/b.npy: ") && err.contains("(d: Float64) differ from those of d/a.npy (d: Int64)"), "{err}");
+    }
+
+    #[test]
+    fn directory_name_skips_partition_levels() {
+        assert_eq!(table_dir_name(&Path::from("data/sales/year=2023/amount.npy")).as_deref(), Some("sales"));
+        assert_eq!(table_dir_name(&Path::from("x.npy")), None);
     }
 }
