@@ -452,7 +452,8 @@ impl TableProviderFactory for NpyTableFactory {
             return Err(DataFusionError::Plan("an NPY table has exactly one LOCATION".into()));
         };
         let options = NpyFormatOptions::from_map(&cmd.options)?;
-        let url = ListingTableUrl::parse(location)?;
+        // Keyed by the table's name in DataFusion's list-files cache, as the stock factory does.
+        let url = ListingTableUrl::parse(location)?.with_table_ref(cmd.name.clone());
         let table = listing_table(state, url, options, &cmd.table_partition_cols).await?;
         check_declared_columns(cmd.schema.inner(), &table.schema(), location)?;
         Ok(table)
