@@ -176,7 +176,7 @@ impl DirTables {
     }
 
     fn options(&self, member: Option<&str>) -> NpyFormatOptions {
-        NpyFormatOptions { member: member.map(str::to_string), open: self.open.clone() }
+        NpyFormatOptions { member: member.map(str::to_string), open: self.open.clone(), ..Default::default() }
     }
 }
 

@@ -11,9 +11,14 @@
 //! table's files are put in natural order, each gets its `_row` offset ([`FileRows`]) and exact
 //! statistics from its header (row count, `_row` min/max), so `count(*)` reads no data.
 //!
-//! Options (`OPTIONS ('member' 'features')`; DataFusion passes them as `format.member`):
+//! Options (`OPTIONS ('member' 'features')`; DataFusion passes them as `format.member`); for
+//! reading:
 //! - `member`: read this member of each `.npz` as the table;
-//! - `max_header_len`: longest header accepted, in bytes.
+//! - `max_header_len`: longest header accepted, in bytes;
+//! - `mmap`: `false` reads private copies of the files instead of mapping them (for files that
+//!   another process may truncate while they are read);
+//! and for `COPY` (see `sink`): `compression` (`stored`|`deflated` `.npz` members), `nulls`
+//! (`error`|`zero`).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -47,6 +52,7 @@ use super::ROW_COLUMN;
 use crate::error::{ErrorKind, NpyError, ResultExt};
 use crate::format::dtype::DType;
 use crate::format::table::{NpyTable, OpenOptions};
+use crate::format::writer::{NullPolicy, WriteOptions};
 
 /// How files are read as tables.
 #[derive(Debug, Clone, Default)]
@@ -54,8 +60,12 @@ pub struct NpyFormatOptions {
     /// Read only this member of each `.npz` (its record fields, or itself, as columns).
     /// Default: every member is a column.
     pub member: Option<String>,
-    /// Header limits. Default: [`OpenOptions::default`].
+    /// Header limits, memory maps. Default: [`OpenOptions::default`].
     pub open: OpenOptions,
+    /// How `COPY ... STORED AS NPY` writes (`.npz` compression). Default: stored members.
+    pub write: WriteOptions,
+    /// What `COPY` writes for a null of a type without a numpy missing value. Default: an error.
+    pub nulls: NullPolicy,
 }
 
 impl NpyFormatOptions {
@@ -71,15 +81,21 @@ impl NpyFormatOptions {
                         DataFusionError::Configuration(format!("NPY option max_header_len: not a byte count: {value}"))
                     })?
                 }
-                // Writing options belong to the sink; accept them here so COPY can pass them.
-                "compression" | "compress" => {}
+                "mmap" => {
+                    parsed.open.mmap = value.parse().map_err(|_| {
+                        DataFusionError::Configuration(format!("NPY option mmap: not true or false: {value}"))
+                    })?
+                }
+                // Writing options: parsed by the sink, below.
+                "compression" | "compress" | "nulls" => {}
                 other => {
                     return Err(DataFusionError::Configuration(format!(
-                        "unknown NPY option '{other}' (known: member, max_header_len)"
+                        "unknown NPY option '{other}' (known: member, max_header_len, mmap, compression, nulls)"
                     )))
                 }
             }
         }
+        (parsed.write, parsed.nulls) = super::sink::write_options_from_map(options)?;
         Ok(parsed)
     }
 
@@ -358,7 +374,8 @@ impl FileFormat for NpyFormat {
         conf: FileSinkConfig,
         order_requirements: Option<LexRequirement>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        super::sink::create_writer_physical_plan(input, state, conf, order_requirements).await
+        let (write, nulls) = (self.options.write.clone(), self.options.nulls);
+        super::sink::create_writer_physical_plan_with_options(input, state, conf, order_requirements, write, nulls).await
     }
 
     fn file_source(&self, table_schema: TableSchema) -> Arc<dyn FileSource> {

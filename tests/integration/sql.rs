@@ -22,6 +22,7 @@ use datafusion_npy::datasource::{NpyFormatOptions, SessionContextNpyExt};
 use sqllogictest::{DBOutput, DefaultColumnType};
 
 mod cli_sql;
+mod copy_options;
 mod custom_scan;
 mod files_added;
 mod remote_store;
