@@ -2,12 +2,14 @@
 //! `COPY ... STORED AS NPY`, and the `SessionContext` extension that registers a directory.
 //! Thin: all reading and writing is `crate::format`'s.
 //!
-//! - [`file_format`]: [`NpyFormat`] / [`NpyFormatFactory`] (for `ListingTable`, `STORED AS NPY`,
-//!   `COPY`), and [`NpyTableFactory`] (`CREATE EXTERNAL TABLE ... STORED AS NPY`). Planning a
-//!   scan puts the files in natural order, gives each its `_row` offset and exact row count.
+//! - [`file_format`]: [`NpyFormat`] / [`NpyFormatFactory`] (for `ListingTable`, `STORED AS NPY`
+//!   or `NPZ`, `COPY`), and [`NpyTableFactory`] (`CREATE EXTERNAL TABLE ... STORED AS NPY`).
+//!   Planning a scan puts the files in natural order, gives each its `_row` offset and exact row
+//!   count.
 //! - [`source`]: [`NpySource`] / [`NpyOpener`], the one scan path every table uses (projection,
 //!   limit, `_row` ranges, byte ranges mapped to row ranges).
 //! - [`catalog`]: a directory as tables and schemas, re-listed on every query.
+//! - [`sink`]: `COPY ... TO 'x.npy' | 'x.npz'`.
 //! - [`context`]: [`SessionContextNpyExt`] (`register_npy_dir`, `register_npy`, `read_npy`).
 //!
 //! Every table has an extra `Int64` column [`ROW_COLUMN`] (`_row`): the row's 0-based position
