@@ -3,10 +3,11 @@
 //! With a query (or `--file F.sql`, several statements allowed) it runs the statements and
 //! writes the results; without one it opens the interactive shell (`sql_shell.rs`). Every
 //! `--dir` is served as tables by `SessionContextNpyExt::register_npy_dir`, and `STORED AS NPY`
-//! works in `CREATE EXTERNAL TABLE` and `COPY`.
+//! works in `CREATE EXTERNAL TABLE` and `COPY`. Results are written as they arrive (the table
+//! format, which needs every row to size its columns, excepted).
 
 use std::fs::File;
-use std::io::{IsTerminal, Write};
+use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -14,6 +15,9 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::pretty::pretty_format_batches_with_schema;
 use datafusion::error::DataFusionError;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::memory::MemoryStream;
+use futures::StreamExt;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::DFParser;
 use datafusion_npy::datasource::SessionContextNpyExt;
@@ -67,12 +71,6 @@ impl OutputFormat {
     }
 }
 
-/// One statement's answer.
-pub struct QueryResult {
-    pub schema: SchemaRef,
-    pub batches: Vec<RecordBatch>,
-}
-
 pub fn run(args: SqlArgs) -> anyhow::Result<()> {
     let format = OutputFormat::parse(&args.format)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
@@ -91,8 +89,9 @@ pub fn run(args: SqlArgs) -> anyhow::Result<()> {
                 return sql_shell::run(&ctx, format).await;
             }
         };
-        let results = run_sql(&ctx, &sql).await?;
-        write_results(&results, format, args.output.as_deref())
+        let mut out = ResultWriter::new(format, args.output.as_deref())?;
+        run_sql(&ctx, &sql, &mut out).await?;
+        out.finish()
     })
 }
 
@@ -107,21 +106,24 @@ fn session(dirs: &[PathBuf]) -> anyhow::Result<SessionContext> {
     Ok(ctx)
 }
 
-/// Run every statement of `sql` in order; the results of those that return columns.
-pub async fn run_sql(ctx: &SessionContext, sql: &str) -> anyhow::Result<Vec<QueryResult>> {
+/// Run every statement of `sql` in order, writing the results of those that return columns.
+pub async fn run_sql(ctx: &SessionContext, sql: &str, out: &mut ResultWriter) -> anyhow::Result<()> {
     let statements = DFParser::parse_sql(sql)?;
-    let mut results = Vec::new();
     for statement in statements {
         let state = ctx.state();
         let plan = state.statement_to_plan(statement).await.map_err(plain_error)?;
         let frame = ctx.execute_logical_plan(plan).await.map_err(plain_error)?;
         let schema = frame.schema().inner().clone();
-        let batches = frame.collect().await.map_err(plain_error)?;
-        if !schema.fields().is_empty() {
-            results.push(QueryResult { schema, batches });
+        let mut stream = frame.execute_stream().await.map_err(plain_error)?;
+        if schema.fields().is_empty() {
+            while let Some(batch) = stream.next().await {
+                batch.map_err(plain_error)?;
+            }
+        } else {
+            out.write_stream(schema, stream).await?;
         }
     }
-    Ok(results)
+    Ok(())
 }
 
 /// A file's error as the crate words it (`data/x.npy: not an .npy file ...`), without the
@@ -137,60 +139,88 @@ fn plain_error(e: DataFusionError) -> anyhow::Error {
     e.into()
 }
 
-/// Write `results` as `format` to `output` (standard output when `None`).
-pub fn write_results(results: &[QueryResult], format: OutputFormat, output: Option<&Path>) -> anyhow::Result<()> {
-    if format.is_binary() && results.len() > 1 {
-        bail!("--format {format:?} writes one result, but {} statements returned rows", results.len());
-    }
-    let mut sink: Box<dyn Write + Send> = match output {
-        Some(path) => Box::new(File::create(path).with_context(|| format!("creating {}", path.display()))?),
-        None => {
-            if format.is_binary() && std::io::stdout().is_terminal() {
-                bail!("--format {format:?} is binary: give --output FILE or redirect standard output");
-            }
-            Box::new(std::io::BufWriter::new(std::io::stdout()))
-        }
-    };
-    for result in results {
-        write_result(result, format, &mut sink)?;
-    }
-    sink.flush()?;
-    Ok(())
+/// Writes results as they come (batch by batch; the table format needs all rows first) to a
+/// file or standard output.
+pub struct ResultWriter {
+    format: OutputFormat,
+    sink: Box<dyn Write + Send>,
+    results: usize,
 }
 
-fn write_result(result: &QueryResult, format: OutputFormat, sink: &mut (dyn Write + Send)) -> anyhow::Result<()> {
-    use datafusion::arrow::{csv, ipc, json};
-    match format {
-        OutputFormat::Table => {
-            writeln!(sink, "{}", pretty_format_batches_with_schema(result.schema.clone(), &result.batches)?)?;
-        }
-        OutputFormat::Csv => {
-            let mut writer = csv::WriterBuilder::new().with_header(true).build(sink);
-            for batch in &result.batches {
-                writer.write(batch)?;
+impl ResultWriter {
+    /// Results in `format` to `output` (standard output when `None`).
+    pub fn new(format: OutputFormat, output: Option<&Path>) -> anyhow::Result<Self> {
+        let sink: Box<dyn Write + Send> = match output {
+            Some(path) => Box::new(BufWriter::new(
+                File::create(path).with_context(|| format!("creating {}", path.display()))?,
+            )),
+            None => {
+                if format.is_binary() && std::io::stdout().is_terminal() {
+                    bail!("--format {format:?} is binary: give --output FILE or redirect standard output");
+                }
+                Box::new(BufWriter::new(std::io::stdout()))
             }
-        }
-        OutputFormat::Json => {
-            let mut writer = json::LineDelimitedWriter::new(sink);
-            for batch in &result.batches {
-                writer.write(batch)?;
-            }
-            writer.finish()?;
-        }
-        OutputFormat::Parquet => {
-            let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(sink, result.schema.clone(), None)?;
-            for batch in &result.batches {
-                writer.write(batch)?;
-            }
-            writer.close()?;
-        }
-        OutputFormat::Arrow => {
-            let mut writer = ipc::writer::FileWriter::try_new(sink, &result.schema)?;
-            for batch in &result.batches {
-                writer.write(batch)?;
-            }
-            writer.finish()?;
-        }
+        };
+        Ok(ResultWriter { format, sink, results: 0 })
     }
-    Ok(())
+
+    /// Write one result.
+    pub async fn write_stream(&mut self, schema: SchemaRef, mut stream: SendableRecordBatchStream) -> anyhow::Result<()> {
+        use datafusion::arrow::{csv, ipc, json};
+        self.results += 1;
+        if self.format.is_binary() && self.results > 1 {
+            bail!("--format {:?} writes one result, but several statements return rows", self.format);
+        }
+        let sink = &mut self.sink;
+        match self.format {
+            OutputFormat::Table => {
+                let mut batches = Vec::new();
+                while let Some(batch) = stream.next().await {
+                    batches.push(batch.map_err(plain_error)?);
+                }
+                writeln!(sink, "{}", pretty_format_batches_with_schema(schema, &batches)?)?;
+            }
+            OutputFormat::Csv => {
+                let mut writer = csv::WriterBuilder::new().with_header(true).build(sink);
+                while let Some(batch) = stream.next().await {
+                    writer.write(&batch.map_err(plain_error)?)?;
+                }
+            }
+            OutputFormat::Json => {
+                let mut writer = json::LineDelimitedWriter::new(sink);
+                while let Some(batch) = stream.next().await {
+                    writer.write(&batch.map_err(plain_error)?)?;
+                }
+                writer.finish()?;
+            }
+            OutputFormat::Parquet => {
+                let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(sink, schema, None)?;
+                while let Some(batch) = stream.next().await {
+                    writer.write(&batch.map_err(plain_error)?)?;
+                }
+                writer.close()?;
+            }
+            OutputFormat::Arrow => {
+                let mut writer = ipc::writer::FileWriter::try_new(sink, &schema)?;
+                while let Some(batch) = stream.next().await {
+                    writer.write(&batch.map_err(plain_error)?)?;
+                }
+                writer.finish()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Write a result already in memory (the shell's `\d`).
+    pub async fn write_batches(&mut self, batch: RecordBatch) -> anyhow::Result<()> {
+        let schema = batch.schema();
+        let stream = MemoryStream::try_new(vec![batch], schema.clone(), None)?;
+        self.write_stream(schema, Box::pin(stream)).await
+    }
+
+    /// Flush what was written.
+    pub fn finish(mut self) -> anyhow::Result<()> {
+        self.sink.flush()?;
+        Ok(())
+    }
 }

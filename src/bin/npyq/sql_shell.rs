@@ -13,7 +13,7 @@ use datafusion::prelude::SessionContext;
 use rustyline::error::ReadlineError;
 use rustyline::DefaultEditor;
 
-use super::{run_sql, write_results, OutputFormat, QueryResult};
+use super::{run_sql, OutputFormat, ResultWriter};
 
 const HELP: &str = "Statements end with ';'. Commands: \\d (tables), \\d NAME (columns), \\q (quit), \\? (help).";
 
@@ -59,9 +59,14 @@ pub async fn run(ctx: &SessionContext, format: OutputFormat) -> anyhow::Result<(
         }
         let sql = std::mem::take(&mut buffer);
         let _ = editor.add_history_entry(sql.trim());
-        match run_sql(ctx, &sql).await.and_then(|results| write_results(&results, format, None)) {
-            Ok(()) => {}
-            Err(e) => eprintln!("error: {}", one_line(&e)),
+        let run = async {
+            let mut out = ResultWriter::new(format, None)?;
+            let result = run_sql(ctx, &sql, &mut out).await;
+            out.finish()?;
+            result
+        };
+        if let Err(e) = run.await {
+            eprintln!("error: {}", one_line(&e));
         }
     }
     if let Some(path) = &history {
@@ -83,8 +88,8 @@ async fn command(ctx: &SessionContext, line: &str, format: OutputFormat) -> anyh
     let mut words = line.split_whitespace();
     match (words.next(), words.next()) {
         (Some("\\q"), _) => return Ok(Flow::Quit),
-        (Some("\\d"), None) => write_results(&[list_tables(ctx).await?], format, None)?,
-        (Some("\\d"), Some(name)) => write_results(&[describe(ctx, name).await?], format, None)?,
+        (Some("\\d"), None) => show(list_tables(ctx)?, format).await?,
+        (Some("\\d"), Some(name)) => show(describe(ctx, name).await?, format).await?,
         (Some("\\?"), _) => println!("{HELP}"),
         (Some(other), _) => anyhow::bail!("unknown command {other} ({HELP})"),
         (None, _) => {}
@@ -92,8 +97,14 @@ async fn command(ctx: &SessionContext, line: &str, format: OutputFormat) -> anyh
     Ok(Flow::Continue)
 }
 
+async fn show(batch: RecordBatch, format: OutputFormat) -> anyhow::Result<()> {
+    let mut out = ResultWriter::new(format, None)?;
+    out.write_batches(batch).await?;
+    out.finish()
+}
+
 /// Every table of every schema of every catalog, but `information_schema`.
-async fn list_tables(ctx: &SessionContext) -> anyhow::Result<QueryResult> {
+fn list_tables(ctx: &SessionContext) -> anyhow::Result<RecordBatch> {
     let (mut schemas, mut tables) = (Vec::new(), Vec::new());
     for catalog_name in ctx.catalog_names() {
         let Some(catalog) = ctx.catalog(&catalog_name) else { continue };
@@ -112,11 +123,11 @@ async fn list_tables(ctx: &SessionContext) -> anyhow::Result<QueryResult> {
     }
     let schema = Arc::new(Schema::new(vec![Field::new("schema", DataType::Utf8, false), Field::new("table", DataType::Utf8, false)]));
     let columns: Vec<ArrayRef> = vec![Arc::new(StringArray::from(schemas)), Arc::new(StringArray::from(tables))];
-    Ok(QueryResult { batches: vec![RecordBatch::try_new(schema.clone(), columns)?], schema })
+    Ok(RecordBatch::try_new(schema, columns)?)
 }
 
 /// A table's columns: name, type, nullable.
-async fn describe(ctx: &SessionContext, name: &str) -> anyhow::Result<QueryResult> {
+async fn describe(ctx: &SessionContext, name: &str) -> anyhow::Result<RecordBatch> {
     let frame = ctx.table(name).await?;
     let fields = frame.schema().fields();
     let names: Vec<&str> = fields.iter().map(|f| f.name().as_str()).collect();
@@ -129,7 +140,7 @@ async fn describe(ctx: &SessionContext, name: &str) -> anyhow::Result<QueryResul
     ]));
     let columns: Vec<ArrayRef> =
         vec![Arc::new(StringArray::from(names)), Arc::new(StringArray::from(types)), Arc::new(BooleanArray::from(nullable))];
-    Ok(QueryResult { batches: vec![RecordBatch::try_new(schema.clone(), columns)?], schema })
+    Ok(RecordBatch::try_new(schema, columns)?)
 }
 
 fn history_file() -> Option<PathBuf> {
