@@ -272,7 +272,8 @@ fn with_shape(base: DType, shape: &Literal, context: &Literal) -> Result<DType, 
     }
     let dims = match shape {
         Literal::Int(n) => vec![dimension(*n, context)?],
-        Literal::Tuple(items) => items
+        // numpy takes a list as well as a tuple: `np.dtype([('b', '<f8', [2])])`.
+        Literal::Tuple(items) | Literal::List(items) => items
             .iter()
             .map(|item| match item {
                 Literal::Int(n) => dimension(*n, context),
@@ -641,6 +642,13 @@ mod tests {
 
     fn int(bytes: u8, signed: bool, endian: Endian) -> DType {
         DType::Int { bytes, signed, endian }
+    }
+
+    #[test]
+    fn sub_array_shape_may_be_a_list() {
+        // python3 -c "import numpy as np; print(np.dtype([('b', '<f8', [2])]).descr)"
+        // -> [('b', '<f8', (2,))]
+        assert_eq!(descr("[('b', '<f8', [2])]"), descr("[('b', '<f8', (2,))]"));
     }
 
     #[test]

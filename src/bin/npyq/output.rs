@@ -173,19 +173,7 @@ impl PendingFile {
             Some(parent) if !parent.as_os_str().is_empty() => parent,
             _ => Path::new("."),
         };
-        let stem = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let prefix = format!(".{stem}.");
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(&prefix).suffix(".partial");
-        #[cfg(unix)]
-        {
-            // The default 0600 would survive the rename; a converted file should get the
-            // permissions any new file gets (0666 less the umask).
-            use std::os::unix::fs::PermissionsExt;
-            builder.permissions(std::fs::Permissions::from_mode(0o666));
-        }
-        let temp = builder
-            .tempfile_in(dir)
+        let temp = datafusion_npy::format::writer::temp_file_in(dir, target)
             .with_context(|| format!("{}: cannot create a file in {}", target.display(), dir.display()))?;
         Ok(PendingFile { temp: temp.into_temp_path(), target: target.to_path_buf() })
     }

@@ -309,9 +309,21 @@ fn field_like(field: &FieldRef, column: &ArrayRef) -> FieldRef {
 }
 
 /// A hidden temporary file beside `path`: `.<name>.<random>.partial`, never taken for a `.npy`.
-fn temp_file_in(dir: &Path, path: &Path) -> Result<NamedTempFile> {
+/// A hidden temporary file `.<name>.<random>.partial` for the output `path`, in `dir` (the
+/// output's directory: same file system, so the final rename is atomic). It gets the
+/// permissions any new file gets (0666 less the umask): tempfile's default 0600 would survive
+/// the rename. Removed when dropped unless persisted. The CLI uses it for every format.
+pub fn temp_file_in(dir: &Path, path: &Path) -> Result<NamedTempFile> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    Ok(tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".partial").tempfile_in(dir)?)
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".partial");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    Ok(builder.tempfile_in(dir)?)
 }
 
 fn unwritable(what: &str, reason: &str) -> NpyError {

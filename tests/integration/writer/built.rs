@@ -374,3 +374,20 @@ fn an_npz_of_more_columns_than_open_files_allowed_is_fine() {
     assert_eq!(&bytes[bytes.len() - 8..], [1499i32.to_le_bytes(), (-1499i32).to_le_bytes()].concat());
     assert_eq!(files_in(dir.path()), ["wide.npz"]);
 }
+
+/// Outputs get the permissions any new file gets (not the 0600 of a private temporary file).
+#[cfg(unix)]
+#[test]
+fn outputs_get_ordinary_file_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (schema, batches) = stream_batches(false);
+    let reference = dir.path().join("reference");
+    std::fs::File::create(&reference).unwrap();
+    let expected = std::fs::metadata(&reference).unwrap().permissions().mode() & 0o777;
+    for name in ["out.npy", "out.npz"] {
+        let path = dir.path().join(name);
+        write_all(&path, schema.clone(), &batches, WriteOptions::default()).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, expected, "{name}");
+    }
+}
