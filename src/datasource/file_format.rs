@@ -20,7 +20,7 @@
 //! and for `COPY` (see `sink`): `compression` (`stored`|`deflated` `.npz` members), `nulls`
 //! (`error`|`zero`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -47,11 +47,11 @@ use futures::TryStreamExt;
 
 use super::local::{df_err, local_file};
 use super::natural::natural_cmp;
-use super::source::{row_column_index, FileRows, NpySource};
+use super::source::{row_column_index, FileRows, NpySource, Splittable};
 use super::ROW_COLUMN;
 use crate::error::{ErrorKind, NpyError, ResultExt};
 use crate::format::dtype::DType;
-use crate::format::table::{NpyTable, OpenOptions};
+use crate::format::table::{NpyTable, OpenOptions, Storage};
 use crate::format::writer::{NullPolicy, WriteOptions};
 
 /// How files are read as tables.
@@ -259,6 +259,24 @@ impl NpyFormat {
         FileScanConfigBuilder::from(conf).with_file_groups(vec![FileGroup::new(files)]).build()
     }
 
+    /// The scan's `.npz` files with a deflated member in the table: splitting such a file into
+    /// byte ranges would make every range inflate the stream from its start.
+    async fn deflated_files(&self, store: &Arc<dyn ObjectStore>, conf: &FileScanConfig) -> Result<HashSet<Path>> {
+        let mut deflated = HashSet::new();
+        for file in conf.file_groups.iter().flat_map(|g| g.files()) {
+            let location = &file.object_meta.location;
+            if !location.as_ref().ends_with(".npz") || deflated.contains(location) {
+                continue;
+            }
+            let local = local_file(store.as_ref(), location).await?;
+            let table = self.options.open(local.path()).map_err(df_err)?;
+            if table.arrays().iter().any(|a| a.storage == Storage::ZipDeflated) {
+                deflated.insert(location.clone());
+            }
+        }
+        Ok(deflated)
+    }
+
     async fn count_rows(&self, store: &Arc<dyn ObjectStore>, meta: &ObjectMeta) -> Result<u64> {
         let local = local_file(store.as_ref(), &meta.location).await?;
         Ok(self.options.open(local.path()).map_err(df_err)?.num_rows())
@@ -266,7 +284,7 @@ impl NpyFormat {
 
     /// The scan's files in natural order with their places and exact statistics, in as many
     /// groups as before (unless the groups carry a declared partitioning or byte ranges).
-    fn arrange(&self, conf: FileScanConfig, places: &HashMap<Path, FileRows>) -> Result<FileScanConfig> {
+    fn arrange(&self, conf: FileScanConfig, places: &HashMap<Path, FileRows>, deflated: &HashSet<Path>) -> Result<FileScanConfig> {
         let file_schema = Arc::clone(conf.file_schema());
         let table_schema = Arc::clone(conf.file_source.table_schema().table_schema());
         let place = |file: PartitionedFile| -> Result<PartitionedFile> {
@@ -274,7 +292,8 @@ impl NpyFormat {
                 DataFusionError::Internal(format!("no row count for {}", file.object_meta.location))
             })?;
             let stats = file_statistics(&file_schema, rows.rows, Some(rows.offset), file.object_meta.size);
-            Ok(file.with_extension(rows).with_statistics(Arc::new(stats)))
+            let splittable = Splittable(!deflated.contains(&file.object_meta.location));
+            Ok(file.with_extension(rows).with_extension(splittable).with_statistics(Arc::new(stats)))
         };
         let keep_groups = conf.output_partitioning.is_some()
             || conf.file_groups.iter().flat_map(|g| g.files()).any(|f| f.range.is_some());
@@ -364,7 +383,8 @@ impl FileFormat for NpyFormat {
         let placed = self.place_files(state, &store, &conf).await?;
         let conf = self.first_files(conf, &placed);
         let places: HashMap<Path, FileRows> = placed.into_iter().map(|(meta, place)| (meta.location, place)).collect();
-        Ok(DataSourceExec::from_data_source(self.arrange(conf, &places)?))
+        let deflated = self.deflated_files(&store, &conf).await?;
+        Ok(DataSourceExec::from_data_source(self.arrange(conf, &places, &deflated)?))
     }
 
     async fn create_writer_physical_plan(

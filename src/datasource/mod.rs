@@ -28,7 +28,7 @@ pub mod source;
 pub use catalog::NpyDirCatalog;
 pub use context::SessionContextNpyExt;
 pub use file_format::{Extension, NpyFormat, NpyFormatFactory, NpyFormatOptions, NpyTableFactory};
-pub use source::{FileRows, NpyOpener, NpySource};
+pub use source::{FileRows, NpyOpener, NpySource, Splittable};
 
 /// Name of the row-position column every table gets.
 pub const ROW_COLUMN: &str = "_row";

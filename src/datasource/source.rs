@@ -24,13 +24,13 @@ use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::listing::PartitionedFile;
-use datafusion::datasource::physical_plan::{FileOpenFuture, FileOpener, FileScanConfig, FileSource};
+use datafusion::datasource::physical_plan::{FileGroupPartitioner, FileOpenFuture, FileOpener, FileScanConfig, FileSource};
 use datafusion::datasource::projection::{ProjectionOpener, SplitProjection};
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::object_store::ObjectStore;
 use datafusion::physical_expr::utils::conjunction_opt;
-use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::{LexOrdering, PhysicalExpr};
 use datafusion::physical_plan::filter_pushdown::{FilterPushdownPropagation, PushedDown};
 use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use datafusion::physical_plan::projection::ProjectionExprs;
@@ -51,6 +51,12 @@ pub struct FileRows {
     pub offset: u64,
     pub rows: u64,
 }
+
+/// Whether a file may be split into byte ranges (`false` for an `.npz` with deflated members,
+/// whose every range would inflate the stream from its start). A `PartitionedFile` extension;
+/// without it a file may be split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Splittable(pub bool);
 
 /// The `FileSource` of `.npy`/`.npz` tables.
 #[derive(Clone)]
@@ -206,6 +212,32 @@ impl FileSource for NpySource {
         source.row_filter = conjunction_opt(source.row_filter.clone().into_iter().chain(bounding.into_iter().map(|(f, _)| f)));
         Ok(FilterPushdownPropagation::with_parent_pushdown_result(verdicts)
             .with_updated_node(Arc::new(source) as Arc<dyn FileSource>))
+    }
+
+    /// DataFusion's byte-range splitting (each range read as its proportional rows), unless a
+    /// file of the scan is not [`Splittable`]: then the scan keeps whole files per partition.
+    fn repartitioned(
+        &self,
+        target_partitions: usize,
+        repartition_file_min_size: usize,
+        output_ordering: Option<LexOrdering>,
+        config: &FileScanConfig,
+    ) -> Result<Option<FileScanConfig>> {
+        let whole_files_only =
+            config.file_groups.iter().flat_map(|g| g.files()).any(|f| f.extension::<Splittable>().is_some_and(|s| !s.0));
+        if whole_files_only {
+            return Ok(None);
+        }
+        let groups = FileGroupPartitioner::new()
+            .with_target_partitions(target_partitions)
+            .with_repartition_file_min_size(repartition_file_min_size)
+            .with_preserve_order_within_groups(output_ordering.is_some())
+            .repartition_file_groups(&config.file_groups);
+        Ok(groups.map(|file_groups| {
+            let mut config = config.clone();
+            config.file_groups = file_groups;
+            config
+        }))
     }
 
     fn try_pushdown_projection(&self, projection: &ProjectionExprs) -> Result<Option<Arc<dyn FileSource>>> {
