@@ -11,14 +11,13 @@
 //! table's files are put in natural order, each gets its `_row` offset ([`FileRows`]) and exact
 //! statistics from its header (row count, `_row` min/max), so `count(*)` reads no data.
 //!
-//! Options (`OPTIONS ('member' 'features')`; DataFusion passes them as `format.member`); for
-//! reading:
+//! Options (`OPTIONS ('member' 'features')`; DataFusion passes them as `format.member`):
 //! - `member`: read this member of each `.npz` as the table;
 //! - `max_header_len`: longest header accepted, in bytes;
 //! - `mmap`: `false` reads private copies of the files instead of mapping them (for files that
 //!   another process may truncate while they are read);
-//! and for `COPY` (see `sink`): `compression` (`stored`|`deflated` `.npz` members), `nulls`
-//! (`error`|`zero`).
+//! - for `COPY` (see `sink`): `compression` (`stored`|`deflated` `.npz` members) and `nulls`
+//!   (`error`|`zero`).
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
