@@ -108,7 +108,7 @@ fn session(dirs: &[PathBuf]) -> anyhow::Result<SessionContext> {
 
 /// Run every statement of `sql` in order, writing the results of those that return columns.
 pub async fn run_sql(ctx: &SessionContext, sql: &str, out: &mut ResultWriter) -> anyhow::Result<()> {
-    let statements = DFParser::parse_sql(sql)?;
+    let statements = DFParser::parse_sql(sql).map_err(plain_error)?;
     for statement in statements {
         let state = ctx.state();
         let plan = state.statement_to_plan(statement).await.map_err(plain_error)?;
@@ -127,8 +127,12 @@ pub async fn run_sql(ctx: &SessionContext, sql: &str, out: &mut ResultWriter) ->
 }
 
 /// A file's error as the crate words it (`data/x.npy: not an .npy file ...`), without the
-/// `External error: ` / `Arrow error: ` wrappers DataFusion adds on the way up.
+/// `External error: ` / `Arrow error: ` wrappers DataFusion adds on the way up; a syntax error
+/// as the parser words it.
 fn plain_error(e: DataFusionError) -> anyhow::Error {
+    if let DataFusionError::SQL(parse_error, _) = &e {
+        return anyhow::anyhow!("{parse_error}");
+    }
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(current) = cause {
         if let Some(npy) = current.downcast_ref::<NpyError>() {
