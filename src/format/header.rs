@@ -192,25 +192,24 @@ impl HeaderDict {
                     )))
                 }
             };
-            let first = match key.as_str() {
-                "descr" => descr.replace(Descr { value, source: value_source.to_owned() }).is_none(),
-                "fortran_order" => fortran_order.replace(parse_fortran_order(&value)?).is_none(),
-                "shape" => shape.replace(parse_shape(&value)?).is_none(),
+            // A repeated key keeps its last value, as a Python dict literal does (numpy reads
+            // such a header); only the values that survive are checked.
+            match key.as_str() {
+                "descr" => descr = Some(Descr { value, source: value_source.to_owned() }),
+                "fortran_order" => fortran_order = Some(value),
+                "shape" => shape = Some(value),
                 _ => {
                     return Err(syntax(format!(
                         "unexpected key {} (the keys are 'descr', 'fortran_order' and 'shape')",
                         literal::repr_str(&key)
                     )))
                 }
-            };
-            if !first {
-                return Err(syntax(format!("duplicate key {}", literal::repr_str(&key))));
             }
         }
         Ok(HeaderDict {
             descr: descr.ok_or_else(|| missing("descr"))?,
-            fortran_order: fortran_order.ok_or_else(|| missing("fortran_order"))?,
-            shape: shape.ok_or_else(|| missing("shape"))?,
+            fortran_order: parse_fortran_order(&fortran_order.ok_or_else(|| missing("fortran_order"))?)?,
+            shape: parse_shape(&shape.ok_or_else(|| missing("shape"))?)?,
         })
     }
 }
@@ -522,12 +521,16 @@ mod tests {
         let e =
             syntax_message(&npy((1, 0), "{'descr': '<f4', 'fortran_order': False, 'shape': (), 1: 1}", true));
         assert_eq!(e, "unexpected key 1 (the keys are 'descr', 'fortran_order' and 'shape')");
-        let e = syntax_message(&npy(
-            (1, 0),
-            "{'descr': '<f4', 'shape': (1,), 'fortran_order': False, 'shape': (2,)}",
-            true,
-        ));
-        assert_eq!(e, "duplicate key 'shape'");
+    }
+
+    #[test]
+    fn a_repeated_key_keeps_its_last_value() {
+        // As in Python: eval("{'shape': 'junk', 'shape': (2,)}") == {'shape': (2,)}.
+        let mut bytes =
+            npy((1, 0), "{'descr': '<f4', 'shape': 'junk', 'fortran_order': False, 'shape': (2,)}", true);
+        bytes.extend_from_slice(&[0; 8]);
+        let header = parse_header(&bytes, DEFAULT_MAX_HEADER_LEN).unwrap();
+        assert_eq!(header.shape, vec![2]);
     }
 
     #[test]

@@ -3,10 +3,10 @@
 //! It never evaluates anything, and caps nesting depth so hostile headers cannot overflow the stack.
 //!
 //! Accepted beyond what numpy itself writes, because other writers (and Python 2) produce it:
-//! either quote style, `u`/`r` string prefixes, adjacent strings concatenated (`'a' 'b'`), every
+//! either quote style (triple quotes too), `u`/`r` string prefixes, adjacent strings concatenated (`'a' 'b'`), every
 //! Python escape except `\N{...}`, `+`/`-` signs, `0x`/`0o`/`0b` and `_` in integers, the
 //! Python 2 long suffix `3L`/`3l`, simple floats, trailing commas, `#` comments and `\`-newline
-//! continuations. Refused: sets, bytes literals, complex numbers, triple-quoted strings, anything
+//! continuations. Refused: sets, bytes literals, complex numbers, anything
 //! that is not a literal.
 
 use std::fmt;
@@ -479,17 +479,18 @@ impl<'a> Parser<'a> {
         let Some(quote @ (b'\'' | b'"')) = self.peek() else {
             return self.error(self.pos, "expected a string");
         };
-        if self.peek_at(1) == Some(quote) && self.peek_at(2) == Some(quote) {
-            return self.error(self.pos, "triple-quoted strings are not supported");
-        }
-        self.pos += 1;
+        // A triple-quoted string may span lines; `ast.literal_eval` takes it too.
+        let triple = self.peek_at(1) == Some(quote) && self.peek_at(2) == Some(quote);
+        self.pos += if triple { 3 } else { 1 };
         let mut out = String::new();
         loop {
             let Some(c) = self.text[self.pos..].chars().next() else {
                 return self.error(start, "string is not closed");
             };
             match c {
-                '\n' | '\r' => return self.error(start, "string is not closed before the end of the line"),
+                '\n' | '\r' if !triple => {
+                    return self.error(start, "string is not closed before the end of the line")
+                }
                 '\\' if raw => {
                     // A raw string keeps the backslash, but `\'` still does not close it.
                     out.push('\\');
@@ -503,8 +504,12 @@ impl<'a> Parser<'a> {
                     }
                 }
                 '\\' => self.escape(&mut out)?,
-                c if c as u32 == quote as u32 => {
+                c if c as u32 == quote as u32 && !triple => {
                     self.pos += 1;
+                    return Ok(out);
+                }
+                c if c as u32 == quote as u32 && self.peek_at(1) == Some(quote) && self.peek_at(2) == Some(quote) => {
+                    self.pos += 3;
                     return Ok(out);
                 }
                 c => {
@@ -778,6 +783,15 @@ mod tests {
     }
 
     #[test]
+    fn triple_quoted_strings() {
+        // ast.literal_eval("'''<f4'''") == '<f4', and they may hold newlines and lone quotes.
+        assert_eq!(ok("'''<f4'''"), s("<f4"));
+        assert_eq!(ok("\"\"\"a\n'b'\"\"\""), s("a\n'b'"));
+        assert_eq!(ok("'''it''s'''"), s("it''s"));
+        assert!(parse("'''never closed''").is_err());
+    }
+
+    #[test]
     fn string_escapes() {
         assert_eq!(ok(r"'a\nb\tc'"), s("a\nb\tc"));
         assert_eq!(ok(r#"'\'\"\\'"#), s("'\"\\"));
@@ -803,7 +817,6 @@ mod tests {
             r"'\ud800'",
             "'abc",
             "'ab\ncd'",
-            "'''x'''",
             "b'x'",
             r"'\N{DASH}'",
             "f'x'",

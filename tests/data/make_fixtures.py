@@ -277,6 +277,8 @@ def layout_cases(m, rng):
     m.npy("record_void_complex_unicode", np.array([(b"\x01\x02\x03", 1 - 2j, "é", "2020-01-01"), (b"\x00\x00\x00", np.nan + 0j, "", "NaT")],
                                                   dtype=[("v", "V3"), ("c", "<c8"), ("u", "<U1"), ("d", "<M8[D]")]))
     m.npy("datetime64_s_extremes", np.array([np.iinfo(np.int64).min + 1, np.iinfo(np.int64).max, 0], dtype="M8[s]"))
+    # Thirty-one axes (numpy allows 64): thirty levels of FixedSizeList.
+    m.npy("deep_31_axes", np.arange(2, dtype=np.int8).reshape((2,) + (1,) * 30))
     m.npy("many_rows_i32", np.arange(200_000, dtype=np.int32) - 1000)
     m.npy("tensor_f8_5x2x3", rng.standard_normal((5, 2, 3)))
 
@@ -332,6 +334,13 @@ def other_writer_cases(m):
     body = b"{'descr': '<f8', 'fortran_order': False, 'shape': (4,), }"
     body += b" " * (64 - 10 - len(body))
     m.raw_npy("hdr_no_final_newline", b"\x93NUMPY\x01\x00" + struct.pack("<H", len(body)) + body + data8, descr="<f8")
+    # A key given twice: Python's literal_eval keeps the last, so numpy reads '<f8', not '<i8'.
+    m.raw_npy("hdr_duplicate_key", assemble_npy("{'descr': '<i8', 'descr': '<f8', 'fortran_order': False, 'shape': (3,), }",
+                                                data8[:24]), descr="<f8")
+    # Escapes in field names (\x and \u, as Python's repr writes non-ASCII in some versions).
+    m.raw_npy("hdr_escaped_field_names",
+              assemble_npy("{'descr': [('\\xe9', '<f8'), ('\\u65e5', '<i4')], 'fortran_order': False, 'shape': (1,), }",
+                           struct.pack("<di", 2.5, -7)))
     # Bytes after the data (some writers pad files): numpy ignores them.
     m.raw_npy("hdr_trailing_bytes", npy_bytes(np.array([1, -2, 3], dtype="<i2")) + b"\x00" * 13 + b"junk", descr="<i2")
     # Header versions: a record header over 64 KiB (numpy picks 2.0 itself), and 3.0 with
@@ -345,6 +354,39 @@ def other_writer_cases(m):
     m.raw_npy("version_2_0_wide_header", raw)
     v3 = np.array([(1, "α"), (2, "日本")], dtype=[("名前", "<i4"), ("Ωμέγα", "<U2")])
     m.npy("version_3_0_non_latin", v3, version=(3, 0))
+
+
+def literal_cases(m):
+    """The edge of "what ast.literal_eval and numpy accept" (SPEC §2): Python literal forms no
+    numpy writes but numpy reads, and near misses numpy refuses."""
+    data = (np.arange(12, dtype="<f8") - 3.5).tobytes()  # 3 rows, or 12 for (1_2,); the rest is trailing
+    accepted = {
+        "lit_comment": "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), } # a comment",
+        "lit_hex_int": "{'descr': '<f8', 'fortran_order': False, 'shape': (0x3,), }",
+        "lit_underscore_int": "{'descr': '<f8', 'fortran_order': False, 'shape': (1_2,), }",
+        "lit_plus_sign": "{'descr': '<f8', 'fortran_order': False, 'shape': (+3,), }",
+        "lit_parenthesized_str": "{'descr': ('<f8'), 'fortran_order': False, 'shape': (3,), }",
+        "lit_concatenated_str": "{'descr': '<' 'f8', 'fortran_order': False, 'shape': (3,), }",
+        "lit_u_prefix": "{'descr': u'<f8', 'fortran_order': False, 'shape': (3,), }",
+        "lit_r_prefix": "{'descr': r'<f8', 'fortran_order': False, 'shape': (3,), }",
+        "lit_triple_quotes": "{'descr': '''<f8''', 'fortran_order': False, 'shape': (3,), }",
+    }
+    for name, text in accepted.items():
+        m.raw_npy(name, assemble_npy(text, data), descr="<f8")
+    refused = {
+        "bad_lit_trailing_garbage": "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), } garbage",
+        "bad_lit_bytes_descr": "{'descr': b'<f8', 'fortran_order': False, 'shape': (3,), }",
+        "bad_lit_int_fortran_order": "{'descr': '<f8', 'fortran_order': 0, 'shape': (3,), }",
+        "bad_lit_list_shape": "{'descr': '<f8', 'fortran_order': False, 'shape': [3], }",
+    }
+    for name, text in refused.items():
+        raw = assemble_npy(text, data)
+        try:
+            np.load(io.BytesIO(raw))
+            raise AssertionError(f"numpy accepted {text}")
+        except (ValueError, TypeError):
+            pass
+        m.error(name, name + ".npy", raw, f"numpy refuses this header: {text}")
 
 
 def npz_cases(m, rng):
@@ -579,6 +621,35 @@ def hostile_cases(m):
             pass
         m.error(f"bad_npz_crc_{label}", fn, bad, f"a {label} member whose CRC-32 does not match (numpy refuses it)")
 
+    # Compression methods numpy can read (zipfile does) but SPEC's reader leaves out (deflate only).
+    for compression, label in [(zipfile.ZIP_BZIP2, "bzip2"), (zipfile.ZIP_LZMA, "lzma")]:
+        buf = io.BytesIO()
+        zip_write_to(buf, [("x.npy", good)], compression)
+        m.error(f"bad_npz_{label}", f"bad_npz_{label}.npz", buf.getvalue(),
+                f"a {label} member: not deflate, so a clear error (numpy would read it)", member="x", mentions=["x"])
+    # The encryption flag set: numpy refuses ("File is encrypted").
+    buf = io.BytesIO()
+    zip_write_to(buf, [("x.npy", good)], zipfile.ZIP_STORED)
+    raw = bytearray(buf.getvalue())
+    for signature, at in [(b"PK\x03\x04", 6), (b"PK\x01\x02", 8)]:
+        j = raw.find(signature)
+        raw[j + at] |= 1
+    m.error("bad_npz_encrypted", "bad_npz_encrypted.npz", bytes(raw), "an encrypted member", member="x")
+    # The central directory points past the end of the file.
+    buf = io.BytesIO()
+    zip_write_to(buf, [("x.npy", good)], zipfile.ZIP_STORED)
+    raw = bytearray(buf.getvalue())
+    j = raw.find(b"PK\x01\x02")
+    raw[j + 42:j + 46] = struct.pack("<I", 0x7FFFFFF0)
+    m.error("bad_npz_offset_past_end", "bad_npz_offset_past_end.npz", bytes(raw), "a local header offset past the end")
+    # The end record claims 65535 entries; there is one.
+    buf = io.BytesIO()
+    zip_write_to(buf, [("x.npy", good)], zipfile.ZIP_STORED)
+    raw = bytearray(buf.getvalue())
+    j = raw.rfind(b"PK\x05\x06")
+    raw[j + 8:j + 12] = struct.pack("<HH", 0xFFFF, 0xFFFF)
+    m.error("bad_npz_entry_count", "bad_npz_entry_count.npz", bytes(raw), "the end record claims 65535 entries")
+
     buf = io.BytesIO()
     zip_write_to(buf, [("x.txt", good)], zipfile.ZIP_STORED)
     m.error("bad_npz_member_txt", "bad_npz_member_txt.npz", buf.getvalue(),
@@ -718,6 +789,7 @@ def main(out_dir):
     big_endian_cases(m, rng)
     layout_cases(m, rng)
     other_writer_cases(m)
+    literal_cases(m)
     npz_cases(m, rng)
     hostile_cases(m)
     zoo_cases(m)

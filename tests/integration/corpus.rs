@@ -14,7 +14,7 @@ mod reading;
 mod truncation;
 mod values;
 
-use check::run_group;
+use check::{run_group, run_group_with};
 use expected::{case_name, Manifest};
 use serde_json::Value;
 
@@ -38,9 +38,10 @@ const TIME: &[&str] = &["datetime64_", "timedelta64_"];
 const BIG_ENDIAN: &[&str] = &["be_"];
 const OTHER_WRITERS: &[&str] = &["hdr_", "version_"];
 const ZOO: &[&str] = &["zoo_"];
+const LITERALS: &[&str] = &["lit_"];
 
 fn is_layout(case: &Value) -> bool {
-    is_plain_file(case) && ![TIME, BIG_ENDIAN, OTHER_WRITERS, ZOO].iter().any(|g| named(g)(case))
+    is_plain_file(case) && ![TIME, BIG_ENDIAN, OTHER_WRITERS, ZOO, LITERALS].iter().any(|g| named(g)(case))
 }
 
 #[test]
@@ -80,6 +81,12 @@ fn fixtures_other_writers_headers_equal_numpy() {
 }
 
 #[test]
+fn fixtures_python_literal_headers_equal_numpy() {
+    // Literal forms no numpy writes but numpy reads (comments, 0x3, u'', implicit concatenation).
+    run_group(&Manifest::load("fixtures"), named(LITERALS));
+}
+
+#[test]
 fn fixtures_random_dtype_zoo_equals_numpy() {
     // Random records (nested, sub-arrays, aligned, gaps full of garbage) and random plain arrays
     // in C and Fortran order, filled with random bytes: combinations no hand-written case tries.
@@ -94,6 +101,16 @@ fn fixtures_npz_archives_equal_numpy() {
 #[test]
 fn fixtures_hostile_files_are_refused_naming_the_file() {
     run_group(&Manifest::load("fixtures"), is_error);
+}
+
+/// `OpenOptions::mmap = false` (a private copy instead of a map, for files that may change):
+/// every case again, with the same values and the same refusals.
+#[test]
+fn every_case_reads_the_same_from_a_private_copy() {
+    let copy = datafusion_npy::OpenOptions { mmap: false, ..Default::default() };
+    for sub in ["corpus/files", "fixtures"] {
+        run_group_with(&Manifest::load(sub), |_| true, &copy);
+    }
 }
 
 /// Every case of both manifests is in some group above, so none is silently skipped.

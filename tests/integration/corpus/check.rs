@@ -24,11 +24,16 @@ use super::reading::{check_table, compare_column, read, Pass, SMALL_BATCH};
 const CASE_TIME_LIMIT: Duration = Duration::from_secs(180);
 
 pub fn run_group(manifest: &Manifest, select: impl Fn(&Value) -> bool) {
+    run_group_with(manifest, select, &OpenOptions::default());
+}
+
+/// [`run_group`] with these options for every open (e.g. `mmap: false`: read private copies).
+pub fn run_group_with(manifest: &Manifest, select: impl Fn(&Value) -> bool, options: &OpenOptions) {
     let mut failures = Vec::new();
     let mut ran = 0;
     for case in manifest.cases.iter().filter(|c| select(c)) {
         ran += 1;
-        let problems = run_case_guarded(&manifest.dir, case);
+        let problems = run_case_guarded(&manifest.dir, case, options);
         if !problems.is_empty() {
             failures.push(format!(
                 "case {} ({}):\n    {}",
@@ -45,11 +50,11 @@ pub fn run_group(manifest: &Manifest, select: impl Fn(&Value) -> bool) {
 }
 
 /// One case on its own thread: its problems, or the panic or the hang as one.
-fn run_case_guarded(dir: &Path, case: &Value) -> Vec<String> {
+fn run_case_guarded(dir: &Path, case: &Value, options: &OpenOptions) -> Vec<String> {
     let (tx, rx) = mpsc::channel();
-    let (dir, case) = (dir.to_path_buf(), case.clone());
+    let (dir, case, options) = (dir.to_path_buf(), case.clone(), options.clone());
     std::thread::spawn(move || {
-        let result = std::panic::catch_unwind(move || run_case(&dir, &case));
+        let result = std::panic::catch_unwind(move || run_case(&dir, &case, &options));
         let _ = tx.send(result);
     });
     match rx.recv_timeout(CASE_TIME_LIMIT) {
@@ -67,29 +72,32 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "(non-string panic)".to_string())
 }
 
-fn run_case(dir: &Path, case: &Value) -> Vec<String> {
+fn run_case(dir: &Path, case: &Value, options: &OpenOptions) -> Vec<String> {
     let path = dir.join(case["file"].as_str().unwrap_or_default());
     if case.get("error").is_some() {
-        check_error_case(&path, case)
+        check_error_case(&path, case, options)
     } else if case.get("archive").is_some() {
-        check_npz_case(&path, case)
+        check_npz_case(&path, case, options)
     } else {
-        check_npy_case(&path, case)
+        check_npy_case(&path, case, options)
     }
 }
 
-fn check_npy_case(path: &Path, case: &Value) -> Vec<String> {
+fn check_npy_case(path: &Path, case: &Value, options: &OpenOptions) -> Vec<String> {
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
     let columns = match expected_columns(&stem, case, true) {
         Ok(c) => c,
         Err(e) => return vec![format!("test cannot read the case: {e}")],
     };
-    let table = match NpyTable::open(path) {
+    let table = match NpyTable::open_with(path, options) {
         Ok(t) => t,
         Err(e) => return vec![format!("open failed: {e}")],
     };
     let mut problems = check_array_infos(&table, &[(stem, case)], Some(Storage::NpyFile));
-    problems.extend(check_npy_layout(path, &table, &columns, case));
+    if options.mmap {
+        // Zero-copy means "points into the map"; a private copy is another matter.
+        problems.extend(check_npy_layout(path, &table, &columns, case));
+    }
     problems.extend(check_table(&table, &columns, rows_of(case), true));
     problems
 }
@@ -175,7 +183,7 @@ fn npy_members_in_archive_order(path: &Path) -> Result<Vec<String>, String> {
     Ok(names)
 }
 
-fn check_npz_case(path: &Path, case: &Value) -> Vec<String> {
+fn check_npz_case(path: &Path, case: &Value, options: &OpenOptions) -> Vec<String> {
     let mut problems = Vec::new();
     let storage = match case["archive"].as_str() {
         Some("deflated") => Some(Storage::ZipDeflated),
@@ -222,7 +230,7 @@ fn check_npz_case(path: &Path, case: &Value) -> Vec<String> {
                 continue;
             }
         };
-        match NpyTable::open_npz_member(path, member, &OpenOptions::default()) {
+        match NpyTable::open_npz_member(path, member, options) {
             Ok(table) => {
                 let found = check_array_infos(&table, &[(member.clone(), array)], storage);
                 let found = found.into_iter().chain(check_table(&table, &columns, rows_of(array), true));
@@ -232,11 +240,11 @@ fn check_npz_case(path: &Path, case: &Value) -> Vec<String> {
         }
     }
     for (member, why) in bad_members.iter().chain(unreadable) {
-        let outcome = open_and_read(|| NpyTable::open_npz_member(path, member, &OpenOptions::default()));
+        let outcome = open_and_read(|| NpyTable::open_npz_member(path, member, options));
         problems.extend(expect_error(path, &format!("member '{member}' ({why})"), outcome, &[]));
     }
     if !unreadable.is_empty() {
-        problems.extend(check_readable_part(path, &archive_order, members));
+        problems.extend(check_readable_part(path, &archive_order, members, options));
         return problems;
     }
 
@@ -246,13 +254,13 @@ fn check_npz_case(path: &Path, case: &Value) -> Vec<String> {
         problems.extend(expect_error(
             path,
             &format!("whole archive ({why})"),
-            open_and_read(|| NpyTable::open(path)),
+            open_and_read(|| NpyTable::open_with(path, options)),
             &mentions,
         ));
         return problems;
     }
     let optional = case.get("whole_table").is_some();
-    match NpyTable::open(path) {
+    match NpyTable::open_with(path, options) {
         Ok(table) => {
             let mut columns = Vec::new();
             let mut infos = Vec::new();
@@ -286,8 +294,9 @@ fn check_readable_part(
     path: &Path,
     archive_order: &[String],
     members: &serde_json::Map<String, Value>,
+    options: &OpenOptions,
 ) -> Vec<String> {
-    let table = match NpyTable::open(path) {
+    let table = match NpyTable::open_with(path, options) {
         Ok(t) => t,
         Err(e) => return vec![format!("whole archive: open failed although every header is readable: {e}")],
     };
@@ -327,11 +336,11 @@ fn check_readable_part(
     problems
 }
 
-fn check_error_case(path: &Path, case: &Value) -> Vec<String> {
+fn check_error_case(path: &Path, case: &Value, options: &OpenOptions) -> Vec<String> {
     let why = case["error"].as_str().unwrap_or_default();
     let outcome = match case.get("member").and_then(Value::as_str) {
-        Some(member) => open_and_read(|| NpyTable::open_npz_member(path, member, &OpenOptions::default())),
-        None => open_and_read(|| NpyTable::open(path)),
+        Some(member) => open_and_read(|| NpyTable::open_npz_member(path, member, options)),
+        None => open_and_read(|| NpyTable::open_with(path, options)),
     };
     expect_error(path, why, outcome, &mentions_of(case))
 }
