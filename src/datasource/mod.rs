@@ -20,7 +20,7 @@ pub mod catalog;
 pub mod context;
 pub mod file_format;
 mod local;
-mod natural;
+pub mod natural;
 mod row_filter;
 pub mod sink;
 pub mod source;

@@ -14,6 +14,7 @@ use rustyline::error::ReadlineError;
 use rustyline::DefaultEditor;
 
 use super::{run_sql, OutputFormat, ResultWriter};
+use crate::one_line;
 
 const HELP: &str = "Statements end with ';'. Commands: \\d (tables), \\d NAME (columns), \\q (quit), \\? (help).";
 
@@ -147,18 +148,3 @@ fn history_file() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".npyq_history"))
 }
 
-/// The error and its causes on one line, without repeating a cause already in the message.
-fn one_line(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if out.contains(&text) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&text);
-    }
-    out.replace('\n', " ")
-}
