@@ -33,10 +33,9 @@ use datafusion::physical_expr::LexRequirement;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use tokio::sync::mpsc::Receiver;
 
+use super::ROW_COLUMN;
 use crate::format::writer::{ArrayFileWriter, NpzCompression, NullPolicy, WriteOptions};
 
-/// The row-position column of this crate's tables; never written.
-pub const ROW_COLUMN: &str = "_row";
 
 /// The body of `NpyFormat::create_writer_physical_plan` (same arguments), with default
 /// [`WriteOptions`] (`.npz` members stored) and nulls without a numpy form an error.

@@ -15,10 +15,10 @@ use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::ipc::reader::{FileReader, StreamReader};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchReader};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion_npy::datasource::natural::natural_cmp;
 use datafusion_npy::format::dtype::DType;
 use datafusion_npy::{ErrorKind, NpyError, NpyTable, OpenOptions};
 
-use crate::natural;
 
 /// Rows per batch for the inputs whose reader lets us choose (Parquet); the `.npy` reader's
 /// own default (65,536 rows, at most 16 MiB) applies to numpy inputs.
@@ -139,7 +139,7 @@ pub fn shard_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
             files.push(path);
         }
     }
-    files.sort_by(|a, b| natural::compare(&a.to_string_lossy(), &b.to_string_lossy()));
+    files.sort_by(|a, b| natural_cmp(&a.to_string_lossy(), &b.to_string_lossy()));
     Ok(files)
 }
 

@@ -3,7 +3,6 @@
 mod convert;
 mod csv_flatten;
 mod input;
-mod natural;
 mod output;
 mod schema;
 mod sql;
@@ -51,7 +50,7 @@ fn main() -> ExitCode {
 }
 
 /// The error and its causes on one line, without repeating a cause already in the message.
-fn one_line(e: &anyhow::Error) -> String {
+pub(crate) fn one_line(e: &anyhow::Error) -> String {
     let mut out = String::new();
     for cause in e.chain() {
         let text = cause.to_string();
