@@ -11,6 +11,7 @@ mod check;
 mod dtype;
 mod expected;
 mod reading;
+mod sql_scan;
 mod truncation;
 mod values;
 
@@ -111,6 +112,18 @@ fn every_case_reads_the_same_from_a_private_copy() {
     for sub in ["corpus/files", "fixtures"] {
         run_group_with(&Manifest::load(sub), |_| true, &copy);
     }
+}
+
+/// Every case through DataFusion (split scans, small batches, `_row` filters, `count(*)`,
+/// archives whole and member by member).
+#[test]
+fn corpus_through_sql_equals_numpy() {
+    sql_scan::run_group_sql(&Manifest::load("corpus/files"), sql_scan::sql_checkable);
+}
+
+#[test]
+fn fixtures_through_sql_equal_numpy() {
+    sql_scan::run_group_sql(&Manifest::load("fixtures"), sql_scan::sql_checkable);
 }
 
 /// Every case of both manifests is in some group above, so none is silently skipped.
