@@ -125,15 +125,16 @@ async fn check_table(
 
     // Everything.
     match read(ctx, location, options(member.clone()), None).await {
-        Ok(batches) => problems
-            .extend(compare(&columns, &batches, 0..rows).into_iter().map(|p| format!("SELECT *: {p}"))),
+        Ok(batches) => {
+            problems.extend(compare(columns, &batches, 0..rows).into_iter().map(|p| format!("SELECT *: {p}")))
+        }
         Err(e) => problems.push(format!("SELECT *: {e}")),
     }
     // A `_row` range, as a filter (pushed down to the scan as a row range where it can be).
     let range = rows / 3..rows - rows / 4 + 1;
     match read(ctx, location, options(member.clone()), Some(range.clone())).await {
         Ok(batches) => problems.extend(
-            compare(&columns, &batches, range.start.min(rows)..range.end.min(rows))
+            compare(columns, &batches, range.start.min(rows)..range.end.min(rows))
                 .into_iter()
                 .map(|p| format!("WHERE _row in {range:?}: {p}")),
         ),
