@@ -15,7 +15,8 @@ Case keys, beyond the corpus's:
 - "whole_table": "optional" (archives): opening the whole archive may fail or succeed; if it
   succeeds its columns are exactly "members".
 
-Usage: python3 make_fixtures.py OUT_DIR   (the tests use tests/data/fixtures)
+Usage: python3 make_fixtures.py OUT_DIR   (the tests use tests/data/fixtures; directories that
+are one table each go to OUT_DIR/../shards)
 Deterministic: fixed seeds, no timestamps (zip entries get a fixed date).
 """
 import io
@@ -732,6 +733,8 @@ def zoo_record(rng, depth):
                      "offsets": offsets, "itemsize": at + int(rng.integers(0, 4))})
 
 
+# Arrays are views of a bytearray, never copies: numpy copies structured items field by field,
+# leaving the padding of the copy uninitialised (so the files would differ from run to run).
 def zoo_fill(rng, arr):
     """Random bytes everywhere (NaN payloads, subnormals, bool bytes other than 0/1, garbage in
     padding), then valid values where random bytes would not be (text, datetimes)."""
@@ -758,7 +761,7 @@ def zoo_cases(m):
         else:
             dt = np.dtype(str(rng.choice(ZOO_LEAVES)))
             shape = (rows,) + tuple(int(d) for d in rng.integers(1, 4, size=int(rng.integers(0, 3))))
-        arr = np.frombuffer(rng.bytes(int(np.prod(shape)) * dt.itemsize), dtype=dt).reshape(shape).copy()
+        arr = np.frombuffer(bytearray(rng.bytes(int(np.prod(shape)) * dt.itemsize)), dtype=dt).reshape(shape)
         zoo_fill(rng, arr)
         if arr.ndim > 1 and rng.random() < 0.5:
             arr = np.asfortranarray(arr)
@@ -772,7 +775,7 @@ def zoo_cases(m):
             dt = zoo_record(rng, 0) if rng.random() < 0.6 else np.dtype(str(rng.choice(ZOO_LEAVES)))
             extra = int(rng.integers(0, 2)) if dt.names is None else 0
             shape = (rows,) + tuple(int(d) for d in rng.integers(1, 3, size=extra))
-            arr = np.frombuffer(rng.bytes(int(np.prod(shape)) * dt.itemsize), dtype=dt).reshape(shape).copy()
+            arr = np.frombuffer(bytearray(rng.bytes(int(np.prod(shape)) * dt.itemsize)), dtype=dt).reshape(shape)
             zoo_fill(rng, arr)
             members[f"m{j}"] = arr
         compressed = bool(k % 2)
@@ -781,8 +784,44 @@ def zoo_cases(m):
         m.npz(f"zoo_archive_{k:02d}", fn, "deflated" if compressed else "stored")
 
 
+def shard_cases(shards_dir):
+    """Directories of files that are one table (SPEC §5): `parts/` in natural order (part-2
+    before part-10), `.npz` shards too. expected.json: one case per directory, its values the
+    files' rows in that order, as numpy reads them."""
+    m = Manifest(shards_dir)
+    rec = np.dtype([("id", "<i4"), ("x", "<f8"), ("tag", "S2")])
+    parts = {"part-1": 3, "part-2": 4, "part-10": 2}  # natural order: 1, 2, 10
+    os.makedirs(m.path("parts"), exist_ok=True)
+    start, chunks = 0, []
+    for name, rows in parts.items():
+        arr = np.array([(start + i, (start + i) / 8, b"p%d" % (start + i)) for i in range(rows)], dtype=rec)
+        np.save(m.path(f"parts/{name}.npy"), arr)
+        chunks.append(np.load(m.path(f"parts/{name}.npy")))
+        start += rows
+    whole = np.concatenate(chunks)
+    m.cases.append({"name": "parts", "file": "parts", **describe(whole), "values": rows_of(whole)})
+    os.makedirs(m.path("zparts"), exist_ok=True)
+    start, chunks = 0, []
+    for name, rows in {"b-9": 2, "b-10": 3, "a-100": 1}.items():  # natural order: a-100, b-9, b-10
+        feats = (np.arange(rows * 2, dtype=np.float32).reshape(rows, 2) + start * 2)
+        savez(m.path(f"zparts/{name}.npz"), name != "b-10", feats=feats, label=np.arange(start, start + rows, dtype=np.int64))
+        start += rows
+    order = ["a-100", "b-9", "b-10"]
+    members = {}
+    for member in ["feats", "label"]:
+        arrays = []
+        for name in order:
+            with np.load(m.path(f"zparts/{name}.npz")) as z:
+                arrays.append(z[member])
+        whole = np.concatenate(arrays)
+        members[member] = {**describe(whole), "values": rows_of(whole)}
+    m.cases.append({"name": "zparts", "file": "zparts", "archive": "mixed", "members": members})
+    m.write()
+
+
 def main(out_dir):
     os.makedirs(out_dir, exist_ok=True)
+    shard_cases(os.path.join(os.path.dirname(os.path.abspath(out_dir)), "shards"))
     m = Manifest(out_dir)
     rng = np.random.default_rng(20261126)
     dtype_cases(m, rng)

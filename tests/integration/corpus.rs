@@ -126,6 +126,12 @@ fn fixtures_through_sql_equal_numpy() {
     sql_scan::run_group_sql(&Manifest::load("fixtures"), sql_scan::sql_checkable);
 }
 
+/// Directories of shards as one table, in natural order (SPEC §5).
+#[test]
+fn shard_directories_through_sql_equal_numpy() {
+    sql_scan::run_shards();
+}
+
 /// Every case of both manifests is in some group above, so none is silently skipped.
 #[test]
 fn every_case_belongs_to_a_group() {

@@ -264,3 +264,59 @@ fn concat_column(batches: &[RecordBatch], index: usize) -> Result<ArrayRef, Stri
     let parts: Vec<&dyn Array> = batches.iter().map(|b| b.column(index).as_ref()).collect();
     concat(&parts).map_err(|e| format!("cannot concatenate the batches: {e}"))
 }
+
+/// Directories that are one table each (`tests/data/shards`): files in natural order, `_row`
+/// over the whole directory; both through the directory catalog and `read_npy` of the directory.
+pub fn run_shards() {
+    let manifest = Manifest::load("shards");
+    let mut failures = Vec::new();
+    for case in &manifest.cases {
+        let name = case_name(case);
+        let columns = match case.get("members").and_then(Value::as_object) {
+            // Members in the order numpy's savez wrote them (make_fixtures.py: alphabetical).
+            Some(members) => members
+                .iter()
+                .map(|(member, array)| expected_columns(member, array, false))
+                .collect::<Result<Vec<_>, _>>()
+                .map(|c| c.into_iter().flatten().collect::<Vec<_>>()),
+            None => expected_columns(name, case, true),
+        };
+        let columns = match columns {
+            Ok(c) => c,
+            Err(e) => {
+                failures.push(format!("{name}: test cannot read the case: {e}"));
+                continue;
+            }
+        };
+        let rows = case
+            .get("members")
+            .and_then(Value::as_object)
+            .map_or(rows_of(case), |m| m.values().next().map_or(0, rows_of));
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
+        let problems = runtime.block_on(async {
+            let ctx = context(rows);
+            let mut problems = Vec::new();
+            let by_catalog = async {
+                ctx.register_npy_dir(&manifest.dir).map_err(|e| e.to_string())?;
+                let df = ctx.sql(&format!("SELECT * FROM {name}")).await.map_err(|e| e.to_string())?;
+                df.collect().await.map_err(|e| e.to_string())
+            };
+            match by_catalog.await {
+                Ok(batches) => problems.extend(
+                    compare(&columns, &batches, 0..rows).into_iter().map(|p| format!("catalog: {p}")),
+                ),
+                Err(e) => problems.push(format!("catalog: {e}")),
+            }
+            let dir = manifest.dir.join(name).to_string_lossy().into_owned();
+            match read(&ctx, &dir, NpyFormatOptions::default(), None).await {
+                Ok(batches) => problems.extend(
+                    compare(&columns, &batches, 0..rows).into_iter().map(|p| format!("read_npy: {p}")),
+                ),
+                Err(e) => problems.push(format!("read_npy: {e}")),
+            }
+            problems
+        });
+        failures.extend(problems.into_iter().map(|p| format!("{name}: {p}")));
+    }
+    assert!(failures.is_empty(), "directories as tables differ from numpy:\n{}", failures.join("\n"));
+}
