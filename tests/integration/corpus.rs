@@ -6,6 +6,16 @@
 //! write them, archives, and hostile files). One checker walks both; each test below takes one
 //! group of cases and fails listing every case that differs, with the value, expected and got.
 //! The checker's reading of SPEC §3 (`corpus/dtype.rs`) is independent of the crate's own.
+//!
+//! Each case is read several ways (`corpus/reading.rs`: default and 7-row batches, row ranges,
+//! byte budgets, projections, `_row`), again from a private copy (`mmap = false`), and again
+//! through DataFusion (`corpus/sql_scan.rs`: split scans, `_row` filters, `count(*)`, archives
+//! per member, shard directories). `corpus/truncation.rs` truncates files under the reader in
+//! child processes, where a SIGBUS cannot take the test binary down.
+//!
+//! Layout: `expected` (the manifests and the columns a case describes), `dtype` and `values`
+//! (SPEC §3 and value comparison), `check` (one case: open, header facts, errors), `reading`
+//! (the passes over a table).
 
 mod check;
 mod dtype;
