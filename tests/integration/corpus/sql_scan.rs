@@ -140,6 +140,23 @@ async fn check_table(
         ),
         Err(e) => problems.push(format!("WHERE _row in {range:?}: {e}")),
     }
+    // One column (the last) and `_row`: projection pushed into the scan.
+    if let Some(last) = columns.last() {
+        let projected = async {
+            let df = ctx.read_npy(location, options(member.clone())).await.map_err(|e| e.to_string())?;
+            let df = df.select_columns(&[last.name.as_str(), "_row"]).map_err(|e| e.to_string())?;
+            df.collect().await.map_err(|e| e.to_string())
+        };
+        let label = format!("SELECT \"{}\", _row", last.name);
+        match projected.await {
+            Ok(batches) => problems.extend(
+                compare(std::slice::from_ref(last), &batches, 0..rows)
+                    .into_iter()
+                    .map(|p| format!("{label}: {p}")),
+            ),
+            Err(e) => problems.push(format!("{label}: {e}")),
+        }
+    }
     // count(*), from statistics or not.
     match count(ctx, location, options(member)).await {
         Ok(n) if n as u64 == rows => {}
