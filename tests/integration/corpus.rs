@@ -142,6 +142,12 @@ fn shard_directories_through_sql_equal_numpy() {
     sql_scan::run_shards();
 }
 
+/// The fixtures directory as a catalog: good tables equal numpy beside hostile files.
+#[test]
+fn fixtures_directory_as_catalog_equals_numpy() {
+    sql_scan::run_catalog();
+}
+
 /// Every case of both manifests is in some group above, so none is silently skipped.
 #[test]
 fn every_case_belongs_to_a_group() {

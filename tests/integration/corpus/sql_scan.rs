@@ -337,3 +337,52 @@ pub fn run_shards() {
     }
     assert!(failures.is_empty(), "directories as tables differ from numpy:\n{}", failures.join("\n"));
 }
+
+/// The fixtures directory as a catalog (SPEC §5, §9): every file is a table by its stem; the
+/// good ones equal numpy although hostile files sit beside them, the hostile ones fail naming
+/// their file, and listing the tables survives them all.
+pub fn run_catalog() {
+    let manifest = Manifest::load("fixtures");
+    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
+    let ctx = SessionContext::new_with_config(
+        SessionConfig::new().with_target_partitions(3).with_batch_size(4099).with_information_schema(true),
+    );
+    ctx.register_npy_dir(&manifest.dir).expect("the fixtures directory registers");
+    let mut failures = Vec::new();
+    let listed = runtime.block_on(async {
+        let df = ctx.sql("SHOW TABLES").await.map_err(|e| e.to_string())?;
+        df.collect().await.map_err(|e| e.to_string())
+    });
+    if let Err(e) = listed {
+        failures.push(format!("SHOW TABLES: {e}"));
+    }
+    for case in manifest.cases.iter().filter(|c| sql_checkable(c) && c.get("member").is_none()) {
+        let path = manifest.dir.join(case["file"].as_str().unwrap_or_default());
+        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let file_name = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let query = format!("SELECT * FROM \"{stem}\"");
+        let outcome = runtime.block_on(async {
+            let df = ctx.sql(&query).await.map_err(|e| e.to_string())?;
+            df.collect().await.map_err(|e| e.to_string())
+        });
+        let refused = case.get("error").is_some() || case.get("table_error").is_some();
+        match (outcome, refused) {
+            (Ok(batches), false) => match columns_of(&path, case) {
+                Ok((columns, rows)) => failures.extend(
+                    compare(&columns, &batches, 0..rows)
+                        .into_iter()
+                        .map(|p| format!("{}: {query}: {p}", case_name(case))),
+                ),
+                Err(e) => failures.push(format!("{}: test cannot read the case: {e}", case_name(case))),
+            },
+            (Err(e), false) => failures.push(format!("{}: {query}: {e}", case_name(case))),
+            (Ok(_), true) => {
+                failures.push(format!("{}: {query} succeeded, numpy refuses the file", case_name(case)))
+            }
+            (Err(e), true) if !e.contains(&file_name) => failures
+                .push(format!("{}: {query}: the error does not name {file_name}: {e}", case_name(case))),
+            (Err(_), true) => {}
+        }
+    }
+    assert!(failures.is_empty(), "the fixtures directory as a catalog:\n{}", failures.join("\n"));
+}
