@@ -21,6 +21,7 @@ mod check;
 mod dtype;
 mod expected;
 mod reading;
+mod roundtrip;
 mod sql_scan;
 mod truncation;
 mod values;
@@ -146,6 +147,17 @@ fn shard_directories_through_sql_equal_numpy() {
 #[test]
 fn fixtures_directory_as_catalog_equals_numpy() {
     sql_scan::run_catalog();
+}
+
+/// SPEC §7: written back and read again, every case still equals numpy.
+#[test]
+fn corpus_write_read_round_trip_equals_numpy() {
+    roundtrip::run_group_roundtrip(&Manifest::load("corpus/files"), roundtrip::roundtrippable);
+}
+
+#[test]
+fn fixtures_write_read_round_trip_equal_numpy() {
+    roundtrip::run_group_roundtrip(&Manifest::load("fixtures"), roundtrip::roundtrippable);
 }
 
 /// Every case of both manifests is in some group above, so none is silently skipped.
