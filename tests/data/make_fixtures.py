@@ -270,6 +270,8 @@ def layout_cases(m, rng):
     titled = np.dtype([(("Title A", "a"), "<i4"), ("b", "<f8")])
     m.npy("titles", np.array([(1, 0.5), (-2, 1e100)], dtype=titled))
 
+    # A field named like the SQL layer's row-position column.
+    m.npy("record_field_named_row", np.array([(10, 0.5), (20, 1.5), (30, 2.5)], dtype=[("_row", "<i4"), ("x", "<f8")]))
     # Zero-size inner dimensions: rows of empty lists, no data bytes at all.
     m.npy("inner_empty_f4_3x0", np.zeros((3, 0), dtype=np.float32))
     m.npy("inner_empty_i8_2x0x4", np.zeros((2, 0, 4), dtype=np.int64))
