@@ -346,6 +346,15 @@ impl<'a> ReaderBuilder<'a> {
         let range = self.rows.unwrap_or(0..table.num_rows);
         let start = range.start.min(table.num_rows);
         let end = range.end.clamp(start, table.num_rows);
+        if let Some((name, offset)) = &self.row_number {
+            // Every row number must fit an Int64: checked once here, so batches need not.
+            if i64::try_from(end).ok().and_then(|end| offset.checked_add(end)).is_none() {
+                return Err(NpyError::from(ErrorKind::InvalidArgument(format!(
+                    "row numbers '{name}' from {offset} over {end} rows overflow Int64"
+                )))
+                .in_file(&table.path));
+            }
+        }
         let bytes_per_row: usize = parts.iter().map(|p| p.array.row_len).sum::<usize>().max(1);
         let rows_per_batch = self.batch_size.min((self.batch_bytes / bytes_per_row).max(1));
         Ok(NpyReader {

@@ -75,7 +75,8 @@ pub fn numpy_dtype(path: &str, data_type: &DataType, widths: &mut dyn Iterator<I
             None => DType::Record(record(path, fields, widths)?),
         },
         DataType::FixedSizeList(item, len) => {
-            let len = positive(path, data_type, *len)?;
+            // A zero-length axis is fine in numpy (shape (3, 0)); a negative one cannot happen.
+            let len = usize::try_from(*len).map_err(|_| unwritable_type(path, data_type, "negative list size"))?;
             match numpy_dtype(path, item.data_type(), widths)? {
                 // Nested lists become one sub-array with more dimensions, as numpy has it.
                 DType::SubArray { base, mut shape } => {
