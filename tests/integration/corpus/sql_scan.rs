@@ -156,6 +156,26 @@ async fn check_table(
         ),
         Err(e) => problems.push(format!("WHERE _row in {range:?}: {e}")),
     }
+    // Other shapes of `_row` predicates: one row, none, the last, a range starting below zero.
+    let k = (rows / 2) as i64;
+    let n = rows as i64;
+    let filters = [
+        (format!("_row = {k}"), col("_row").eq(lit(k)), (k as u64).min(rows)..(k as u64 + 1).min(rows)),
+        ("_row < 0".to_string(), col("_row").lt(lit(0i64)), 0..0),
+        (format!("_row >= {}", n - 1), col("_row").gt_eq(lit(n - 1)), rows.saturating_sub(1)..rows),
+        ("_row BETWEEN -5 AND 1".to_string(), col("_row").between(lit(-5i64), lit(1i64)), 0..rows.min(2)),
+    ];
+    for (label, filter, range) in filters {
+        let filtered = async {
+            let df = ctx.read_npy(location, options(member.clone())).await.map_err(|e| e.to_string())?;
+            df.filter(filter).map_err(|e| e.to_string())?.collect().await.map_err(|e| e.to_string())
+        };
+        match filtered.await {
+            Ok(batches) => problems
+                .extend(compare(columns, &batches, range).into_iter().map(|p| format!("WHERE {label}: {p}"))),
+            Err(e) => problems.push(format!("WHERE {label}: {e}")),
+        }
+    }
     // One column (the last) and `_row`: projection pushed into the scan.
     if let Some(last) = columns.last() {
         let projected = async {
