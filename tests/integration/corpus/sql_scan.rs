@@ -176,6 +176,19 @@ async fn check_table(
             Err(e) => problems.push(format!("WHERE {label}: {e}")),
         }
     }
+    // LIMIT (pushed into the scan): any 5 rows, each as numpy has it.
+    let limited = async {
+        let df = ctx.read_npy(location, options(member.clone())).await.map_err(|e| e.to_string())?;
+        df.limit(0, Some(5)).map_err(|e| e.to_string())?.collect().await.map_err(|e| e.to_string())
+    };
+    match limited.await {
+        Ok(batches) => problems.extend(
+            compare_rows(columns, &batches, Expect::AnyOf(rows.min(5) as usize))
+                .into_iter()
+                .map(|p| format!("LIMIT 5: {p}")),
+        ),
+        Err(e) => problems.push(format!("LIMIT 5: {e}")),
+    }
     // One column (the last) and `_row`: projection pushed into the scan.
     if let Some(last) = columns.last() {
         let projected = async {
@@ -251,11 +264,25 @@ async fn count(ctx: &SessionContext, location: &str, options: NpyFormatOptions) 
 /// The batches' columns (all but `_row`) against numpy's values, row by row as `_row` places
 /// them; `_row` must hold each row of `range` exactly once.
 fn compare(columns: &[ExpectedColumn], batches: &[RecordBatch], range: std::ops::Range<u64>) -> Vec<String> {
+    compare_rows(columns, batches, Expect::Exactly(range))
+}
+
+/// Which rows a query must return.
+enum Expect {
+    /// Each row of the range, once.
+    Exactly(std::ops::Range<u64>),
+    /// This many distinct rows, any of them (`LIMIT` without `ORDER BY`).
+    AnyOf(usize),
+}
+
+fn compare_rows(columns: &[ExpectedColumn], batches: &[RecordBatch], expect: Expect) -> Vec<String> {
     let Some(first) = batches.first() else {
-        return if range.is_empty() {
-            Vec::new()
-        } else {
-            vec![format!("no batches, numpy has rows {range:?}")]
+        return match expect {
+            Expect::Exactly(range) if !range.is_empty() => {
+                vec![format!("no batches, numpy has rows {range:?}")]
+            }
+            Expect::AnyOf(n) if n > 0 => vec![format!("no batches, expected {n} rows")],
+            _ => Vec::new(),
         };
     };
     let schema = first.schema();
@@ -274,9 +301,20 @@ fn compare(columns: &[ExpectedColumn], batches: &[RecordBatch], range: std::ops:
     };
     let mut sorted = row_ids.clone();
     sorted.sort_unstable();
-    if !sorted.iter().copied().eq(range.clone()) {
+    let total = columns.first().map_or(0, |c| c.values.len() as u64);
+    let (ok, wanted) = match &expect {
+        Expect::Exactly(range) => {
+            (sorted.iter().copied().eq(range.clone()), format!("each of {range:?} once"))
+        }
+        Expect::AnyOf(n) => {
+            let distinct = sorted.windows(2).all(|w| w[0] != w[1]);
+            let inside = sorted.last().is_none_or(|&r| r < total);
+            (sorted.len() == *n && distinct && inside, format!("{n} distinct rows of 0..{total}"))
+        }
+    };
+    if !ok {
         return vec![format!(
-            "_row holds {} rows ({:?}...), expected each of {range:?} once",
+            "_row holds {} rows ({:?}...), expected {wanted}",
             row_ids.len(),
             &sorted[..sorted.len().min(5)]
         )];
