@@ -468,6 +468,26 @@ pub fn run_catalog() {
                 .push(format!("{}: {query}: the error does not name {file_name}: {e}", case_name(case))),
             (Err(_), true) => {}
         }
+        // An archive is also a schema with a table per member (its fields, or itself).
+        for (member, array) in case.get("members").and_then(Value::as_object).into_iter().flatten() {
+            if case.get("error").is_some() || member.contains('/') {
+                continue;
+            }
+            let query = format!("SELECT * FROM \"{stem}\".\"{member}\"");
+            let outcome = runtime.block_on(async {
+                let df = ctx.sql(&query).await.map_err(|e| e.to_string())?;
+                df.collect().await.map_err(|e| e.to_string())
+            });
+            match (outcome, expected_columns(member, array, true)) {
+                (Ok(batches), Ok(columns)) => failures.extend(
+                    compare(&columns, &batches, 0..rows_of(array))
+                        .into_iter()
+                        .map(|p| format!("{}: {query}: {p}", case_name(case))),
+                ),
+                (Err(e), _) => failures.push(format!("{}: {query}: {e}", case_name(case))),
+                (_, Err(e)) => failures.push(format!("{}: test cannot read the case: {e}", case_name(case))),
+            }
+        }
     }
     assert!(failures.is_empty(), "the fixtures directory as a catalog:\n{}", failures.join("\n"));
 }
