@@ -52,10 +52,12 @@ impl OutputFormat {
             Some("json" | "ndjson" | "jsonl") => OutputFormat::Json,
             Some("npy") => OutputFormat::Npy,
             Some("npz") => OutputFormat::Npz,
-            Some(other) => bail!(
-                "{}: unknown output extension '.{other}' (supported: {SUPPORTED_OUTPUTS})",
-                path.display()
-            ),
+            Some(other) => {
+                bail!(
+                    "{}: unknown output extension '.{other}' (supported: {SUPPORTED_OUTPUTS})",
+                    path.display()
+                )
+            }
             None => bail!(
                 "{}: the output needs an extension to choose its format (supported: {SUPPORTED_OUTPUTS})",
                 path.display()

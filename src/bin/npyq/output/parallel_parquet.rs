@@ -190,9 +190,9 @@ fn encode_row_group(
         let mut leaf_writers = writers.iter_mut();
         for (field, column) in schema.fields().iter().zip(batch.columns()) {
             for leaf in compute_leaves(field, column)? {
-                let writer = leaf_writers
-                    .next()
-                    .ok_or_else(|| ParquetError::General("more leaf columns than column writers".to_string()))?;
+                let writer = leaf_writers.next().ok_or_else(|| {
+                    ParquetError::General("more leaf columns than column writers".to_string())
+                })?;
                 writer.write(&leaf)?;
             }
         }
@@ -226,9 +226,13 @@ mod tests {
         let ids: ArrayRef = Arc::new(Int64Array::from_iter_values((start..start + rows).map(|i| i as i64)));
         let values: ArrayRef =
             Arc::new(Float32Array::from_iter_values((start..start + rows).map(|i| i as f32 * 0.5)));
-        let names: ArrayRef = Arc::new(StringArray::from_iter(
-            (start..start + rows).map(|i| if i % 7 == 0 { None } else { Some(format!("n{i}")) }),
-        ));
+        let names: ArrayRef = Arc::new(StringArray::from_iter((start..start + rows).map(|i| {
+            if i % 7 == 0 {
+                None
+            } else {
+                Some(format!("n{i}"))
+            }
+        })));
         let lists: ArrayRef = Arc::new(ListArray::from_iter_primitive::<Float32Type, _, _>(
             (start..start + rows).map(|i| Some((0..i % 4).map(|k| Some(k as f32)))),
         ));
@@ -248,7 +252,8 @@ mod tests {
     /// Write `batches` with `limits`; return the file.
     fn write(batches: &[RecordBatch], limits: RowGroupLimits) -> Vec<u8> {
         let mut writer =
-            ParallelParquetWriter::try_new(Vec::new(), schema(), WriterProperties::default(), limits).unwrap();
+            ParallelParquetWriter::try_new(Vec::new(), schema(), WriterProperties::default(), limits)
+                .unwrap();
         for batch in batches {
             writer.write(batch).unwrap();
         }
@@ -324,7 +329,8 @@ mod tests {
             RowGroupLimits { rows: 10, bytes: 10 },
         )
         .unwrap();
-        let other = RecordBatch::try_from_iter([("y", Arc::new(Int64Array::from(vec![1])) as ArrayRef)]).unwrap();
+        let other =
+            RecordBatch::try_from_iter([("y", Arc::new(Int64Array::from(vec![1])) as ArrayRef)]).unwrap();
         assert!(writer.write(&other).is_err());
     }
 }
