@@ -13,16 +13,12 @@ use anyhow::{bail, Context};
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::ipc::reader::{FileReader, StreamReader};
-use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchReader};
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion_npy::format::dtype::DType;
 use datafusion_npy::{ErrorKind, NpyError, NpyTable, OpenOptions};
 
 use crate::natural;
-
-mod parallel_parquet;
-
-use parallel_parquet::ParallelParquetReader;
 
 /// Rows per batch for the inputs whose reader lets us choose (Parquet); the `.npy` reader's
 /// own default (65,536 rows, at most 16 MiB) applies to numpy inputs.
@@ -230,15 +226,12 @@ fn open_file(path: &Path) -> anyhow::Result<File> {
     File::open(path).with_context(|| format!("{}: cannot open", path.display()))
 }
 
-/// Parquet, its row groups decoded on several threads (see [`parallel_parquet`]).
 fn open_parquet(path: &Path) -> anyhow::Result<Input> {
     let context = || path.display().to_string();
-    let metadata =
-        ArrowReaderMetadata::load(&open_file(path)?, ArrowReaderOptions::default()).with_context(context)?;
-    let total_rows = u64::try_from(metadata.metadata().file_metadata().num_rows()).ok();
-    // The columns as the batches carry them (the reader leaves out the file's schema metadata).
-    let schema = Arc::new(Schema::new(metadata.schema().fields().clone()));
-    let reader = ParallelParquetReader::new(path.to_path_buf(), metadata, BATCH_ROWS);
+    let builder = ParquetRecordBatchReaderBuilder::try_new(open_file(path)?).with_context(context)?;
+    let total_rows = u64::try_from(builder.metadata().file_metadata().num_rows()).ok();
+    let reader = builder.with_batch_size(BATCH_ROWS).build().with_context(context)?;
+    let schema = reader.schema();
     let name = context();
     let batches = reader.map(move |b| b.map_err(|e| from_arrow(e).context(name.clone())));
     Ok(Input { schema, total_rows, batches: Box::new(batches) })

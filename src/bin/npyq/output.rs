@@ -14,7 +14,7 @@ use datafusion::arrow::ipc::writer::{FileWriter, IpcWriteOptions, StreamWriter};
 use datafusion::arrow::ipc::CompressionType;
 use datafusion::arrow::json::writer::LineDelimited;
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::parquet::arrow::ArrowSchemaConverter;
+use datafusion::parquet::arrow::{ArrowSchemaConverter, ArrowWriter};
 use datafusion::parquet::basic::{Compression, GzipLevel, LogicalType, Type as PhysicalType, ZstdLevel};
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::parquet::schema::types::ColumnDescriptor;
@@ -22,10 +22,6 @@ use datafusion_npy::{ArrayFileWriter, NpzCompression, WriteOptions};
 
 use crate::csv_flatten::CsvFlattener;
 use crate::input::from_arrow;
-
-mod parallel_parquet;
-
-use parallel_parquet::{ParallelParquetWriter, RowGroupLimits};
 
 /// The output formats, by extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,12 +48,10 @@ impl OutputFormat {
             Some("json" | "ndjson" | "jsonl") => OutputFormat::Json,
             Some("npy") => OutputFormat::Npy,
             Some("npz") => OutputFormat::Npz,
-            Some(other) => {
-                bail!(
-                    "{}: unknown output extension '.{other}' (supported: {SUPPORTED_OUTPUTS})",
-                    path.display()
-                )
-            }
+            Some(other) => bail!(
+                "{}: unknown output extension '.{other}' (supported: {SUPPORTED_OUTPUTS})",
+                path.display()
+            ),
             None => bail!(
                 "{}: the output needs an extension to choose its format (supported: {SUPPORTED_OUTPUTS})",
                 path.display()
@@ -217,20 +211,20 @@ fn output_error(target: &Path) -> impl Fn(anyhow::Error) -> anyhow::Error + '_ {
 
 // --- Parquet -------------------------------------------------------------------------------
 
-/// Where Parquet row groups end: at 1 Mi rows (large groups compress and scan best), or at
-/// 128 MiB of Arrow data, so that wide rows (embeddings) keep memory bounded.
-const ROW_GROUP_LIMITS: RowGroupLimits = RowGroupLimits { rows: 1 << 20, bytes: 128 << 20 };
+/// Rows in a Parquet row group at most; large groups compress and scan best.
+const ROW_GROUP_ROWS: usize = 1 << 20;
+/// Encoded bytes in a row group at most, so wide rows (embeddings) keep memory bounded.
+const ROW_GROUP_BYTES: usize = 128 << 20;
 
-/// Parquet, its row groups encoded on several threads (see [`parallel_parquet`]).
 struct ParquetSink {
-    writer: ParallelParquetWriter<BufWriter<File>>,
+    writer: ArrowWriter<BufWriter<File>>,
     pending: PendingFile,
 }
 
 impl ParquetSink {
     fn try_new(pending: PendingFile, schema: SchemaRef, compression: Compression) -> anyhow::Result<Self> {
         let properties = parquet_properties(&schema, compression)?;
-        let writer = ParallelParquetWriter::try_new(pending.writer()?, schema, properties, ROW_GROUP_LIMITS)
+        let writer = ArrowWriter::try_new(pending.writer()?, schema, Some(properties))
             .map_err(anyhow::Error::new)
             .map_err(output_error(&pending.target))?;
         Ok(ParquetSink { writer, pending })
@@ -242,7 +236,10 @@ impl ParquetSink {
 /// only per-row-group statistics for values inside lists (a min/max over every element of an
 /// embedding column prunes nothing, and page indexes for them only add bytes).
 pub fn parquet_properties(schema: &Schema, compression: Compression) -> anyhow::Result<WriterProperties> {
-    let mut builder = WriterProperties::builder().set_compression(compression);
+    let mut builder = WriterProperties::builder()
+        .set_compression(compression)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_max_row_group_bytes(Some(ROW_GROUP_BYTES));
     let parquet_schema = ArrowSchemaConverter::new().convert(schema)?;
     for column in parquet_schema.columns() {
         if is_floating_point(column) {
@@ -266,7 +263,7 @@ impl BatchSink for ParquetSink {
     }
     fn finish(self: Box<Self>) -> anyhow::Result<()> {
         let ParquetSink { writer, pending } = *self;
-        let file = writer.finish().map_err(anyhow::Error::new).map_err(output_error(&pending.target))?;
+        let file = writer.into_inner().map_err(anyhow::Error::new).map_err(output_error(&pending.target))?;
         close(file, &pending.target)?;
         pending.commit()
     }
