@@ -13,7 +13,8 @@ contenders take turns (round-robin, `--runs` rounds), and the table shows each o
 pyarrow's time is measured inside its Python process around the call alone (no interpreter
 start, no imports), which favours pyarrow; npyq's is the whole process. Peak memory is the
 process's max RSS (GNU time's `%M`), which counts the pages of memory-mapped input it touched as well as
-its heap. Every output is checked once against the input (values equal), untimed.
+its heap: npyq maps the .npy, so its RSS for npy -> parquet is about the input's size in page-cache
+pages (RssFile, shared and reclaimable), while its heap (RssAnon in /proc/PID/status) stays near 10 MiB. Every output is checked once against the input (values equal), untimed.
 
 Outputs are written to each `--out` directory in turn: on a disk whose writeback is slow (as on
 the shared build machine, about 300 MB/s) the disk sets the pace for everyone, so a tmpfs
