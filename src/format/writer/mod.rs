@@ -207,7 +207,9 @@ impl ArrayFileWriter {
             Body::Npy(npy) => npy.finish(self.rows, self.nulls)?,
             Body::Npz(npz) => npz.finish(self.rows, self.nulls)?,
         };
-        result.as_file().sync_all()?;
+        // Complete or absent is about this process failing: the rename is atomic. Like np.save
+        // and the CLI's other writers, no fsync: durability across a power loss is the OS's
+        // (an fsync here stalled conversions for seconds behind other disk writers).
         result.persist(&self.path).map_err(|e| e.error)?;
         Ok(())
     }
