@@ -3,5 +3,6 @@
 
 mod cli;
 mod corpus;
+mod fuzz;
 mod sql;
 mod writer;
