@@ -12,4 +12,5 @@ pub mod format;
 
 pub use error::{ErrorKind, Location, NpyError, Result};
 pub use format::table::{NpyReader, NpyTable, OpenOptions, ReaderBuilder};
-pub use format::writer::{ArrayFileWriter, NpzCompression, WriteOptions};
+pub use format::writer::{ArrayFileWriter, NpzCompression, NullPolicy, WriteOptions};
+pub use datasource::{NpyFormat, NpyFormatFactory, NpyFormatOptions, NpyTableFactory, SessionContextNpyExt};

@@ -9,11 +9,59 @@ Run from anywhere: python3 sql-examples/data/make_data.py  (needs numpy). Determ
 - events.npy        structured: id <i8, ts <M8[ms] (some NaT), kind <U8, value <f8
 - readings/         shards part-1.npy .. part-12.npy, structured: sensor <i4, value <f4 (natural order)
 - sales/year=2023/, sales/year=2024/   partitioned directories of amount <f8
+
+It also writes expected.json: answers computed here with numpy, which the .slt files of
+sql-examples/ and tests/sql/ state as their expected output (SQL indices are 1-based:
+features[1] is numpy's features[:, 0]; aggregates are rounded as the SQL rounds them).
 """
+import json
 import os
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def rnd(x, digits):
+    """Round like SQL's round(x, digits) on a float64 (half away from zero is irrelevant here)."""
+    return float(np.round(np.float64(x), digits))
+
+
+def expected(features, labels, embeddings, events, readings, sales):
+    f64 = features.astype(np.float64)
+    exp = {
+        "ds_count": int(len(labels)),
+        "labels_histogram": {int(k): int(v) for k, v in zip(*np.unique(labels, return_counts=True))},
+        "features1_avg_r6": rnd(f64[:, 0].mean(), 6),
+        "features16_sum_r4": rnd(f64[:, 15].sum(), 4),
+        "features_min_max_r6": [rnd(f64.min(), 6), rnd(f64.max(), 6)],
+        "features2_avg_by_label_r6": {int(k): rnd(f64[labels == k, 1].mean(), 6) for k in np.unique(labels)},
+        "features1_row_123": str(features[123, 0]),
+        "label_row_123": int(labels[123]),
+        "embeddings_count": int(len(embeddings)),
+        "embeddings8_sum_r4": rnd(embeddings.astype(np.float64)[:, 7].sum(), 4),
+        "events_by_kind": {
+            k: {
+                "count": int((events["kind"] == k).sum()),
+                "count_ts": int((~np.isnat(events["ts"][events["kind"] == k])).sum()),
+                "sum_value_r4": rnd(events["value"][events["kind"] == k].sum(), 4),
+            }
+            for k in sorted(set(events["kind"].tolist()))
+        },
+        "events_nat_ids": [int(i) for i in events["id"][np.isnat(events["ts"])]],
+        "events_ts_min": str(events["ts"][~np.isnat(events["ts"])].min()),
+        "events_ts_max": str(events["ts"][~np.isnat(events["ts"])].max()),
+        "readings_count": int(len(readings)),
+        "readings_value_avg_r6": rnd(readings["value"].astype(np.float64).mean(), 6),
+        "readings_rows_99_100_1199": [[i, int(readings["sensor"][i]), str(readings["value"][i])] for i in (99, 100, 1199)],
+        "readings_by_sensor_r4": {
+            int(s): [int((readings["sensor"] == s).sum()), rnd(readings["value"][readings["sensor"] == s].astype(np.float64).sum(), 4)]
+            for s in np.unique(readings["sensor"])
+        },
+        "sales_by_year_r2": {y: [int(len(a)), rnd(a.sum(), 2)] for y, a in sales},
+    }
+    with open(os.path.join(HERE, "expected.json"), "w") as f:
+        json.dump(exp, f, indent=1, ensure_ascii=False)
+        f.write("\n")
 
 
 def main():
@@ -36,17 +84,25 @@ def main():
     np.save(os.path.join(HERE, "events.npy"), events)
 
     rd = np.dtype([("sensor", "<i4"), ("value", "<f4")])
+    shards = []
     os.makedirs(os.path.join(HERE, "readings"), exist_ok=True)
     for part in range(1, 13):
         r = np.zeros(100, dtype=rd)
         r["sensor"] = rng.integers(0, 8, size=100)
         r["value"] = rng.standard_normal(100).astype(np.float32) + part
         np.save(os.path.join(HERE, "readings", f"part-{part}.npy"), r)
+        shards.append(r)
 
+    sales = []
     for year, n in [(2023, 50), (2024, 70)]:
         d = os.path.join(HERE, "sales", f"year={year}")
         os.makedirs(d, exist_ok=True)
-        np.save(os.path.join(d, "amount.npy"), np.round(rng.random(n) * 1000, 2))
+        amount = np.round(rng.random(n) * 1000, 2)
+        np.save(os.path.join(d, "amount.npy"), amount)
+        sales.append((str(year), amount))
+
+    embeddings = np.load(os.path.join(HERE, "embeddings.npy"))
+    expected(features, labels, embeddings, events, np.concatenate(shards), sales)
 
 
 if __name__ == "__main__":

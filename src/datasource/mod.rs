@@ -1,4 +1,34 @@
 //! The DataFusion layer: a `FileFormat` for `.npy`/`.npz`, its `FileSource`/opener, a sink for
 //! `COPY ... STORED AS NPY`, and the `SessionContext` extension that registers a directory.
 //! Thin: all reading and writing is `crate::format`'s.
+//!
+//! - [`file_format`]: [`NpyFormat`] / [`NpyFormatFactory`] (for `ListingTable`, `STORED AS NPY`
+//!   or `NPZ`, `COPY`), and [`NpyTableFactory`] (`CREATE EXTERNAL TABLE ... STORED AS NPY`).
+//!   Planning a scan puts the files in natural order, gives each its `_row` offset and exact row
+//!   count.
+//! - [`source`]: [`NpySource`] / [`NpyOpener`], the one scan path every table uses (projection,
+//!   limit, `_row` ranges, byte ranges mapped to row ranges).
+//! - [`catalog`]: a directory as tables and schemas, re-listed on every query.
+//! - [`sink`]: `COPY ... TO 'x.npy' | 'x.npz'`.
+//! - [`context`]: [`SessionContextNpyExt`] (`register_npy_dir`, `register_npy`, `read_npy`).
+//!
+//! Every table has an extra `Int64` column [`ROW_COLUMN`] (`_row`): the row's 0-based position
+//! in the whole table (files in natural order). DataFusion 55 cannot hide a column, so it shows
+//! in `SELECT *`.
+
+pub mod catalog;
+pub mod context;
+pub mod file_format;
+mod local;
+mod natural;
+mod row_filter;
 pub mod sink;
+pub mod source;
+
+pub use catalog::NpyDirCatalog;
+pub use context::SessionContextNpyExt;
+pub use file_format::{Extension, NpyFormat, NpyFormatFactory, NpyFormatOptions, NpyTableFactory};
+pub use source::{FileRows, NpyOpener, NpySource, Splittable};
+
+/// Name of the row-position column every table gets.
+pub const ROW_COLUMN: &str = "_row";

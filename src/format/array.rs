@@ -18,8 +18,9 @@ use crate::error::{ErrorKind, Location, NpyError, Result};
 /// Where the bytes of an array's data live.
 #[derive(Clone)]
 pub(crate) enum ArrayData {
-    /// In memory (a map or a copy): the data are `buffer[offset..]`, checked long enough.
-    Mapped { buffer: Buffer, offset: usize, guard: Option<Arc<LengthGuard>> },
+    /// In memory (a map or a copy): `npy` holds the whole `.npy` bytes (header and data,
+    /// checked long enough); a stored member's CRC-32 comes along to be checked when read.
+    Mapped { npy: Buffer, stored_crc32: Option<u32> },
     /// A deflated `.npz` member: the compressed bytes of the whole `.npy` stream.
     Deflated { compressed: Buffer, crc32: u32, declared_size: u64 },
 }
@@ -33,6 +34,8 @@ pub(crate) struct NpyArray {
     pub header: NpyHeader,
     pub storage: Storage,
     pub data: ArrayData,
+    /// Checks, before each batch, that the mapped file has not been truncated.
+    pub guard: Option<Arc<LengthGuard>>,
     /// Bytes of one row (one index of the first axis) in C order.
     pub row_len: usize,
     /// Where the `.npy` bytes start in the file: 0 for a `.npy` file, the member's data start
@@ -41,37 +44,33 @@ pub(crate) struct NpyArray {
 }
 
 impl NpyArray {
-    /// An array whose whole `.npy` bytes are `buffer[start..start + len]` (a `.npy` file, or a
-    /// stored member inside an archive's map).
+    /// An array whose `.npy` bytes are all of `npy` (a `.npy` file, or a stored member: a slice
+    /// of the archive's map).
     pub(crate) fn from_mapped(
         name: String,
         location: Location,
         storage: Storage,
-        buffer: Buffer,
-        start: usize,
-        len: usize,
+        npy: Buffer,
         guard: Option<Arc<LengthGuard>>,
         max_header_len: u64,
     ) -> Result<Self> {
         let with_location = |e: NpyError| NpyError { location: location.clone(), kind: e.kind };
-        let bytes = buffer.as_slice().get(start..start.saturating_add(len)).ok_or_else(|| {
-            with_location(ErrorKind::Truncated { what: "the array", needed: (start + len) as u64, available: buffer.len() as u64 }.into())
-        })?;
-        let header = parse_header(bytes, max_header_len).map_err(|e| with_location(e.into()))?;
+        let header = parse_header(npy.as_slice(), max_header_len).map_err(|e| with_location(e.into()))?;
         let (row_len, data_len) = sizes(&header).map_err(|e| with_location(e.into()))?;
-        let available = (len as u64).saturating_sub(header.data_offset);
+        let available = (npy.len() as u64).saturating_sub(header.data_offset);
         if data_len > available {
             return Err(with_location(ErrorKind::DataSize { needed: data_len, available }.into()));
         }
-        let offset = start + header.data_offset as usize;
-        Ok(NpyArray { name, location, header, storage, data: ArrayData::Mapped { buffer, offset, guard }, row_len, file_offset: 0 })
+        let data = ArrayData::Mapped { npy, stored_crc32: None };
+        Ok(NpyArray { name, location, header, storage, data, guard, row_len, file_offset: 0 })
     }
 
-    /// A member of an archive held in `archive`.
+    /// A member of an archive held in `archive` (guarded by the archive's `guard`).
     pub(crate) fn from_member(
         name: String,
         location: Location,
         archive: &Buffer,
+        guard: Option<Arc<LengthGuard>>,
         entry: &MemberEntry,
         max_header_len: u64,
     ) -> Result<Self> {
@@ -84,8 +83,9 @@ impl NpyArray {
                         ErrorKind::Zip { message: format!("stored member sizes disagree ({} vs {})", entry.size, entry.compressed_size) }.into(),
                     ));
                 }
-                let array = Self::from_mapped(name, location, Storage::ZipStored, compressed, 0, entry.size as usize, None, max_header_len)?;
-                Ok(NpyArray { file_offset: entry.data_start, ..array })
+                let array = Self::from_mapped(name, location, Storage::ZipStored, compressed.clone(), guard, max_header_len)?;
+                let data = ArrayData::Mapped { npy: compressed, stored_crc32: Some(entry.crc32) };
+                Ok(NpyArray { data, file_offset: entry.data_start, ..array })
             }
             Compression::Deflated => {
                 let limit = entry.compressed_size.saturating_mul(MAX_DEFLATE_RATIO).saturating_add(1024);
@@ -101,7 +101,7 @@ impl NpyArray {
                     return Err(with_location(ErrorKind::DataSize { needed: data_len, available }.into()));
                 }
                 let data = ArrayData::Deflated { compressed, crc32: entry.crc32, declared_size: entry.size };
-                Ok(NpyArray { name, location, header, storage: Storage::ZipDeflated, data, row_len, file_offset: 0 })
+                Ok(NpyArray { name, location, header, storage: Storage::ZipDeflated, data, guard, row_len, file_offset: 0 })
             }
         }
     }
@@ -115,34 +115,47 @@ impl NpyArray {
         self.header.fortran_order && self.header.shape.len() > 1
     }
 
-    /// A reader of rows starting at `first_row`.
-    pub(crate) fn row_reader(&self, first_row: u64) -> Result<RowReader> {
-        let reader = match &self.data {
-            ArrayData::Mapped { buffer, offset, guard } => RowReader::Mapped {
-                buffer: buffer.clone(),
-                offset: *offset,
-                guard: guard.clone(),
-                fortran: self.is_fortran().then(|| FortranLayout::new(&self.header)),
-            },
+    /// A reader of rows `first_row..end_row`.
+    pub(crate) fn row_reader(&self, first_row: u64, end_row: u64) -> Result<RowReader> {
+        let whole = first_row == 0 && end_row >= self.num_rows();
+        let fortran = self.is_fortran().then(|| FortranLayout::new(&self.header));
+        let data_offset = self.header.data_offset as usize;
+        let source = match &self.data {
+            ArrayData::Mapped { npy, stored_crc32 } => {
+                // A stored member's CRC-32 can only be checked by a reader that sees all of it.
+                let crc = match stored_crc32 {
+                    Some(expected) if whole => {
+                        let check = StoredCrc::new(npy, data_offset, self.header.data_len()?, *expected);
+                        if fortran.is_some() {
+                            // Batches are gathered across the whole member: check it in one pass.
+                            check.verify_all(npy)?;
+                            None
+                        } else {
+                            Some(check)
+                        }
+                    }
+                    _ => None,
+                };
+                RowSource::Mapped { buffer: npy.clone(), offset: data_offset, fortran, crc }
+            }
             ArrayData::Deflated { compressed, crc32, declared_size } => {
-                if self.is_fortran() {
+                if fortran.is_some() {
                     // Rows of a Fortran-order array are spread over the whole stream: inflate it
                     // once into a temporary file and map that (bounded memory, one pass).
-                    let (buffer, offset) = self.spill_to_temp_file(compressed)?;
-                    let fortran = Some(FortranLayout::new(&self.header));
-                    RowReader::Mapped { buffer, offset, guard: None, fortran }
+                    let buffer = self.spill_to_temp_file(compressed)?;
+                    RowSource::Mapped { buffer, offset: data_offset, fortran, crc: None }
                 } else {
                     let mut stream = InflatedStream::new(compressed.clone(), *crc32, *declared_size);
                     stream.skip(self.header.data_offset)?;
                     stream.skip(first_row.saturating_mul(self.row_len as u64))?;
-                    RowReader::Deflated { stream, next_row: first_row }
+                    RowSource::Deflated { stream, next_row: first_row }
                 }
             }
         };
-        Ok(reader)
+        Ok(RowReader { guard: self.guard.clone(), source })
     }
 
-    fn spill_to_temp_file(&self, compressed: &Buffer) -> Result<(Buffer, usize)> {
+    fn spill_to_temp_file(&self, compressed: &Buffer) -> Result<Buffer> {
         let mut file = tempfile::tempfile()?;
         let mut decoder = DeflateDecoder::new(BufferReader::new(compressed.clone()));
         let header_and_data = self.header.data_offset + self.header.data_len()?;
@@ -152,7 +165,7 @@ impl NpyArray {
         }
         // SAFETY: an anonymous temporary file only we hold; nobody can truncate it.
         let map = unsafe { memmap2::Mmap::map(&file) }?;
-        Ok((Buffer::from(bytes::Bytes::from_owner(map)), self.header.data_offset as usize))
+        Ok(Buffer::from(bytes::Bytes::from_owner(map)))
     }
 }
 
@@ -240,17 +253,19 @@ impl InflatedStream {
     fn finish(&mut self) -> Result<()> {
         let rest = self.declared_size.saturating_sub(self.position());
         self.skip(rest)?;
-        let actual = self.crc.sum();
-        if actual != self.expected_crc {
-            return Err(ErrorKind::Zip { message: format!("CRC-32 mismatch (archive says {:08x}, data give {actual:08x})", self.expected_crc) }.into());
-        }
-        Ok(())
+        crc_matches(self.expected_crc, self.crc.sum())
     }
 }
 
 /// Yields the C-order bytes of consecutive rows as a [`ByteView`].
-pub(crate) enum RowReader {
-    Mapped { buffer: Buffer, offset: usize, guard: Option<Arc<LengthGuard>>, fortran: Option<FortranLayout> },
+pub(crate) struct RowReader {
+    guard: Option<Arc<LengthGuard>>,
+    source: RowSource,
+}
+
+enum RowSource {
+    /// The `.npy` bytes in memory; data at `offset`.
+    Mapped { buffer: Buffer, offset: usize, fortran: Option<FortranLayout>, crc: Option<StoredCrc> },
     Deflated { stream: InflatedStream, next_row: u64 },
 }
 
@@ -259,24 +274,28 @@ impl RowReader {
     /// only moves forward: `first` must be where the previous call ended.
     pub(crate) fn rows(&mut self, first: u64, count: usize, row_len: usize, array_rows: u64) -> Result<ByteView> {
         let bytes = count.checked_mul(row_len).ok_or_else(|| ErrorKind::InvalidArgument("batch too large".into()))?;
-        match self {
-            RowReader::Mapped { buffer, offset, guard, fortran } => {
-                if let Some(guard) = guard {
-                    guard.check()?;
-                }
-                match fortran {
-                    None => Ok(ByteView { buffer: buffer.clone(), start: *offset + first as usize * row_len, stride: row_len, rows: count, first_row: first }),
-                    Some(layout) => {
-                        let data = &buffer.as_slice()[*offset..];
-                        let gathered = filled_buffer(bytes, |out| {
-                            layout.gather(data, array_rows, first, count, out);
-                            Ok(())
-                        })?;
-                        Ok(ByteView { buffer: gathered, start: 0, stride: row_len, rows: count, first_row: first })
+        if let Some(guard) = &self.guard {
+            guard.check()?;
+        }
+        match &mut self.source {
+            RowSource::Mapped { buffer, offset, fortran: None, crc } => {
+                let start = *offset + first as usize * row_len;
+                if let Some(check) = crc {
+                    if !check.update(first, &buffer.as_slice()[start..start + bytes], count as u64, array_rows)? {
+                        *crc = None;
                     }
                 }
+                Ok(ByteView { buffer: buffer.clone(), start, stride: row_len, rows: count, first_row: first })
             }
-            RowReader::Deflated { stream, next_row } => {
+            RowSource::Mapped { buffer, offset, fortran: Some(layout), .. } => {
+                let data = &buffer.as_slice()[*offset..];
+                let gathered = filled_buffer(bytes, |out| {
+                    layout.gather(data, array_rows, first, count, out);
+                    Ok(())
+                })?;
+                Ok(ByteView { buffer: gathered, start: 0, stride: row_len, rows: count, first_row: first })
+            }
+            RowSource::Deflated { stream, next_row } => {
                 if first != *next_row {
                     return Err(ErrorKind::InvalidArgument(format!("deflated member read out of order (row {first}, expected {next_row})")).into());
                 }
@@ -289,6 +308,55 @@ impl RowReader {
             }
         }
     }
+}
+
+/// The CRC-32 of a stored member, computed over the batches as a reader passes them (their bytes
+/// are about to be read anyway), and compared when the last row has gone by, as numpy's zipfile
+/// does: a corrupt stored member is an error, not silently wrong values.
+struct StoredCrc {
+    crc: flate2::Crc,
+    expected: u32,
+    next_row: u64,
+    /// Bytes after the data that the member's CRC covers too (numpy writes none).
+    tail: Buffer,
+}
+
+impl StoredCrc {
+    fn new(npy: &Buffer, data_offset: usize, data_len: u64, expected: u32) -> Self {
+        let mut crc = flate2::Crc::new();
+        crc.update(&npy.as_slice()[..data_offset]);
+        let data_end = data_offset + data_len as usize;
+        let tail = npy.slice_with_length(data_end, npy.len() - data_end);
+        StoredCrc { crc, expected, next_row: 0, tail }
+    }
+
+    /// Add rows `first..first + count`; `Ok(false)` when rows come out of order (nothing can be
+    /// checked then), an error on a mismatch after the last row.
+    fn update(&mut self, first: u64, bytes: &[u8], count: u64, array_rows: u64) -> Result<bool> {
+        if first != self.next_row {
+            return Ok(false);
+        }
+        self.crc.update(bytes);
+        self.next_row += count;
+        if self.next_row == array_rows {
+            self.crc.update(self.tail.as_slice());
+            crc_matches(self.expected, self.crc.sum())?;
+        }
+        Ok(true)
+    }
+
+    fn verify_all(mut self, npy: &Buffer) -> Result<()> {
+        self.crc = flate2::Crc::new();
+        self.crc.update(npy.as_slice());
+        crc_matches(self.expected, self.crc.sum())
+    }
+}
+
+fn crc_matches(expected: u32, actual: u32) -> Result<()> {
+    if actual != expected {
+        return Err(ErrorKind::Zip { message: format!("CRC-32 mismatch (archive says {expected:08x}, data give {actual:08x})") }.into());
+    }
+    Ok(())
 }
 
 /// Turns Fortran-order data (first index fastest) into C-order rows.

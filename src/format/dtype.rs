@@ -1,9 +1,15 @@
 //! The numpy dtype model: what a header's `descr` says, parsed but not yet mapped to Arrow.
 //!
 //! A recursive model in the style of npyz's `DType`: a plain scalar type, a sub-array
-//! (`('v', '<f4', (2, 3))`), or a record of named fields at byte offsets. Parsing accepts every
-//! form `numpy.lib.format.descr_to_dtype` accepts; [`DType::descr`] prints it back the way numpy
-//! writes it. Mapping to Arrow lives in `super::schema`, in one place.
+//! (`('v', '<f4', (2, 3))`), or a record of named fields at byte offsets. Parsing follows
+//! `numpy.lib.format.descr_to_dtype` (checked against numpy 2.4 on every type string of up to
+//! three chars from numpy's alphabet, and on mutated headers); [`DType::descr`] prints it back
+//! the way numpy writes it. Mapping to Arrow lives in `super::schema`, in one place.
+//!
+//! Differences from numpy, on purpose: `f12`/`c24` (a 32-bit machine's long double) parse, to be
+//! refused by name when mapped; titles must be strings; numpy's string-only legacy spellings are
+//! refused: repeat prefixes (`'2i4'`, `'(2,)i4'`, `'5S'`), comma lists (`'i4,f8'`), spaces
+//! inside a type string, `'T'` (StringDType, which `.npy` cannot hold), and `M8[D/4]` divisors.
 
 use super::literal::{repr_str, Literal};
 use crate::error::ErrorKind;
@@ -183,8 +189,9 @@ impl DType {
     pub fn from_descr(descr: &Literal) -> Result<DType, ErrorKind> {
         match descr {
             Literal::Str(s) => DType::from_type_str(s),
+            // numpy reads `descr[0]` and `descr[1]` and ignores anything after them.
             Literal::Tuple(items) => match items.as_slice() {
-                [base, shape] => with_shape(DType::from_descr(base)?, shape, descr),
+                [base, shape, ..] => with_shape(DType::from_descr(base)?, shape, descr),
                 _ => Err(invalid(descr, "a sub-array descr must be a (type, shape) pair")),
             },
             Literal::List(fields) => record_from_fields(fields).map(DType::Record),
@@ -241,13 +248,14 @@ impl DType {
 // ---- descr literals -------------------------------------------------------------------------
 
 fn invalid(descr: &Literal, message: impl Into<String>) -> ErrorKind {
-    ErrorKind::InvalidDtype { descr: shortened(descr.to_string()), message: message.into() }
+    ErrorKind::InvalidDtype { descr: descr.repr_truncated(ERROR_SUBJECT_CHARS), message: message.into() }
 }
 
 /// Keeps error messages one short line even for a hostile 16 MiB descr.
+const ERROR_SUBJECT_CHARS: usize = 120;
+
 fn shortened(text: String) -> String {
-    const LIMIT: usize = 120;
-    match text.char_indices().nth(LIMIT) {
+    match text.char_indices().nth(ERROR_SUBJECT_CHARS) {
         Some((end, _)) => format!("{}...", &text[..end]),
         None => text,
     }
@@ -255,10 +263,17 @@ fn shortened(text: String) -> String {
 
 /// numpy's `dtype((base, shape))`: an int shape means `(n,)`, `()` means no sub-array. A
 /// sub-array of a sub-array stays nested, as numpy keeps it (`('a', ('<f4', (2,)), (3,))`).
+///
+/// A zero-sized flexible type is the exception: `('S', 5)` and `('U', 5)` are `S5` and `U5`
+/// (numpy's "flexible type with an itemsize"), and a tuple shape is an error there.
 fn with_shape(base: DType, shape: &Literal, context: &Literal) -> Result<DType, ErrorKind> {
+    if let DType::Bytes { len: 0 } | DType::Unicode { chars: 0, .. } | DType::Void { len: 0 } = base {
+        return sized_flexible(base, shape, context);
+    }
     let dims = match shape {
         Literal::Int(n) => vec![dimension(*n, context)?],
-        Literal::Tuple(items) => items
+        // numpy takes a list as well as a tuple: `np.dtype([('b', '<f8', [2])])`.
+        Literal::Tuple(items) | Literal::List(items) => items
             .iter()
             .map(|item| match item {
                 Literal::Int(n) => dimension(*n, context),
@@ -274,6 +289,25 @@ fn with_shape(base: DType, shape: &Literal, context: &Literal) -> Result<DType, 
         .try_fold(base.itemsize(), |acc, &d| acc.checked_mul(d))
         .ok_or_else(|| invalid(context, "the sub-array's size overflows"))?;
     Ok(DType::SubArray { base: Box::new(base), shape: dims })
+}
+
+fn sized_flexible(base: DType, size: &Literal, context: &Literal) -> Result<DType, ErrorKind> {
+    let size = match size {
+        Literal::Int(n) => u64::try_from(*n).ok().filter(|&n| n <= MAX_ITEMSIZE),
+        _ => None,
+    };
+    let Some(size) = size else {
+        return Err(invalid(context, "a zero-sized flexible type takes an itemsize (an int), not a shape"));
+    };
+    let size = size as usize;
+    Ok(match base {
+        DType::Bytes { .. } => DType::Bytes { len: size },
+        DType::Void { .. } => DType::Void { len: size },
+        DType::Unicode { endian, .. } if size <= MAX_ITEMSIZE as usize / 4 => {
+            DType::Unicode { chars: size, endian }
+        }
+        _ => return Err(invalid(context, "the itemsize is too large")),
+    })
 }
 
 fn dimension(n: i128, context: &Literal) -> Result<usize, ErrorKind> {
@@ -418,6 +452,8 @@ fn parse_type_str(s: &str) -> Result<DType, String> {
     match kind {
         'M' => datetime(datetime_meta(size_text)?, order, DateKind::DateTime),
         'm' => datetime(datetime_meta(size_text)?, order, DateKind::TimeDelta),
+        // numpy refuses a byte order on the bare (deprecated) `a`, though not on `a5`.
+        'a' if size_text.is_empty() && rest.len() < s.len() => Err("'a' takes no byte order".to_string()),
         _ if size_text.is_empty() => single_char_code(kind, order),
         _ => sized_kind(kind, size_text, order),
     }
@@ -428,7 +464,13 @@ fn datetime_meta(after_kind: &str) -> Result<&str, String> {
     if after_kind.is_empty() {
         return Ok("");
     }
-    after_kind.strip_prefix('8').ok_or_else(|| format!("datetimes are 8 bytes, not {after_kind:?}"))
+    // The size may have leading zeros (`M08`), as numpy reads it as an int.
+    let size_len = after_kind.bytes().take_while(u8::is_ascii_digit).count();
+    let (size, meta) = after_kind.split_at(size_len);
+    match parse_count(size) {
+        Some(8) => Ok(meta),
+        _ => Err(format!("datetimes are 8 bytes, not {after_kind:?}")),
+    }
 }
 
 /// numpy's type names, as the type code they stand for (sizes as on 64-bit Linux).
@@ -600,6 +642,13 @@ mod tests {
 
     fn int(bytes: u8, signed: bool, endian: Endian) -> DType {
         DType::Int { bytes, signed, endian }
+    }
+
+    #[test]
+    fn sub_array_shape_may_be_a_list() {
+        // python3 -c "import numpy as np; print(np.dtype([('b', '<f8', [2])]).descr)"
+        // -> [('b', '<f8', (2,))]
+        assert_eq!(descr("[('b', '<f8', [2])]"), descr("[('b', '<f8', (2,))]"));
     }
 
     #[test]
@@ -871,6 +920,11 @@ mod tests {
         assert_eq!(r.fields[0].name, "");
         // A nested record called '' is a field too.
         assert_eq!(descr("[('', [('a', '<i4')])]").descr(), "[('', [('a', '<i4')])]");
+        // A None title is no title: descr_to_dtype([((None, 'a'), '<i4')]).descr == [('a', '<i4')]
+        assert_eq!(descr("[((None, 'a'), '<i4')]").descr(), "[('a', '<i4')]");
+        // Names that need escapes print as Python's repr and parse back.
+        let odd = "[('tab\\there', '<i4'), (\"it's\", '|u1'), ('\\x00', '|b1')]";
+        assert_eq!(descr(odd).descr(), odd);
         // Trailing padding survives as the itemsize.
         assert_eq!(descr("[('a', '<i4'), ('', '|V12')]").itemsize(), 16);
     }
@@ -890,6 +944,24 @@ mod tests {
         assert_eq!(descr("('<f4', (2, 3))").itemsize(), 24);
         assert_eq!(descr("('<f4', ())"), ty("<f4"));
         assert_eq!(descr("('<f4', (2, 3))").descr(), "('<f4', (2, 3))");
+    }
+
+    #[test]
+    fn zero_sized_flexible_types_take_an_itemsize() {
+        // numpy: descr_to_dtype(('S', 5)) -> dtype('S5'); ('<U0', 1) -> '<U1'; ('V', 5) -> 'V5';
+        // [('a', 'S', 5)] -> [('a', '|S5')]; ('U', (5,)) -> "invalid itemsize in generic type tuple".
+        assert_eq!(descr("('S', 5)"), DType::Bytes { len: 5 });
+        assert_eq!(descr("('S0', 5)"), DType::Bytes { len: 5 });
+        assert_eq!(descr("('>U0', 1)"), DType::Unicode { chars: 1, endian: BE });
+        assert_eq!(descr("('V', 5)"), DType::Void { len: 5 });
+        assert_eq!(descr("('U', 0)"), ty("<U0"));
+        assert_eq!(descr("[('a', 'S', 5)]").descr(), "[('a', '|S5')]");
+        assert_eq!(descr("[('', 'V', 4), ('b', '<i4')]").descr(), "[('', '|V4'), ('b', '<i4')]");
+        // A sized flexible type takes a shape as usual: ('S1', 5) is a sub-array.
+        assert_eq!(descr("('S1', 5)").descr(), "('|S1', (5,))");
+        assert!(descr_err("('U', (5,))").contains("takes an itemsize"));
+        assert!(descr_err("('V', ())").contains("takes an itemsize"));
+        assert!(descr_err("('S', -1)").contains("takes an itemsize"));
     }
 
     #[test]
@@ -913,6 +985,8 @@ mod tests {
         assert!(descr_err("[('a', '<i4', (), 1)]").contains("(name, type)"));
         assert!(descr_err("['<i4']").contains("(name, type)"));
         assert!(descr_err("('<i4',)").contains("(type, shape)"));
+        // descr_to_dtype(('<f4', (2,), 3)) -> dtype(('<f4', (2,))): extra items are ignored.
+        assert_eq!(descr("('<f4', (2,), 3)").descr(), "('<f4', (2,))");
         assert!(descr_err("3").contains("expected a type string"));
         assert!(descr_err("{'a': '<i4'}").contains("expected a type string"));
         assert_eq!(descr_err("[('a', '<x4')]"), "invalid dtype '<x4': unknown type kind 'x'");

@@ -1,5 +1,14 @@
 //! The `.npy` header: magic, version, length, and the Python-literal dict
-//! `{'descr': ..., 'fortran_order': ..., 'shape': (...)}`, parsed in small pure steps.
+//! `{'descr': ..., 'fortran_order': ..., 'shape': (...)}`, parsed in small pure steps:
+//! [`read_preamble`] (magic → version → length, checked against the cap before anything is
+//! read or allocated), then the header text (latin-1 for 1.0/2.0, UTF-8 for 3.0), the literal
+//! ([`super::literal`]), and the typed header ([`parse_header`]).
+//!
+//! Where numpy is the judge it is followed (`numpy.lib.format._read_array_header`): exactly the
+//! three keys, `fortran_order` a bool, `shape` a tuple of ints (a bool counts, as in Python).
+//! Stricter than numpy: a negative dimension is refused here (numpy fails later, making the
+//! array). More lenient: the Python 2 `L` suffix is accepted in every version and in lower case
+//! too (numpy strips `L` only in 1.0/2.0). Syntax errors name the byte offset in the file.
 
 use super::dtype::DType;
 use super::literal::{self, DictEntry, Literal};
@@ -183,25 +192,24 @@ impl HeaderDict {
                     )))
                 }
             };
-            let first = match key.as_str() {
-                "descr" => descr.replace(Descr { value, source: value_source.to_owned() }).is_none(),
-                "fortran_order" => fortran_order.replace(parse_fortran_order(&value)?).is_none(),
-                "shape" => shape.replace(parse_shape(&value)?).is_none(),
+            // A repeated key keeps its last value, as a Python dict literal does (numpy reads
+            // such a header); only the values that survive are checked.
+            match key.as_str() {
+                "descr" => descr = Some(Descr { value, source: value_source.to_owned() }),
+                "fortran_order" => fortran_order = Some(value),
+                "shape" => shape = Some(value),
                 _ => {
                     return Err(syntax(format!(
                         "unexpected key {} (the keys are 'descr', 'fortran_order' and 'shape')",
                         literal::repr_str(&key)
                     )))
                 }
-            };
-            if !first {
-                return Err(syntax(format!("duplicate key {}", literal::repr_str(&key))));
             }
         }
         Ok(HeaderDict {
             descr: descr.ok_or_else(|| missing("descr"))?,
-            fortran_order: fortran_order.ok_or_else(|| missing("fortran_order"))?,
-            shape: shape.ok_or_else(|| missing("shape"))?,
+            fortran_order: parse_fortran_order(&fortran_order.ok_or_else(|| missing("fortran_order"))?)?,
+            shape: parse_shape(&shape.ok_or_else(|| missing("shape"))?)?,
         })
     }
 }
@@ -251,11 +259,7 @@ fn parse_shape(value: &Literal) -> Result<Vec<u64>, ErrorKind> {
 
 /// A literal's repr, cut short for an error message.
 fn short(value: &Literal) -> String {
-    let text = value.to_string();
-    match text.char_indices().nth(80) {
-        Some((end, _)) => format!("{}...", &text[..end]),
-        None => text,
-    }
+    value.repr_truncated(80)
 }
 
 /// What [`NpyHeader::descr`] keeps: a type string's value, or a list's / tuple's source text.
@@ -517,12 +521,16 @@ mod tests {
         let e =
             syntax_message(&npy((1, 0), "{'descr': '<f4', 'fortran_order': False, 'shape': (), 1: 1}", true));
         assert_eq!(e, "unexpected key 1 (the keys are 'descr', 'fortran_order' and 'shape')");
-        let e = syntax_message(&npy(
-            (1, 0),
-            "{'descr': '<f4', 'shape': (1,), 'fortran_order': False, 'shape': (2,)}",
-            true,
-        ));
-        assert_eq!(e, "duplicate key 'shape'");
+    }
+
+    #[test]
+    fn a_repeated_key_keeps_its_last_value() {
+        // As in Python: eval("{'shape': 'junk', 'shape': (2,)}") == {'shape': (2,)}.
+        let mut bytes =
+            npy((1, 0), "{'descr': '<f4', 'shape': 'junk', 'fortran_order': False, 'shape': (2,)}", true);
+        bytes.extend_from_slice(&[0; 8]);
+        let header = parse_header(&bytes, DEFAULT_MAX_HEADER_LEN).unwrap();
+        assert_eq!(header.shape, vec![2]);
     }
 
     #[test]

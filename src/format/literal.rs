@@ -3,10 +3,10 @@
 //! It never evaluates anything, and caps nesting depth so hostile headers cannot overflow the stack.
 //!
 //! Accepted beyond what numpy itself writes, because other writers (and Python 2) produce it:
-//! either quote style, `u`/`r` string prefixes, adjacent strings concatenated (`'a' 'b'`), every
+//! either quote style (triple quotes too), `u`/`r` string prefixes, adjacent strings concatenated (`'a' 'b'`), every
 //! Python escape except `\N{...}`, `+`/`-` signs, `0x`/`0o`/`0b` and `_` in integers, the
 //! Python 2 long suffix `3L`/`3l`, simple floats, trailing commas, `#` comments and `\`-newline
-//! continuations. Refused: sets, bytes literals, complex numbers, triple-quoted strings, anything
+//! continuations. Refused: sets, bytes literals, complex numbers, anything
 //! that is not a literal.
 
 use std::fmt;
@@ -103,6 +103,38 @@ impl Literal {
             Literal::List(_) => "a list",
             Literal::Dict(_) => "a dict",
         }
+    }
+}
+
+impl Literal {
+    /// The repr cut to at most `max_chars` chars (with `...` when cut), for error messages;
+    /// stops formatting at the limit, so a huge literal costs no more than a small one.
+    pub fn repr_truncated(&self, max_chars: usize) -> String {
+        let mut out = BoundedString { text: String::new(), chars_left: max_chars };
+        use fmt::Write as _;
+        match write!(out, "{self}") {
+            Ok(()) => out.text,
+            Err(_) => out.text + "...",
+        }
+    }
+}
+
+/// A `fmt::Write` that refuses (with an error that stops the formatting) past a char budget.
+struct BoundedString {
+    text: String,
+    chars_left: usize,
+}
+
+impl fmt::Write for BoundedString {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for c in s.chars() {
+            if self.chars_left == 0 {
+                return Err(fmt::Error);
+            }
+            self.text.push(c);
+            self.chars_left -= 1;
+        }
+        Ok(())
     }
 }
 
@@ -447,17 +479,18 @@ impl<'a> Parser<'a> {
         let Some(quote @ (b'\'' | b'"')) = self.peek() else {
             return self.error(self.pos, "expected a string");
         };
-        if self.peek_at(1) == Some(quote) && self.peek_at(2) == Some(quote) {
-            return self.error(self.pos, "triple-quoted strings are not supported");
-        }
-        self.pos += 1;
+        // A triple-quoted string may span lines; `ast.literal_eval` takes it too.
+        let triple = self.peek_at(1) == Some(quote) && self.peek_at(2) == Some(quote);
+        self.pos += if triple { 3 } else { 1 };
         let mut out = String::new();
         loop {
             let Some(c) = self.text[self.pos..].chars().next() else {
                 return self.error(start, "string is not closed");
             };
             match c {
-                '\n' | '\r' => return self.error(start, "string is not closed before the end of the line"),
+                '\n' | '\r' if !triple => {
+                    return self.error(start, "string is not closed before the end of the line")
+                }
                 '\\' if raw => {
                     // A raw string keeps the backslash, but `\'` still does not close it.
                     out.push('\\');
@@ -471,8 +504,12 @@ impl<'a> Parser<'a> {
                     }
                 }
                 '\\' => self.escape(&mut out)?,
-                c if c as u32 == quote as u32 => {
+                c if c as u32 == quote as u32 && !triple => {
                     self.pos += 1;
+                    return Ok(out);
+                }
+                c if c as u32 == quote as u32 && self.peek_at(1) == Some(quote) && self.peek_at(2) == Some(quote) => {
+                    self.pos += 3;
                     return Ok(out);
                 }
                 c => {
@@ -746,6 +783,15 @@ mod tests {
     }
 
     #[test]
+    fn triple_quoted_strings() {
+        // ast.literal_eval("'''<f4'''") == '<f4', and they may hold newlines and lone quotes.
+        assert_eq!(ok("'''<f4'''"), s("<f4"));
+        assert_eq!(ok("\"\"\"a\n'b'\"\"\""), s("a\n'b'"));
+        assert_eq!(ok("'''it''s'''"), s("it''s"));
+        assert!(parse("'''never closed''").is_err());
+    }
+
+    #[test]
     fn string_escapes() {
         assert_eq!(ok(r"'a\nb\tc'"), s("a\nb\tc"));
         assert_eq!(ok(r#"'\'\"\\'"#), s("'\"\\"));
@@ -771,7 +817,6 @@ mod tests {
             r"'\ud800'",
             "'abc",
             "'ab\ncd'",
-            "'''x'''",
             "b'x'",
             r"'\N{DASH}'",
             "f'x'",
@@ -884,6 +929,14 @@ mod tests {
             ok("[('a', '<i4'), (('T', 'n'), (3,), ()), {'k': None}, True, -1, 2.5]").to_string(),
             "[('a', '<i4'), (('T', 'n'), (3,), ()), {'k': None}, True, -1, 2.5]"
         );
+    }
+
+    #[test]
+    fn truncated_repr() {
+        let long = Literal::List((0..1_000_000).map(Literal::Int).collect());
+        assert_eq!(long.repr_truncated(12), "[0, 1, 2, 3,...");
+        assert_eq!(ok("(1, 2)").repr_truncated(6), "(1, 2)");
+        assert_eq!(ok("'üü'").repr_truncated(3), "'üü...");
     }
 
     #[test]

@@ -67,6 +67,9 @@ pub(crate) fn list_members(archive: &Buffer) -> Result<Vec<MemberEntry>> {
             continue;
         }
         let raw_name = file.name().map_err(zip_error)?.into_owned();
+        if file.encrypted() {
+            return Err(ErrorKind::Zip { message: format!("member '{raw_name}' is encrypted") }.into());
+        }
         let compression = match file.compression() {
             CompressionMethod::Stored => Compression::Stored,
             CompressionMethod::Deflated => Compression::Deflated,

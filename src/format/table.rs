@@ -5,15 +5,15 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, Int64Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, FixedSizeListArray, Int64Array};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions, RecordBatchReader};
 
 use super::array::{ArrayData, NpyArray, RowReader};
 use super::bytes::open_file;
-use super::decode::{decode, ByteView};
-use super::dtype::{DType, Endian, TimeUnit};
+use super::decode::{self, decode, ByteView};
+use super::dtype::DType;
 use super::header::{NpyHeader, DEFAULT_MAX_HEADER_LEN};
 use super::npz::list_members;
 use super::schema::arrow_field;
@@ -81,6 +81,9 @@ struct Column {
     dtype: DType,
     /// Byte offset of the item inside the row.
     offset: usize,
+    /// For a record array with more than one axis: the column is this record field, taken out
+    /// of each item of the decoded row (nested FixedSizeLists of the record struct).
+    record_field: Option<usize>,
     field: FieldRef,
 }
 
@@ -104,19 +107,18 @@ impl NpyTable {
         let (buffer, guard) = open_file(path, options.mmap)?;
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let location = Location { file: Some(path.to_path_buf()), ..Location::default() };
-        let len = buffer.len();
-        let array = NpyArray::from_mapped(name, location, Storage::NpyFile, buffer, 0, len, guard, options.max_header_len)?;
+        let array = NpyArray::from_mapped(name, location, Storage::NpyFile, buffer, guard, options.max_header_len)?;
         Self::from_arrays(path, vec![array], false)
     }
 
     fn open_npz(path: &Path, options: &OpenOptions) -> Result<Self> {
-        let (buffer, _guard) = open_file(path, options.mmap)?;
+        let (buffer, guard) = open_file(path, options.mmap)?;
         let members = list_members(&buffer).in_file(path)?;
         let mut arrays = Vec::new();
         for entry in &members {
             let Some(name) = entry.array_name() else { continue };
             let location = Location { file: Some(path.to_path_buf()), member: Some(name.to_string()), column: None };
-            arrays.push(NpyArray::from_member(name.to_string(), location, &buffer, entry, options.max_header_len)?);
+            arrays.push(NpyArray::from_member(name.to_string(), location, &buffer, guard.clone(), entry, options.max_header_len)?);
         }
         if arrays.is_empty() {
             return Err(ErrorKind::InvalidArgument("the archive holds no .npy members".into())).in_file(path);
@@ -131,7 +133,7 @@ impl NpyTable {
     /// One member of an `.npz` as its own table (its record fields, or itself, as columns).
     pub fn open_npz_member(path: impl AsRef<Path>, member: &str, options: &OpenOptions) -> Result<Self> {
         let path = path.as_ref();
-        let (buffer, _guard) = open_file(path, options.mmap)?;
+        let (buffer, guard) = open_file(path, options.mmap)?;
         let members = list_members(&buffer).in_file(path)?;
         let entry = members.iter().find(|e| e.array_name() == Some(member) || e.raw_name == member);
         let Some(entry) = entry else {
@@ -142,7 +144,7 @@ impl NpyTable {
             return Err(ErrorKind::NotAnNpyMember).in_member(member).in_file(path);
         };
         let location = Location { file: Some(path.to_path_buf()), member: Some(name.to_string()), column: None };
-        let array = NpyArray::from_member(name.to_string(), location, &buffer, entry, options.max_header_len)?;
+        let array = NpyArray::from_member(name.to_string(), location, &buffer, guard, entry, options.max_header_len)?;
         Self::from_arrays(path, vec![array], false)
     }
 
@@ -210,8 +212,10 @@ fn is_npz(path: &Path) -> bool {
     path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npz"))
 }
 
-/// The columns an array provides: its record fields (a 0-d or 1-d record array, unless the
-/// array is itself one column), or one column holding the whole row.
+/// The columns an array provides: its record fields (unless the array is itself one column,
+/// as an archive's member is), or one column holding the whole row. The fields of a record
+/// array with more than one axis are FixedSizeLists over the extra axes, as a plain array's
+/// column is.
 fn plan_columns(index: usize, array: &NpyArray, member_column: bool) -> Result<Vec<Column>> {
     let header = &array.header;
     let fortran = header.fortran_order && header.shape.len() > 1;
@@ -219,56 +223,59 @@ fn plan_columns(index: usize, array: &NpyArray, member_column: bool) -> Result<V
         let location = Location { column: Some(column.to_string()), ..array.location.clone() };
         move |kind: ErrorKind| NpyError { location, kind }
     };
+    let inner: Vec<usize> = header.inner_shape().iter().map(|&d| d as usize).collect();
+    let with_inner = |dtype: &DType| {
+        if inner.is_empty() {
+            dtype.clone()
+        } else {
+            DType::SubArray { base: Box::new(dtype.clone()), shape: inner.clone() }
+        }
+    };
+    let row_dtype = with_inner(&header.dtype);
     match &header.dtype {
-        DType::Record(record) if !member_column && header.inner_shape().is_empty() => record
+        DType::Record(record) if !member_column => record
             .fields
             .iter()
-            .map(|f| {
-                let field = arrow_field(&f.name, &f.dtype, &f.dtype.descr(), fortran).map_err(at(&f.name))?;
-                Ok(Column { array: index, dtype: f.dtype.clone(), offset: f.offset, field: Arc::new(field) })
+            .enumerate()
+            .map(|(position, f)| {
+                let field = arrow_field(&f.name, &with_inner(&f.dtype), &f.dtype.descr(), fortran).map_err(at(&f.name))?;
+                let column = if inner.is_empty() {
+                    Column { array: index, dtype: f.dtype.clone(), offset: f.offset, record_field: None, field: Arc::new(field) }
+                } else {
+                    Column { array: index, dtype: row_dtype.clone(), offset: 0, record_field: Some(position), field: Arc::new(field) }
+                };
+                Ok(column)
             })
             .collect(),
-        dtype => {
-            let dtype = if header.inner_shape().is_empty() {
-                dtype.clone()
-            } else {
-                DType::SubArray { base: Box::new(dtype.clone()), shape: header.inner_shape().iter().map(|&d| d as usize).collect() }
-            };
-            let field = arrow_field(&array.name, &dtype, &header.descr, fortran).map_err(at(&array.name))?;
-            Ok(vec![Column { array: index, dtype, offset: 0, field: Arc::new(field) }])
+        _ => {
+            let field = arrow_field(&array.name, &row_dtype, &header.descr, fortran).map_err(at(&array.name))?;
+            Ok(vec![Column { array: index, dtype: row_dtype, offset: 0, record_field: None, field: Arc::new(field) }])
         }
     }
 }
 
-/// Whether the reader hands this column to Arrow without copying: mapped, C-order, the column
-/// spans whole rows (no record-field striding), native-endian fixed-width values that Arrow
-/// stores as they are, and aligned for the Arrow type. Mirrors the rule in `decode`.
+/// Field `index` of the structs inside nested FixedSizeLists, with the same nesting, built with
+/// the item fields of `target` (the column's type). No values are copied.
+fn record_field_of(array: &ArrayRef, index: usize, target: &DataType) -> Result<ArrayRef> {
+    match (array.data_type(), target) {
+        (DataType::FixedSizeList(_, size), DataType::FixedSizeList(item, _)) => {
+            let list = array.as_fixed_size_list();
+            let values = record_field_of(list.values(), index, item.data_type())?;
+            Ok(Arc::new(FixedSizeListArray::try_new(item.clone(), *size, values, list.nulls().cloned())?))
+        }
+        (DataType::Struct(_), _) => Ok(array.as_struct().column(index).clone()),
+        (found, _) => Err(ErrorKind::InvalidArgument(format!("record field {index} of a {found} column")).into()),
+    }
+}
+
+/// Whether the reader hands this column to Arrow without copying: mapped, C-order, and what
+/// `decode::is_zero_copy` says of the column's bytes over the whole array.
 fn is_zero_copy(array: &NpyArray, column: &Column) -> bool {
-    let ArrayData::Mapped { buffer, offset, .. } = &array.data else { return false };
-    if array.is_fortran() || column.dtype.itemsize() != array.row_len {
-        return false;
-    }
-    let Some(align) = zero_copy_alignment(&column.dtype) else { return false };
-    (buffer.as_ptr() as usize + offset + column.offset) % align == 0
-}
-
-/// The alignment a dtype needs to be handed over as is, or `None` if it must be converted.
-fn zero_copy_alignment(dtype: &DType) -> Option<usize> {
-    let native = |e: &Endian| *e == Endian::NATIVE;
-    match dtype {
-        DType::Int { bytes: 1, .. } => Some(1),
-        DType::Int { bytes, endian, .. } if native(endian) => Some(*bytes as usize),
-        DType::Float { bytes: bytes @ (2 | 4 | 8), endian } if native(endian) => Some(*bytes as usize),
-        DType::DateTime { unit, multiple: 1, endian } | DType::TimeDelta { unit, multiple: 1, endian }
-            if native(endian)
-                && matches!(unit, TimeUnit::Second | TimeUnit::Millisecond | TimeUnit::Microsecond | TimeUnit::Nanosecond) =>
-        {
-            Some(8)
-        }
-        DType::Void { .. } => Some(1),
-        DType::SubArray { base, .. } => zero_copy_alignment(base),
-        _ => None,
-    }
+    let ArrayData::Mapped { npy, .. } = &array.data else { return false };
+    let Ok(rows) = usize::try_from(array.num_rows()) else { return false };
+    let start = array.header.data_offset as usize + column.offset;
+    let view = ByteView { buffer: npy.clone(), start, stride: array.row_len, rows, first_row: 0 };
+    !array.is_fortran() && decode::is_zero_copy(&column.dtype, &view)
 }
 
 /// Builds an [`NpyReader`] (arrow-csv style: consuming `with_*` setters).
@@ -363,20 +370,33 @@ struct Part {
 }
 
 impl Part {
-    fn read(&mut self, first: u64, count: usize) -> Result<Vec<ArrayRef>> {
+    /// Rows `first..first + count` of the projected columns; `end` is where the reader stops.
+    fn read(&mut self, first: u64, count: usize, end: u64) -> Result<Vec<ArrayRef>> {
         let array = &self.array;
         let reader = match &mut self.reader {
             Some(reader) => reader,
-            none => none.insert(array.row_reader(first).map_err(|e| located(e, array, None))?),
+            none => none.insert(array.row_reader(first, end).map_err(|e| located(e, array, None))?),
         };
         let rows = reader.rows(first, count, array.row_len, array.num_rows()).map_err(|e| located(e, array, None))?;
-        self.columns
-            .iter()
-            .map(|column| {
-                let view = ByteView { start: rows.start + column.offset, ..rows.clone() };
-                decode(&column.dtype, &view).map_err(|kind| located(kind.into(), array, Some(column.field.name())))
-            })
-            .collect()
+        // The fields of a multi-axis record array share one decode of the row per batch.
+        let mut whole_rows: Option<ArrayRef> = None;
+        let mut arrays = Vec::with_capacity(self.columns.len());
+        for column in &self.columns {
+            let at = |e: NpyError| located(e, array, Some(column.field.name()));
+            let view = ByteView { start: rows.start + column.offset, ..rows.clone() };
+            let decoded = match column.record_field {
+                None => decode(&column.dtype, &view).map_err(|kind| at(kind.into()))?,
+                Some(index) => {
+                    let whole = match &whole_rows {
+                        Some(whole) => whole.clone(),
+                        None => whole_rows.insert(decode(&column.dtype, &view).map_err(|kind| at(kind.into()))?).clone(),
+                    };
+                    record_field_of(&whole, index, column.field.data_type()).map_err(at)?
+                }
+            };
+            arrays.push(decoded);
+        }
+        Ok(arrays)
     }
 }
 
@@ -419,7 +439,7 @@ impl NpyReader {
         let count = (self.end_row - first).min(self.rows_per_batch as u64) as usize;
         let mut per_part = Vec::with_capacity(self.parts.len());
         for part in &mut self.parts {
-            per_part.push(part.read(first, count)?);
+            per_part.push(part.read(first, count, self.end_row)?);
         }
         let mut columns: Vec<ArrayRef> = self.order.iter().map(|&(part, column)| per_part[part][column].clone()).collect();
         if let Some(offset) = self.row_number_offset {
@@ -456,7 +476,7 @@ impl RecordBatchReader for NpyReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::array::AsArray;
     use datafusion::arrow::datatypes::{Float32Type, Int64Type};
     use std::io::Write;
 
@@ -470,7 +490,7 @@ mod tests {
 
     /// The map's address range, to prove a column's values point into it.
     fn mapped_range(table: &NpyTable) -> Range<usize> {
-        let ArrayData::Mapped { buffer, .. } = &table.arrays[0].data else { panic!("not mapped") };
+        let ArrayData::Mapped { npy: buffer, .. } = &table.arrays[0].data else { panic!("not mapped") };
         buffer.as_ptr() as usize..buffer.as_ptr() as usize + buffer.len()
     }
 

@@ -1,6 +1,10 @@
 //! `npyq`: SQL over `.npy`/`.npz`, conversion, and schema inspection. One file per subcommand.
 
 mod convert;
+mod csv_flatten;
+mod input;
+mod natural;
+mod output;
 mod schema;
 mod sql;
 

@@ -139,8 +139,12 @@ pub fn decode(dtype: &DType, view: &ByteView) -> Result<ArrayRef, ErrorKind> {
 /// Whether [`decode`] would hand out `view`'s own memory (no copy of the values) for `dtype`:
 /// native-endian, contiguous, aligned primitives and unscaled datetimes, sub-arrays of those,
 /// and contiguous `V<n>`. (A datetime column with NaT still gets a computed null bitmap.)
+/// A view that [`decode`] would refuse, or one without rows, is not zero-copy.
 pub fn is_zero_copy(dtype: &DType, view: &ByteView) -> bool {
     use primitive::is_zero_copy as shares;
+    if view.rows == 0 || view.check(dtype.itemsize()).is_err() {
+        return false;
+    }
     let endian = dtype.endian().unwrap_or(Endian::NATIVE);
     match dtype {
         DType::Int { bytes: 1, .. } => shares::<u8>(view, endian),
@@ -166,7 +170,8 @@ pub fn is_zero_copy(dtype: &DType, view: &ByteView) -> bool {
     }
 }
 
-/// Whether an error names a row (and which), so nested decoders can renumber it.
+/// The same error with the row it names (if any) renumbered, for nested decoders whose items
+/// are not table rows.
 fn with_row(err: ErrorKind, renumber: impl Fn(u64) -> u64) -> ErrorKind {
     match err {
         ErrorKind::InvalidCodePoint { value, row } => ErrorKind::InvalidCodePoint { value, row: renumber(row) },

@@ -84,19 +84,19 @@ pub(super) fn values<T: NumpyScalar>(view: &ByteView, endian: Endian) -> ScalarB
     }
 }
 
-/// The view's values as a slice of its buffer, when they are native-endian, contiguous and
-/// aligned for `T` (Arrow's `ScalarBuffer` panics on misaligned memory, so this checks first).
+/// The view's values as a slice of its buffer, when [`is_zero_copy`] says they can be.
 fn zero_copy<T: NumpyScalar>(view: &ByteView, endian: Endian) -> Option<ScalarBuffer<T>> {
-    let size = size_of::<T>();
-    let native = size == 1 || endian == Endian::NATIVE;
-    let aligned = (view.buffer.as_ptr() as usize).wrapping_add(view.start) % align_of::<T>() == 0;
-    if !(native && aligned && view.is_contiguous(size)) {
+    if !is_zero_copy::<T>(view, endian) {
         return None;
     }
-    Some(ScalarBuffer::from(view.buffer.slice_with_length(view.start, view.rows * size)))
+    Some(ScalarBuffer::from(view.buffer.slice_with_length(view.start, view.rows * size_of::<T>())))
 }
 
-/// Whether decoding `view` as `T` would share the view's buffer instead of copying.
+/// Whether the (checked) view's values can be shared as `T`: native-endian, contiguous and
+/// aligned for `T` (Arrow's `ScalarBuffer` panics on misaligned memory, so this comes first).
 pub(super) fn is_zero_copy<T: NumpyScalar>(view: &ByteView, endian: Endian) -> bool {
-    zero_copy::<T>(view, endian).is_some()
+    let size = size_of::<T>();
+    let native = size == 1 || endian == Endian::NATIVE;
+    let aligned = (view.buffer.as_ptr() as usize).wrapping_add(view.start).is_multiple_of(align_of::<T>());
+    native && aligned && view.is_contiguous(size)
 }

@@ -1,6 +1,6 @@
-//! Decoding checked against numpy: the numpy corpus (`tests/data/corpus`, copied
-//! nowhere: read in place) and this module's own fixtures (`testdata/`, made by
-//! `testdata/make_decode_fixtures.py`). Expected values are what numpy read back, encoded as
+//! Decoding checked against numpy: cases of the shared npy-corpus (copied into
+//! `tests/data/corpus/files`) and this module's own fixtures (`testdata/`), written by
+//! `testdata/make_decode_fixtures.py`. Expected values are what numpy read back, encoded as
 //! the corpus's `expected.json` says; an Arrow array is turned into the same encoding and the
 //! two JSON values compared.
 
@@ -24,10 +24,13 @@ use crate::error::ErrorKind;
 use crate::format::dtype::{DType, Endian, Record, RecordField, TimeUnit};
 use crate::format::schema::arrow_type;
 
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/corpus/files");
-
 fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src/format/decode/testdata")
+}
+
+/// The numpy corpus, shared with the integration tests.
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus/files")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -221,7 +224,7 @@ fn check(dir: &Path, name: &str, dtype: &DType) -> ArrayRef {
 }
 
 fn check_corpus(name: &str, dtype: &DType) -> ArrayRef {
-    check(Path::new(CORPUS), name, dtype)
+    check(&corpus(), name, dtype)
 }
 
 fn check_ours(name: &str, dtype: &DType) -> ArrayRef {
@@ -255,7 +258,7 @@ fn corpus_scalars() {
         ("bigendian_f8", ">f8"),
     ];
     for (name, descr) in cases {
-        let expected = case(&Path::new(CORPUS).join("expected.json"), name);
+        let expected = case(&corpus().join("expected.json"), name);
         assert_eq!(expected["descr"], descr, "{name}: the corpus's descr");
         check_corpus(name, &scalar(descr));
     }
@@ -353,9 +356,9 @@ fn points_into(buffer: &Buffer, ptr: *const u8) -> bool {
 
 #[test]
 fn aligned_f32_is_zero_copy_and_misaligned_is_copied() {
-    let path = Path::new(CORPUS).join("float32.npy");
+    let path = corpus().join("float32.npy");
     let dtype = scalar("<f4");
-    let rows = case(&Path::new(CORPUS).join("expected.json"), "float32")["rows"].as_u64().unwrap() as usize;
+    let rows = case(&corpus().join("expected.json"), "float32")["rows"].as_u64().unwrap() as usize;
 
     let aligned = view_of(&path, &dtype, rows, 0);
     assert!(is_zero_copy(&dtype, &aligned));
@@ -385,7 +388,7 @@ fn big_endian_is_copied() {
 #[test]
 fn fixed_size_list_of_aligned_floats_is_zero_copy() {
     let dtype = sub_array("<f4", &[3]);
-    let view = view_of(&Path::new(CORPUS).join("matrix_f32_5x3.npy"), &dtype, 5, 0);
+    let view = view_of(&corpus().join("matrix_f32_5x3.npy"), &dtype, 5, 0);
     assert!(is_zero_copy(&dtype, &view));
     let array = decode(&dtype, &view).unwrap();
     let list = array.as_fixed_size_list();
@@ -397,7 +400,7 @@ fn fixed_size_list_of_aligned_floats_is_zero_copy() {
 #[test]
 fn datetimes_with_nat_keep_values_zero_copy() {
     let dtype = scalar("<M8[ns]");
-    let view = view_of(&Path::new(CORPUS).join("datetime64_ns.npy"), &dtype, 4, 0);
+    let view = view_of(&corpus().join("datetime64_ns.npy"), &dtype, 4, 0);
     assert!(is_zero_copy(&dtype, &view));
     let array = decode(&dtype, &view).unwrap();
     let ts = array.as_primitive::<TimestampNanosecondType>();
@@ -410,7 +413,7 @@ fn datetimes_with_nat_keep_values_zero_copy() {
 #[test]
 fn void_is_zero_copy_when_contiguous() {
     let dtype = scalar("|V4");
-    let view = view_of(&Path::new(CORPUS).join("void_v4.npy"), &dtype, 2, 1);
+    let view = view_of(&corpus().join("void_v4.npy"), &dtype, 2, 1);
     let array = decode(&dtype, &view).unwrap();
     let fsb = array.as_any().downcast_ref::<FixedSizeBinaryArray>().unwrap();
     assert!(points_into(&view.buffer, fsb.value_data().as_ptr()));
@@ -419,7 +422,7 @@ fn void_is_zero_copy_when_contiguous() {
 #[test]
 fn strided_record_field() {
     // The `score` field of records.npy: 4 bytes at offset 12 of every 20-byte item.
-    let records = Path::new(CORPUS).join("records.npy");
+    let records = corpus().join("records.npy");
     let (buffer, start) = load(&records, 0);
     let view = ByteView { buffer, start: start + 12, stride: 20, rows: 3, first_row: 0 };
     let dtype = scalar("<f4");
@@ -549,4 +552,51 @@ fn sub_array_with_a_zero_dimension() {
     assert_eq!(array.len(), 3);
     assert_eq!(array.as_fixed_size_list().values().len(), 6);
     assert_eq!(array.data_type(), &arrow_type(&dtype).unwrap());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile bytes and views: an error or an array of the right type, never a panic
+
+fn hostile_dtypes() -> Vec<DType> {
+    let mut dtypes: Vec<DType> = [
+        "|b1", "|i1", ">i2", "<i4", ">u8", "<f2", ">f4", "<f8", ">c8", "<c16", "|S3", "|S0", "<U2", ">U1", "|V3",
+        "<M8[ns]", ">M8[s]", "<M8[h]", "<M8[7m]", "<M8[D]", ">M8[W]", "<M8[M]", "<M8[Y]", "<M8[3Y]", "<m8[us]",
+        ">m8[W]", "<m8[13D]",
+    ]
+    .into_iter()
+    .map(scalar)
+    .collect();
+    dtypes.push(sub_array("<U1", &[2]));
+    dtypes.push(sub_array(">M8[M]", &[1, 2]));
+    dtypes.push(record(
+        13,
+        vec![field("a", 0, scalar("|b1")), field("m", 1, sub_array("<f4", &[2])), field("s", 9, scalar("<U1"))],
+    ));
+    dtypes
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+    #[test]
+    fn hostile_bytes_never_panic(
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..96),
+        which in 0usize..31,
+        start in 0usize..40,
+        stride in 0usize..24,
+        rows in 0usize..12,
+        shift in 0usize..8,
+    ) {
+        let dtypes = hostile_dtypes();
+        let dtype = &dtypes[which % dtypes.len()];
+        let mut buffer = MutableBuffer::with_capacity(bytes.len() + shift);
+        buffer.extend_from_slice(&vec![0u8; shift]);
+        buffer.extend_from_slice(&bytes);
+        let view = ByteView { buffer: buffer.into(), start: start + shift, stride, rows, first_row: 0 };
+        if let Ok(array) = decode(dtype, &view) {
+            proptest::prop_assert_eq!(array.len(), rows);
+            proptest::prop_assert_eq!(array.data_type(), &arrow_type(dtype).unwrap());
+            // Zero-copy is only ever claimed where the values are really shared.
+            let _ = is_zero_copy(dtype, &view);
+        }
+    }
 }

@@ -1,7 +1,8 @@
 """Writes the decode fixtures the shared corpus lacks, plus expected.json beside them.
 
 Run from anywhere: `python3 make_decode_fixtures.py` (needs numpy). The Rust tests in
-`src/format/decode/tests.rs` read the files; they never run Python.
+`src/format/decode/tests.rs` read the files; they never run Python. The corpus cases they also
+use live in tests/data/corpus (shared with the integration tests).
 
 Every value in expected.json is what numpy itself computes, in the form Arrow holds it:
 - datetime64 in h/m/10s: `astype('M8[s]')` seconds; in D/W/M/Y: `astype('M8[D]')` days;
@@ -13,6 +14,7 @@ Cases with "error" must be refused with that ErrorKind.
 import json
 import math
 import os
+import sys
 
 import numpy as np
 

@@ -1,0 +1,96 @@
+//! [`SessionContextNpyExt`]: numpy files on a `SessionContext`, in the style of
+//! `register_parquet` / `read_parquet`.
+//!
+//! ```no_run
+//! # async fn demo() -> datafusion::error::Result<()> {
+//! use datafusion::prelude::SessionContext;
+//! use datafusion_npy::datasource::{NpyFormatOptions, SessionContextNpyExt};
+//!
+//! let ctx = SessionContext::new();
+//! ctx.register_npy_dir("sql-examples/data")?;          // x.npy -> x, ds.npz -> ds and ds.<member>
+//! ctx.sql("SELECT count(*) FROM readings").await?.show().await?;
+//! let df = ctx.read_npy("sql-examples/data/embeddings.npy", NpyFormatOptions::default()).await?;
+//! # let _ = df; Ok(()) }
+//! ```
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::dataframe::DataFrame;
+use datafusion::datasource::listing::ListingTableUrl;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::context::SessionContext;
+use datafusion::execution::session_state::SessionStateBuilder;
+
+use super::catalog::NpyDirCatalog;
+use super::file_format::{listing_table, NpyFormatFactory, NpyFormatOptions, NpyTableFactory};
+
+/// Numpy files on a [`SessionContext`].
+#[async_trait]
+pub trait SessionContextNpyExt {
+    /// Make `STORED AS NPY` (and `NPZ`) known to `CREATE EXTERNAL TABLE` and `COPY`, and the
+    /// extensions `.npy`/`.npz` to `COPY ... TO 'file'`. Idempotent; the other methods call it.
+    fn register_npy_format(&self) -> Result<()>;
+
+    /// Serve a directory (or one `.npy`/`.npz` file) as tables: `x.npy` → `x`, `ds.npz` → `ds`
+    /// and schema `ds` (one table per member), a sub-directory of files → one table. Re-listed
+    /// on every query. May be called for several directories (the first to give a name wins).
+    fn register_npy_dir(&self, dir: impl AsRef<Path> + Send) -> Result<()>;
+
+    /// Register a `.npy`/`.npz` file or a directory of them (path or URL) as table `name`.
+    async fn register_npy(&self, name: &str, path: &str, options: NpyFormatOptions) -> Result<()>;
+
+    /// A `DataFrame` over a `.npy`/`.npz` file or a directory of them (path or URL).
+    async fn read_npy(&self, path: &str, options: NpyFormatOptions) -> Result<DataFrame>;
+}
+
+#[async_trait]
+impl SessionContextNpyExt for SessionContext {
+    fn register_npy_format(&self) -> Result<()> {
+        let state = self.state_ref();
+        let mut state = state.write();
+        state.register_file_format(Arc::new(NpyFormatFactory::new()), true)?;
+        state.register_file_format(Arc::new(NpyFormatFactory::npz()), true)?;
+        state.table_factories_mut().insert("NPY".to_string(), Arc::new(NpyTableFactory));
+        state.table_factories_mut().insert("NPZ".to_string(), Arc::new(NpyTableFactory));
+        Ok(())
+    }
+
+    fn register_npy_dir(&self, dir: impl AsRef<Path> + Send) -> Result<()> {
+        self.register_npy_format()?;
+        let (catalog_name, schema_name) = {
+            let options = self.copied_config();
+            let catalog = &options.options().catalog;
+            (catalog.default_catalog.clone(), catalog.default_schema.clone())
+        };
+        let current = self
+            .catalog(&catalog_name)
+            .ok_or_else(|| DataFusionError::Plan(format!("no default catalog '{catalog_name}'")))?;
+        if let Some(ours) = current.downcast_ref::<NpyDirCatalog>() {
+            return ours.add_root(dir.as_ref());
+        }
+        // A bare state for listing and schema inference: same object stores and caches, and no
+        // reference back to this context's catalogs.
+        let state = SessionStateBuilder::new().with_config(self.copied_config()).with_runtime_env(self.runtime_env()).build();
+        let catalog = NpyDirCatalog::new(current, schema_name, state)?;
+        catalog.add_root(dir.as_ref())?;
+        self.register_catalog(catalog_name, Arc::new(catalog));
+        Ok(())
+    }
+
+    async fn register_npy(&self, name: &str, path: &str, options: NpyFormatOptions) -> Result<()> {
+        self.register_npy_format()?;
+        let url = ListingTableUrl::parse(path)?;
+        let table = listing_table(&self.state(), url, options, &[]).await?;
+        self.register_table(name, table)?;
+        Ok(())
+    }
+
+    async fn read_npy(&self, path: &str, options: NpyFormatOptions) -> Result<DataFrame> {
+        self.register_npy_format()?;
+        let url = ListingTableUrl::parse(path)?;
+        let table = listing_table(&self.state(), url, options, &[]).await?;
+        self.read_table(table)
+    }
+}

@@ -1,0 +1,603 @@
+//! [`NpyFormat`]: `.npy`/`.npz` as a DataFusion `FileFormat`, so that DataFusion's own listing
+//! machinery (object-store listing, partition columns, statistics, repartitioning) serves numpy
+//! files; [`NpyFormatFactory`] for `STORED AS NPY` in `COPY` and [`NpyTableFactory`] for
+//! `CREATE EXTERNAL TABLE ... STORED AS NPY LOCATION 'file or directory'`.
+//!
+//! Table layout (SPEC §5): a `.npy` gives its record fields (or the array itself) as columns;
+//! an `.npz` one column per member, or with the option `member` one member as the table. A
+//! directory of such files is one table, in natural order. Every table ends with `_row`.
+//!
+//! Planning a scan ([`FileFormat::create_physical_plan`]) is where the numbering happens: the
+//! table's files are put in natural order, each gets its `_row` offset ([`FileRows`]) and exact
+//! statistics from its header (row count, `_row` min/max), so `count(*)` reads no data.
+//!
+//! Options (`OPTIONS ('member' 'features')`; DataFusion passes them as `format.member`):
+//! - `member`: read this member of each `.npz` as the table;
+//! - `max_header_len`: longest header accepted, in bytes;
+//! - `mmap`: `false` reads private copies of the files instead of mapping them (for files that
+//!   another process may truncate while they are read);
+//! - for `COPY` (see `sink`): `compression` (`stored`|`deflated` `.npz` members) and `nulls`
+//!   (`error`|`zero`).
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{Session, TableProvider, TableProviderFactory};
+use datafusion::common::parsers::CompressionTypeVariant;
+use datafusion::common::stats::Precision;
+use datafusion::common::{ColumnStatistics, GetExt, ScalarValue, Statistics};
+use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
+use datafusion::datasource::file_format::{FileFormat, FileFormatFactory};
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl, PartitionedFile};
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig, FileScanConfigBuilder, FileSinkConfig, FileSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::table_schema::TableSchema;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::CreateExternalTable;
+use datafusion::object_store::path::Path;
+use datafusion::object_store::{ObjectMeta, ObjectStore};
+use datafusion::physical_expr::LexRequirement;
+use datafusion::physical_plan::ExecutionPlan;
+use futures::TryStreamExt;
+
+use super::local::{df_err, local_file};
+use super::natural::natural_cmp;
+use super::source::{row_column_index, FileRows, NpySource, Splittable};
+use super::ROW_COLUMN;
+use crate::error::{ErrorKind, NpyError, ResultExt};
+use crate::format::dtype::DType;
+use crate::format::table::{NpyTable, OpenOptions, Storage};
+use crate::format::writer::{NullPolicy, WriteOptions};
+
+/// How files are read as tables.
+#[derive(Debug, Clone, Default)]
+pub struct NpyFormatOptions {
+    /// Read only this member of each `.npz` (its record fields, or itself, as columns).
+    /// Default: every member is a column.
+    pub member: Option<String>,
+    /// Header limits, memory maps. Default: [`OpenOptions::default`].
+    pub open: OpenOptions,
+    /// How `COPY ... STORED AS NPY` writes (`.npz` compression). Default: stored members.
+    pub write: WriteOptions,
+    /// What `COPY` writes for a null of a type without a numpy missing value. Default: an error.
+    pub nulls: NullPolicy,
+}
+
+impl NpyFormatOptions {
+    /// Options from `OPTIONS (...)` of `CREATE EXTERNAL TABLE`/`COPY` (keys with or without
+    /// the `format.` prefix). Unknown keys are an error.
+    pub fn from_map(options: &HashMap<String, String>) -> Result<Self> {
+        let mut parsed = NpyFormatOptions::default();
+        for (key, value) in options {
+            match key.strip_prefix("format.").unwrap_or(key) {
+                "member" => parsed.member = Some(value.clone()),
+                "max_header_len" => {
+                    parsed.open.max_header_len = value.parse().map_err(|_| {
+                        DataFusionError::Configuration(format!("NPY option max_header_len: not a byte count: {value}"))
+                    })?
+                }
+                "mmap" => {
+                    parsed.open.mmap = value.parse().map_err(|_| {
+                        DataFusionError::Configuration(format!("NPY option mmap: not true or false: {value}"))
+                    })?
+                }
+                // Writing options: parsed by the sink, below.
+                "compression" | "compress" | "nulls" => {}
+                other => {
+                    return Err(DataFusionError::Configuration(format!(
+                        "unknown NPY option '{other}' (known: member, max_header_len, mmap, compression, nulls)"
+                    )))
+                }
+            }
+        }
+        (parsed.write, parsed.nulls) = super::sink::write_options_from_map(options)?;
+        Ok(parsed)
+    }
+
+    pub(crate) fn open(&self, path: &std::path::Path) -> crate::Result<NpyTable> {
+        match &self.member {
+            None => NpyTable::open_with(path, &self.open),
+            Some(member) => NpyTable::open_npz_member(path, member, &self.open),
+        }
+        .in_file(path)
+    }
+}
+
+/// The file extension a format is registered under and writes (`STORED AS NPY` / `NPZ`, and
+/// `COPY ... TO 'x.npy' | 'x.npz'`). Both read `.npy` and `.npz` files alike.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Extension {
+    #[default]
+    Npy,
+    Npz,
+}
+
+impl Extension {
+    fn as_str(self) -> &'static str {
+        match self {
+            Extension::Npy => "npy",
+            Extension::Npz => "npz",
+        }
+    }
+}
+
+/// Makes [`NpyFormat`]s; registered under the extension `npy` (and, made with
+/// [`NpyFormatFactory::npz`], `npz`).
+#[derive(Debug, Default)]
+pub struct NpyFormatFactory {
+    options: NpyFormatOptions,
+    extension: Extension,
+}
+
+impl NpyFormatFactory {
+    pub fn new() -> Self {
+        <Self as Default>::default()
+    }
+    /// The factory of `STORED AS NPZ` and `COPY ... TO 'x.npz'`.
+    pub fn npz() -> Self {
+        NpyFormatFactory { extension: Extension::Npz, ..<Self as Default>::default() }
+    }
+    pub fn with_options(mut self, options: NpyFormatOptions) -> Self {
+        self.options = options;
+        self
+    }
+}
+
+impl GetExt for NpyFormatFactory {
+    fn get_ext(&self) -> String {
+        self.extension.as_str().to_string()
+    }
+}
+
+impl FileFormatFactory for NpyFormatFactory {
+    fn create(&self, _state: &dyn Session, format_options: &HashMap<String, String>) -> Result<Arc<dyn FileFormat>> {
+        let options = if format_options.is_empty() {
+            self.options.clone()
+        } else {
+            NpyFormatOptions::from_map(format_options)?
+        };
+        Ok(Arc::new(NpyFormat { extension: self.extension, ..NpyFormat::new(options) }))
+    }
+
+    fn default(&self) -> Arc<dyn FileFormat> {
+        Arc::new(NpyFormat { extension: self.extension, ..NpyFormat::new(self.options.clone()) })
+    }
+}
+
+/// `.npy`/`.npz` files as a DataFusion `FileFormat`.
+#[derive(Debug, Clone, Default)]
+pub struct NpyFormat {
+    options: NpyFormatOptions,
+    extension: Extension,
+    /// The table's location and file extension, when known. Then `_row` offsets count every
+    /// file of the table, also those a partition filter or a limit left out of a scan;
+    /// otherwise they count the files of the scan.
+    table: Option<(ListingTableUrl, String)>,
+}
+
+impl NpyFormat {
+    pub fn new(options: NpyFormatOptions) -> Self {
+        NpyFormat { options, extension: Extension::Npy, table: None }
+    }
+
+    /// Number `_row` over all files of the table at `url` with extension `ext` (".npy"/".npz").
+    pub fn with_table(mut self, url: ListingTableUrl, ext: impl Into<String>) -> Self {
+        self.table = Some((url, ext.into()));
+        self
+    }
+
+    pub fn options(&self) -> &NpyFormatOptions {
+        &self.options
+    }
+
+    /// Every file of the table, for numbering: the table's listing when known, else the scan's.
+    async fn table_files(&self, state: &dyn Session, store: &Arc<dyn ObjectStore>, conf: &FileScanConfig) -> Result<Vec<ObjectMeta>> {
+        let mut files: HashMap<Path, ObjectMeta> = HashMap::new();
+        if let Some((url, ext)) = &self.table {
+            let listed: Vec<ObjectMeta> = url.list_all_files(state, store.as_ref(), ext).await?.try_collect().await?;
+            files.extend(listed.into_iter().map(|m| (m.location.clone(), m)));
+        }
+        for file in conf.file_groups.iter().flat_map(|g| g.files()) {
+            files.entry(file.object_meta.location.clone()).or_insert_with(|| file.object_meta.clone());
+        }
+        let mut files: Vec<ObjectMeta> = files.into_values().collect();
+        files.sort_by(|a, b| natural_cmp(a.location.as_ref(), b.location.as_ref()));
+        Ok(files)
+    }
+
+    /// Every file of the table in natural order, with its place: `_row` of its first row, and
+    /// its row count (from the scan's statistics when it has them, else from the header).
+    async fn place_files(&self, state: &dyn Session, store: &Arc<dyn ObjectStore>, conf: &FileScanConfig) -> Result<Vec<(ObjectMeta, FileRows)>> {
+        let known: HashMap<&Path, u64> = conf
+            .file_groups
+            .iter()
+            .flat_map(|g| g.files())
+            .filter_map(|f| match f.statistics.as_deref().map(|s| &s.num_rows) {
+                Some(Precision::Exact(n)) if f.range.is_none() => Some((&f.object_meta.location, *n as u64)),
+                _ => None,
+            })
+            .collect();
+        let mut placed = Vec::new();
+        let mut offset = 0u64;
+        for meta in self.table_files(state, store, conf).await? {
+            let rows = match known.get(&meta.location) {
+                Some(rows) => *rows,
+                None => self.count_rows(store, &meta).await?,
+            };
+            placed.push((meta, FileRows { offset, rows }));
+            offset = offset.saturating_add(rows);
+        }
+        Ok(placed)
+    }
+
+    /// For `LIMIT n` without filters, the listing kept some files with `n` rows, in no
+    /// particular order; read the first files in natural order instead, so that a limit shows
+    /// the table's first rows.
+    fn first_files(&self, conf: FileScanConfig, placed: &[(ObjectMeta, FileRows)]) -> FileScanConfig {
+        let Some(limit) = conf.limit else { return conf };
+        let simple = self.table.is_some()
+            && conf.table_partition_cols().is_empty()
+            && conf.output_partitioning.is_none()
+            && conf.file_groups.iter().flat_map(|g| g.files()).all(|f| f.range.is_none());
+        if !simple {
+            return conf;
+        }
+        let mut files = Vec::new();
+        let mut rows = 0u64;
+        for (meta, place) in placed {
+            if rows >= limit as u64 {
+                break;
+            }
+            files.push(PartitionedFile::new_from_meta(meta.clone()));
+            rows = rows.saturating_add(place.rows);
+        }
+        FileScanConfigBuilder::from(conf).with_file_groups(vec![FileGroup::new(files)]).build()
+    }
+
+    /// The scan's `.npz` files with a deflated member in the table: splitting such a file into
+    /// byte ranges would make every range inflate the stream from its start.
+    async fn deflated_files(&self, store: &Arc<dyn ObjectStore>, conf: &FileScanConfig) -> Result<HashSet<Path>> {
+        let mut deflated = HashSet::new();
+        for file in conf.file_groups.iter().flat_map(|g| g.files()) {
+            let location = &file.object_meta.location;
+            if !location.as_ref().ends_with(".npz") || deflated.contains(location) {
+                continue;
+            }
+            let local = local_file(store.as_ref(), location).await?;
+            let table = self.options.open(local.path()).map_err(df_err)?;
+            if table.arrays().iter().any(|a| a.storage == Storage::ZipDeflated) {
+                deflated.insert(location.clone());
+            }
+        }
+        Ok(deflated)
+    }
+
+    async fn count_rows(&self, store: &Arc<dyn ObjectStore>, meta: &ObjectMeta) -> Result<u64> {
+        let local = local_file(store.as_ref(), &meta.location).await?;
+        Ok(self.options.open(local.path()).map_err(df_err)?.num_rows())
+    }
+
+    /// The scan's files in natural order with their places and exact statistics, in as many
+    /// groups as before (unless the groups carry a declared partitioning or byte ranges).
+    fn arrange(&self, conf: FileScanConfig, places: &HashMap<Path, FileRows>, deflated: &HashSet<Path>) -> Result<FileScanConfig> {
+        let file_schema = Arc::clone(conf.file_schema());
+        let table_schema = Arc::clone(conf.file_source.table_schema().table_schema());
+        let place = |file: PartitionedFile| -> Result<PartitionedFile> {
+            let rows = *places.get(&file.object_meta.location).ok_or_else(|| {
+                DataFusionError::Internal(format!("no row count for {}", file.object_meta.location))
+            })?;
+            let stats = file_statistics(&file_schema, rows.rows, Some(rows.offset), file.object_meta.size);
+            let splittable = Splittable(!deflated.contains(&file.object_meta.location));
+            Ok(file.with_extension(rows).with_extension(splittable).with_statistics(Arc::new(stats)))
+        };
+        let keep_groups = conf.output_partitioning.is_some()
+            || conf.file_groups.iter().flat_map(|g| g.files()).any(|f| f.range.is_some());
+        let groups: Vec<Vec<PartitionedFile>> = if keep_groups {
+            conf.file_groups.iter().map(|g| g.files().iter().cloned().map(place).collect()).collect::<Result<_>>()?
+        } else {
+            let mut files: Vec<PartitionedFile> =
+                conf.file_groups.iter().flat_map(|g| g.files().iter().cloned()).map(place).collect::<Result<_>>()?;
+            files.sort_by(|a, b| natural_cmp(a.object_meta.location.as_ref(), b.object_meta.location.as_ref()));
+            let chunk = files.len().div_ceil(conf.file_groups.len().max(1)).max(1);
+            files.chunks(chunk).map(|c| c.to_vec()).collect()
+        };
+        let mut group_stats = Vec::with_capacity(groups.len());
+        let mut file_groups = Vec::with_capacity(groups.len());
+        for files in groups {
+            let stats = Statistics::try_merge_iter(files.iter().filter_map(|f| f.statistics.as_deref()), &table_schema)?;
+            group_stats.push(stats.clone());
+            file_groups.push(FileGroup::new(files).with_statistics(Arc::new(stats)));
+        }
+        let stats = Statistics::try_merge_iter(group_stats.iter(), &table_schema)?;
+        Ok(FileScanConfigBuilder::from(conf).with_file_groups(file_groups).with_statistics(stats).build())
+    }
+}
+
+/// Exact statistics of one file from its header: rows, and `_row`'s range once the file's
+/// offset in the table is known; the rest unknown.
+fn file_statistics(file_schema: &Schema, rows: u64, offset: Option<u64>, size: u64) -> Statistics {
+    let mut stats = Statistics::new_unknown(file_schema)
+        .with_num_rows(Precision::Exact(rows as usize))
+        .with_total_byte_size(Precision::Inexact(size as usize));
+    if let Some(row) = row_column_index(file_schema) {
+        let mut column = ColumnStatistics::new_unknown().with_null_count(Precision::Exact(0));
+        if let (Some(offset), true) = (offset, rows > 0) {
+            let first = offset as i64;
+            let last = first.saturating_add(rows as i64 - 1);
+            column = column
+                .with_min_value(Precision::Exact(ScalarValue::Int64(Some(first))))
+                .with_max_value(Precision::Exact(ScalarValue::Int64(Some(last))));
+        }
+        stats.column_statistics[row] = column;
+    }
+    stats
+}
+
+#[async_trait]
+impl FileFormat for NpyFormat {
+    fn get_ext(&self) -> String {
+        self.extension.as_str().to_string()
+    }
+
+    fn get_ext_with_compression(&self, compression: &FileCompressionType) -> Result<String> {
+        match compression.get_variant() {
+            CompressionTypeVariant::UNCOMPRESSED => Ok(self.get_ext()),
+            _ => Err(DataFusionError::NotImplemented(
+                "NPY files are not compressed as a whole (use .npz members with deflate)".into(),
+            )),
+        }
+    }
+
+    fn compression_type(&self) -> Option<FileCompressionType> {
+        None
+    }
+
+    async fn infer_schema(&self, _state: &dyn Session, store: &Arc<dyn ObjectStore>, objects: &[ObjectMeta]) -> Result<SchemaRef> {
+        let mut objects = objects.to_vec();
+        objects.sort_by(|a, b| natural_cmp(a.location.as_ref(), b.location.as_ref()));
+        let mut files = Vec::with_capacity(objects.len());
+        for meta in &objects {
+            let local = local_file(store.as_ref(), &meta.location).await?;
+            files.push(FileColumns::describe(local.path(), &self.options).map_err(df_err)?);
+        }
+        let name = objects.first().map(|m| table_dir_name(&m.location));
+        Ok(Arc::new(merge_file_schemas(files, name.flatten().as_deref()).map_err(df_err)?))
+    }
+
+    async fn infer_stats(&self, _state: &dyn Session, store: &Arc<dyn ObjectStore>, table_schema: SchemaRef, object: &ObjectMeta) -> Result<Statistics> {
+        let rows = self.count_rows(store, object).await?;
+        // The file's offset in the table is known only when a scan is planned.
+        Ok(file_statistics(&table_schema, rows, None, object.size))
+    }
+
+    async fn create_physical_plan(&self, state: &dyn Session, conf: FileScanConfig) -> Result<Arc<dyn ExecutionPlan>> {
+        if conf.file_groups.iter().all(|g| g.is_empty()) {
+            return Ok(DataSourceExec::from_data_source(conf));
+        }
+        let store = state.runtime_env().object_store(&conf.object_store_url)?;
+        let placed = self.place_files(state, &store, &conf).await?;
+        let conf = self.first_files(conf, &placed);
+        let places: HashMap<Path, FileRows> = placed.into_iter().map(|(meta, place)| (meta.location, place)).collect();
+        let deflated = self.deflated_files(&store, &conf).await?;
+        Ok(DataSourceExec::from_data_source(self.arrange(conf, &places, &deflated)?))
+    }
+
+    async fn create_writer_physical_plan(
+        &self,
+        input: Arc<dyn ExecutionPlan>,
+        state: &dyn Session,
+        conf: FileSinkConfig,
+        order_requirements: Option<LexRequirement>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let (write, nulls) = (self.options.write.clone(), self.options.nulls);
+        super::sink::create_writer_physical_plan_with_options(input, state, conf, order_requirements, write, nulls).await
+    }
+
+    fn file_source(&self, table_schema: TableSchema) -> Arc<dyn FileSource> {
+        Arc::new(NpySource::new(table_schema, self.options.clone()))
+    }
+}
+
+/// One file's columns, as the format layer reads them.
+struct FileColumns {
+    path: PathBuf,
+    schema: SchemaRef,
+    /// For a plain (non-record) `.npy` array: the file stem its one column is named after.
+    plain_stem: Option<String>,
+}
+
+impl FileColumns {
+    fn describe(path: &std::path::Path, options: &NpyFormatOptions) -> crate::Result<Self> {
+        let table = options.open(path)?;
+        let is_plain_npy = options.member.is_none()
+            && path.extension().is_some_and(|e| e == "npy")
+            && table.arrays().first().is_some_and(|a| !matches!(a.header.dtype, DType::Record(_)));
+        let plain_stem = is_plain_npy.then(|| path.file_stem().map(|s| s.to_string_lossy().into_owned())).flatten();
+        Ok(FileColumns { path: path.to_path_buf(), schema: table.schema(), plain_stem })
+    }
+}
+
+/// The directory a table's files are in, without `key=value` partition levels: the name of a
+/// column of plain arrays whose files are named differently (`readings/part-1.npy`, ...).
+fn table_dir_name(location: &Path) -> Option<String> {
+    let parts: Vec<String> = location.parts().map(|p| p.as_ref().to_string()).collect();
+    let dirs = parts.split_last().map(|(_, dirs)| dirs).unwrap_or(&[]);
+    dirs.iter().rev().find(|d| !d.contains('=')).cloned()
+}
+
+/// The table's file schema: the columns every file shares (same types, in the same order),
+/// then `_row`. Plain arrays from files with different stems get one column name: the
+/// directory's (`dir_name`).
+fn merge_file_schemas(files: Vec<FileColumns>, dir_name: Option<&str>) -> crate::Result<Schema> {
+    let Some(first) = files.first() else {
+        return Err(ErrorKind::InvalidArgument("no .npy or .npz files".into()).into());
+    };
+    let stems_differ = files.iter().any(|f| f.plain_stem != first.plain_stem);
+    let rename = |f: &FileColumns| -> Vec<Field> {
+        f.schema
+            .fields()
+            .iter()
+            .map(|field| match (&f.plain_stem, dir_name) {
+                (Some(_), Some(dir)) if stems_differ => field.as_ref().clone().with_name(dir),
+                _ => field.as_ref().clone(),
+            })
+            .collect()
+    };
+    let fields = rename(first);
+    for other in &files[1..] {
+        let theirs = rename(other);
+        let same = theirs.len() == fields.len()
+            && theirs.iter().zip(&fields).all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
+        if !same {
+            let describe = |fs: &[Field]| fs.iter().map(|f| format!("{}: {}", f.name(), f.data_type())).collect::<Vec<_>>().join(", ");
+            let message = format!(
+                "its columns ({}) differ from those of {} ({})",
+                describe(&theirs),
+                first.path.display(),
+                describe(&fields)
+            );
+            return Err(NpyError::from(ErrorKind::InvalidArgument(message)).in_file(&other.path));
+        }
+    }
+    if fields.iter().any(|f| f.name() == ROW_COLUMN) {
+        return Err(NpyError::from(ErrorKind::InvalidArgument(format!(
+            "a column is named '{ROW_COLUMN}', the name of the row-position column"
+        )))
+        .in_file(&first.path));
+    }
+    let mut fields = fields;
+    fields.push(Field::new(ROW_COLUMN, DataType::Int64, false));
+    Ok(Schema::new(fields))
+}
+
+/// `CREATE EXTERNAL TABLE t STORED AS NPY LOCATION 'file.npy' | 'file.npz' | 'dir/'`, with
+/// `OPTIONS ('member' 'name')` for one `.npz` member. Partition columns (`key=value/`
+/// directories) are found by DataFusion's listing. The files' headers define the columns: a
+/// column list, if given, must name columns the files have, with their types.
+#[derive(Debug, Default)]
+pub struct NpyTableFactory;
+
+#[async_trait]
+impl TableProviderFactory for NpyTableFactory {
+    async fn create(&self, state: &dyn Session, cmd: &CreateExternalTable) -> Result<Arc<dyn TableProvider>> {
+        let [location] = cmd.locations.as_slice() else {
+            return Err(DataFusionError::Plan("an NPY table has exactly one LOCATION".into()));
+        };
+        let options = NpyFormatOptions::from_map(&cmd.options)?;
+        // Keyed by the table's name in DataFusion's list-files cache, as the stock factory does.
+        let url = ListingTableUrl::parse(location)?.with_table_ref(cmd.name.clone());
+        let table = listing_table(state, url, options, &cmd.table_partition_cols).await?;
+        check_declared_columns(cmd.schema.inner(), &table.schema(), location)?;
+        Ok(table)
+    }
+}
+
+/// A declared column must be one the files provide, with the same type.
+fn check_declared_columns(declared: &Schema, found: &Schema, location: &str) -> Result<()> {
+    for field in declared.fields() {
+        match found.field_with_name(field.name()) {
+            Ok(have) if have.data_type() == field.data_type() => {}
+            Ok(have) => {
+                return Err(DataFusionError::Plan(format!(
+                    "{location}: column '{}' is declared {} but the files hold {}",
+                    field.name(),
+                    field.data_type(),
+                    have.data_type()
+                )))
+            }
+            Err(_) => {
+                let names: Vec<&str> = found.fields().iter().map(|f| f.name().as_str()).collect();
+                return Err(DataFusionError::Plan(format!(
+                    "{location}: no column '{}' in the files (columns: {})",
+                    field.name(),
+                    names.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A `ListingTable` over a `.npy`/`.npz` file or a directory of them (the one way every table
+/// of this crate is made). `partition_cols`: the `key=value` levels; empty: inferred.
+pub async fn listing_table(
+    state: &dyn Session,
+    url: ListingTableUrl,
+    options: NpyFormatOptions,
+    partition_cols: &[String],
+) -> Result<Arc<ListingTable>> {
+    let store = state.runtime_env().object_store(&url)?;
+    let ext = table_extension(state, store.as_ref(), &url).await?;
+    let format = NpyFormat::new(options).with_table(url.clone(), ext.clone());
+    let mut listing = ListingOptions::new(Arc::new(format)).with_file_extension(ext);
+    let partitions =
+        if partition_cols.is_empty() && url.is_collection() { listing.infer_partitions(state, &url).await? } else { partition_cols.to_vec() };
+    let partition_type = DataType::Dictionary(Box::new(DataType::UInt16), Box::new(DataType::Utf8));
+    listing = listing.with_table_partition_cols(partitions.into_iter().map(|p| (p, partition_type.clone())).collect());
+    let schema = listing.infer_schema(state, &url).await?;
+    let config = ListingTableConfig::new(url).with_listing_options(listing).with_schema(schema);
+    Ok(Arc::new(ListingTable::try_new(config)?))
+}
+
+/// ".npy" or ".npz": a file's own; for a directory, ".npy" if it holds any, else ".npz".
+async fn table_extension(state: &dyn Session, store: &dyn ObjectStore, url: &ListingTableUrl) -> Result<String> {
+    let files: Vec<ObjectMeta> = url.list_all_files(state, store, "").await?.try_collect().await?;
+    if files.is_empty() {
+        return Err(DataFusionError::Plan(format!("{url}: no such file or directory (or it is empty)")));
+    }
+    let has = |ext: &str| files.iter().any(|f| f.location.as_ref().ends_with(ext));
+    if has(".npy") {
+        Ok(".npy".into())
+    } else if has(".npz") {
+        Ok(".npz".into())
+    } else {
+        Err(DataFusionError::Plan(format!("no .npy or .npz files at {url}")))
+    }
+}
+
+impl fmt::Display for NpyFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.options.member {
+            Some(member) => write!(f, "NPY(member={member})"),
+            None => write!(f, "NPY"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain(path: &str, stem: &str, dtype: DataType) -> FileColumns {
+        let schema = Arc::new(Schema::new(vec![Field::new(stem, dtype, false)]));
+        FileColumns { path: PathBuf::from(path), schema, plain_stem: Some(stem.to_string()) }
+    }
+
+    #[test]
+    fn shards_of_plain_arrays_take_the_directory_name() {
+        let files = vec![plain("d/part-1.npy", "part-1", DataType::Int16), plain("d/part-2.npy", "part-2", DataType::Int16)];
+        let schema = merge_file_schemas(files, Some("d")).unwrap();
+        let names: Vec<_> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, ["d", "_row"]);
+    }
+
+    #[test]
+    fn same_stems_keep_their_name_and_types_must_agree() {
+        let same = vec![plain("s/y=1/amount.npy", "amount", DataType::Float64), plain("s/y=2/amount.npy", "amount", DataType::Float64)];
+        let schema = merge_file_schemas(same, Some("s")).unwrap();
+        assert_eq!(schema.field(0).name(), "amount");
+        let differ = vec![plain("d/a.npy", "a", DataType::Int64), plain("d/b.npy", "b", DataType::Float64)];
+        let err = merge_file_schemas(differ, Some("d")).unwrap_err().to_string();
+        assert!(err.starts_with("d/b.npy: ") && err.contains("(d: Float64) differ from those of d/a.npy (d: Int64)"), "{err}");
+    }
+
+    #[test]
+    fn directory_name_skips_partition_levels() {
+        assert_eq!(table_dir_name(&Path::from("data/sales/year=2023/amount.npy")).as_deref(), Some("sales"));
+        assert_eq!(table_dir_name(&Path::from("x.npy")), None);
+    }
+}

@@ -1,0 +1,63 @@
+//! Natural sort order for file names: runs of digits compare as numbers, so `part-2` comes
+//! before `part-10`. Shards of one table are read, and numbered by `_row`, in this order.
+
+use std::cmp::Ordering;
+
+/// Compare two names (or paths) naturally.
+pub fn natural_cmp(a: &str, b: &str) -> Ordering {
+    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (a.first(), b.first()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(x), Some(y)) if x.is_ascii_digit() && y.is_ascii_digit() => {
+                let (da, ra) = split_digits(a);
+                let (db, rb) = split_digits(b);
+                let order = compare_numbers(da, db);
+                if order != Ordering::Equal {
+                    return order;
+                }
+                (a, b) = (ra, rb);
+            }
+            (Some(x), Some(y)) => {
+                if x != y {
+                    return x.cmp(y);
+                }
+                (a, b) = (&a[1..], &b[1..]);
+            }
+        }
+    }
+}
+
+fn split_digits(s: &[u8]) -> (&[u8], &[u8]) {
+    let end = s.iter().position(|c| !c.is_ascii_digit()).unwrap_or(s.len());
+    s.split_at(end)
+}
+
+/// Numeric comparison of digit strings of any length; on equal value the shorter (fewer leading
+/// zeros) comes first so that the order stays total.
+fn compare_numbers(a: &[u8], b: &[u8]) -> Ordering {
+    let strip = |s: &[u8]| -> usize { s.iter().position(|&c| c != b'0').unwrap_or(s.len()) };
+    let (ta, tb) = (&a[strip(a)..], &b[strip(b)..]);
+    ta.len().cmp(&tb.len()).then_with(|| ta.cmp(tb)).then_with(|| a.len().cmp(&b.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_compare_by_value() {
+        let mut names = vec!["part-10.npy", "part-2.npy", "part-1.npy", "part-12.npy", "part-02.npy"];
+        names.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(names, ["part-1.npy", "part-2.npy", "part-02.npy", "part-10.npy", "part-12.npy"]);
+    }
+
+    #[test]
+    fn text_compares_bytewise() {
+        assert_eq!(natural_cmp("a/x1", "b/x0"), Ordering::Less);
+        assert_eq!(natural_cmp("x", "x1"), Ordering::Less);
+        assert_eq!(natural_cmp("99999999999999999999999", "100000000000000000000000"), Ordering::Less);
+    }
+}

@@ -1,0 +1,452 @@
+//! [`NpySource`] and [`NpyOpener`]: the one scan path of every `.npy`/`.npz` table, whether it is
+//! planned by a `ListingTable` (through [`super::NpyFormat`]) or by a custom provider that builds
+//! a `FileScanConfig` itself.
+//!
+//! What the opener reads of one file:
+//! - only the projected columns (the format layer never maps, copies or inflates the others);
+//! - only the rows of its byte range, mapped proportionally to rows (`[start·N/len, end·N/len)`),
+//!   so DataFusion's byte-range repartitioning splits a file into row ranges;
+//! - only the rows a `_row` filter can keep (see `row_filter`);
+//! - at most `limit` rows.
+//!
+//! `_row` is numbered from the file's [`FileRows`] extension, which
+//! `NpyFormat::create_physical_plan` attaches (offset = rows of the files before it, in natural
+//! order). A custom provider attaches it itself; without it a file's rows start at 0.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, Int64Array};
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileGroupPartitioner, FileOpenFuture, FileOpener, FileScanConfig, FileSource};
+use datafusion::datasource::projection::{ProjectionOpener, SplitProjection};
+use datafusion::datasource::table_schema::TableSchema;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::object_store::ObjectStore;
+use datafusion::physical_expr::utils::conjunction_opt;
+use datafusion::physical_expr::{LexOrdering, PhysicalExpr};
+use datafusion::physical_plan::filter_pushdown::{FilterPushdownPropagation, PushedDown};
+use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
+use datafusion::physical_plan::projection::ProjectionExprs;
+use datafusion::physical_plan::{apply_expression_roots, DisplayFormatType};
+use futures::StreamExt;
+
+use super::file_format::NpyFormatOptions;
+use super::local::{df_err, local_file};
+use super::row_filter::{local_rows, row_range};
+use super::ROW_COLUMN;
+use crate::error::{ErrorKind, NpyError, ResultExt};
+use crate::format::table::NpyTable;
+
+/// Where a file's rows sit in its table: the `_row` of its first row, and how many it has
+/// (from its header). A `PartitionedFile` extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileRows {
+    pub offset: u64,
+    pub rows: u64,
+}
+
+/// Whether a file may be split into byte ranges (`false` for an `.npz` with deflated members,
+/// whose every range would inflate the stream from its start). A `PartitionedFile` extension;
+/// without it a file may be split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Splittable(pub bool);
+
+/// The `FileSource` of `.npy`/`.npz` tables.
+#[derive(Clone)]
+pub struct NpySource {
+    table_schema: TableSchema,
+    projection: SplitProjection,
+    options: NpyFormatOptions,
+    batch_size: usize,
+    metrics: ExecutionPlanMetricsSet,
+    /// Filters that bound `_row` (kept for `filter()`: they make statistics inexact).
+    row_filter: Option<Arc<dyn PhysicalExpr>>,
+    /// The `_row` values those filters allow.
+    row_range: Option<Range<i64>>,
+}
+
+impl NpySource {
+    /// A source over tables whose file schema is `table_schema.file_schema()` (ending in `_row`
+    /// if the table has one) plus its partition columns.
+    pub fn new(table_schema: impl Into<TableSchema>, options: NpyFormatOptions) -> Self {
+        let table_schema = table_schema.into();
+        NpySource {
+            projection: SplitProjection::unprojected(&table_schema),
+            table_schema,
+            options,
+            batch_size: 8192,
+            metrics: ExecutionPlanMetricsSet::new(),
+            row_filter: None,
+            row_range: None,
+        }
+    }
+
+    /// The `_row` values a pushed-down filter allows (`None`: all).
+    pub fn row_range(&self) -> Option<Range<i64>> {
+        self.row_range.clone()
+    }
+
+    fn row_index(&self) -> Option<usize> {
+        row_column_index(self.table_schema.file_schema())
+    }
+}
+
+/// Index of `_row` in a file schema (it is the last column when present).
+pub(crate) fn row_column_index(file_schema: &Schema) -> Option<usize> {
+    let last = file_schema.fields().len().checked_sub(1)?;
+    (file_schema.field(last).name() == ROW_COLUMN).then_some(last)
+}
+
+impl FileSource for NpySource {
+    fn create_file_opener(
+        &self,
+        object_store: Arc<dyn ObjectStore>,
+        base_config: &FileScanConfig,
+        _partition: usize,
+    ) -> Result<Arc<dyn FileOpener>> {
+        let file_schema = Arc::clone(self.table_schema.file_schema());
+        let columns = self.projection.file_indices.clone();
+        let output_schema = Arc::new(file_schema.project(&columns)?);
+        let row_index = self.row_index();
+        let data_columns: Vec<usize> = columns.iter().copied().filter(|&c| Some(c) != row_index).collect();
+        // Where each output column is in a reader batch (data columns in order, then `_row`).
+        let reader_positions = columns
+            .iter()
+            .map(|&c| data_columns.iter().position(|&d| d == c).unwrap_or(data_columns.len()))
+            .collect();
+        let opener = NpyOpener {
+            store: object_store,
+            plan: Arc::new(OpenPlan {
+                row_index,
+                file_schema: Arc::clone(&file_schema),
+                output_schema,
+                wants_row: row_index.is_some_and(|r| columns.contains(&r)),
+                data_columns,
+                reader_positions,
+                options: self.options.clone(),
+                batch_size: self.batch_size,
+                limit: base_config.limit,
+                row_range: self.row_range.clone(),
+            }),
+        };
+        ProjectionOpener::try_new(self.projection.clone(), Arc::new(opener), &file_schema)
+    }
+
+    fn table_schema(&self) -> &TableSchema {
+        &self.table_schema
+    }
+
+    fn with_batch_size(&self, batch_size: usize) -> Arc<dyn FileSource> {
+        Arc::new(NpySource { batch_size: batch_size.max(1), ..self.clone() })
+    }
+
+    fn filter(&self) -> Option<Arc<dyn PhysicalExpr>> {
+        self.row_filter.clone()
+    }
+
+    fn projection(&self) -> Option<&ProjectionExprs> {
+        Some(&self.projection.source)
+    }
+
+    fn metrics(&self) -> &ExecutionPlanMetricsSet {
+        &self.metrics
+    }
+
+    fn file_type(&self) -> &str {
+        "npy"
+    }
+
+    fn fmt_extra(&self, t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        if let Some(member) = &self.options.member {
+            match t {
+                DisplayFormatType::TreeRender => writeln!(f, "member={member}")?,
+                _ => write!(f, ", member={member}")?,
+            }
+        }
+        if let Some(range) = &self.row_range {
+            let bound = |v: i64| match v {
+                i64::MIN => "-∞".to_string(),
+                i64::MAX => "∞".to_string(),
+                v => v.to_string(),
+            };
+            let text = format!("row_range=[{}, {})", bound(range.start), bound(range.end));
+            match t {
+                DisplayFormatType::TreeRender => writeln!(f, "{text}")?,
+                _ => write!(f, ", {text}")?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Filters bounding `_row` become a row range the opener reads; the filters themselves stay
+    /// above the scan (`PushedDown::No`), so the answer never depends on the range being tight.
+    fn try_pushdown_filters(
+        &self,
+        filters: Vec<Arc<dyn PhysicalExpr>>,
+        _config: &ConfigOptions,
+    ) -> Result<FilterPushdownPropagation<Arc<dyn FileSource>>> {
+        let verdicts = vec![PushedDown::No; filters.len()];
+        let Some(row_index) = self.row_index() else {
+            return Ok(FilterPushdownPropagation::with_parent_pushdown_result(verdicts));
+        };
+        let bounding: Vec<_> = filters
+            .iter()
+            .filter_map(|f| row_range(f, row_index).map(|r| (Arc::clone(f), r)))
+            .collect();
+        if bounding.is_empty() {
+            return Ok(FilterPushdownPropagation::with_parent_pushdown_result(verdicts));
+        }
+        let mut source = self.clone();
+        let mut range = source.row_range.clone().unwrap_or(i64::MIN..i64::MAX);
+        for (_, r) in &bounding {
+            range = range.start.max(r.start)..range.end.min(r.end);
+        }
+        source.row_range = Some(range);
+        source.row_filter = conjunction_opt(source.row_filter.clone().into_iter().chain(bounding.into_iter().map(|(f, _)| f)));
+        Ok(FilterPushdownPropagation::with_parent_pushdown_result(verdicts)
+            .with_updated_node(Arc::new(source) as Arc<dyn FileSource>))
+    }
+
+    /// DataFusion's byte-range splitting (each range read as its proportional rows), unless a
+    /// file of the scan is not [`Splittable`]: then the scan keeps whole files per partition.
+    fn repartitioned(
+        &self,
+        target_partitions: usize,
+        repartition_file_min_size: usize,
+        output_ordering: Option<LexOrdering>,
+        config: &FileScanConfig,
+    ) -> Result<Option<FileScanConfig>> {
+        let whole_files_only =
+            config.file_groups.iter().flat_map(|g| g.files()).any(|f| f.extension::<Splittable>().is_some_and(|s| !s.0));
+        if whole_files_only {
+            return Ok(None);
+        }
+        let groups = FileGroupPartitioner::new()
+            .with_target_partitions(target_partitions)
+            .with_repartition_file_min_size(repartition_file_min_size)
+            .with_preserve_order_within_groups(output_ordering.is_some())
+            .repartition_file_groups(&config.file_groups);
+        Ok(groups.map(|file_groups| {
+            let mut config = config.clone();
+            config.file_groups = file_groups;
+            config
+        }))
+    }
+
+    fn try_pushdown_projection(&self, projection: &ProjectionExprs) -> Result<Option<Arc<dyn FileSource>>> {
+        let mut source = self.clone();
+        let merged = source.projection.source.try_merge(projection)?;
+        source.projection = SplitProjection::new(self.table_schema.file_schema(), &merged);
+        Ok(Some(Arc::new(source)))
+    }
+
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        let projection = self.projection.source.iter().map(|p| &p.expr);
+        apply_expression_roots(projection.chain(self.row_filter.iter()), f)
+    }
+}
+
+/// Opens one file of a scan: see the module docs.
+pub struct NpyOpener {
+    store: Arc<dyn ObjectStore>,
+    plan: Arc<OpenPlan>,
+}
+
+/// What every file of one scan partition shares.
+struct OpenPlan {
+    /// The table's logical file schema (data columns, then `_row` if `row_index` is set).
+    file_schema: SchemaRef,
+    /// `file_schema` projected to `columns`: the schema of the batches handed back.
+    output_schema: SchemaRef,
+    /// The projected columns (indices into `file_schema`) without `_row`: what the reader reads, in this order.
+    data_columns: Vec<usize>,
+    /// For each output column, its index in a reader batch.
+    reader_positions: Vec<usize>,
+    wants_row: bool,
+    row_index: Option<usize>,
+    options: NpyFormatOptions,
+    batch_size: usize,
+    limit: Option<usize>,
+    row_range: Option<Range<i64>>,
+}
+
+impl FileOpener for NpyOpener {
+    fn open(&self, file: PartitionedFile) -> Result<FileOpenFuture> {
+        let store = Arc::clone(&self.store);
+        let plan = Arc::clone(&self.plan);
+        Ok(Box::pin(async move {
+            // A file the `_row` range excludes is not even opened.
+            if let Some(place) = file.extension::<FileRows>() {
+                if plan.rows_to_read(&file, place.rows, place.offset).is_empty() {
+                    return Ok(futures::stream::empty().boxed());
+                }
+            }
+            let local = local_file(store.as_ref(), &file.object_meta.location).await?;
+            let table = plan.open_table(local.path())?;
+            plan.check_columns(&table, local.path())?;
+            let rows = table.num_rows();
+            let place = file.extension::<FileRows>().copied().unwrap_or(FileRows { offset: 0, rows });
+            if place.rows != rows {
+                return Err(df_err(
+                    NpyError::from(ErrorKind::InvalidArgument(format!(
+                        "the file changed while the query ran: it had {} rows when planned, {rows} now",
+                        place.rows
+                    )))
+                    .in_file(local.path()),
+                ));
+            }
+            let wanted = plan.rows_to_read(&file, rows, place.offset);
+            if wanted.is_empty() {
+                return Ok(futures::stream::empty().boxed());
+            }
+            if plan.data_columns.is_empty() {
+                // Only `_row` (or nothing, for count(*)): no data need to be touched.
+                return Ok(futures::stream::iter(plan.positions_only(wanted, place.offset)).boxed());
+            }
+            let reader = plan.reader(&table, wanted, place.offset).in_file(local.path()).map_err(df_err)?;
+            let plan_for_batches = Arc::clone(&plan);
+            let batches = reader.map(move |batch| {
+                let _keep_file = &local;
+                batch.map_err(DataFusionError::from).and_then(|b| plan_for_batches.to_output(b))
+            });
+            Ok(futures::stream::iter(batches).boxed())
+        }))
+    }
+}
+
+impl OpenPlan {
+    fn open_table(&self, path: &Path) -> Result<NpyTable> {
+        self.options.open(path).map_err(df_err)
+    }
+
+
+    /// A file joins a table only with the table's column types, in the table's order.
+    fn check_columns(&self, table: &NpyTable, path: &Path) -> Result<()> {
+        let found = table.schema();
+        let expected = self.file_schema.fields().iter().take(self.row_index.unwrap_or(usize::MAX));
+        let same = found.fields().len() == expected.len()
+            && found.fields().iter().zip(expected).all(|(a, b)| a.data_type() == b.data_type());
+        if same {
+            return Ok(());
+        }
+        let describe = |s: &mut dyn Iterator<Item = &Arc<datafusion::arrow::datatypes::Field>>| {
+            s.map(|f| format!("{}: {}", f.name(), f.data_type())).collect::<Vec<_>>().join(", ")
+        };
+        let message = format!(
+            "its columns ({}) differ from the table's ({})",
+            describe(&mut found.fields().iter()),
+            describe(&mut self.file_schema.fields().iter().take(self.row_index.unwrap_or(usize::MAX)))
+        );
+        Err(df_err(NpyError::from(ErrorKind::InvalidArgument(message)).in_file(path)))
+    }
+
+    /// Rows of this file to read: its byte range as rows, within the `_row` range, at most `limit`.
+    fn rows_to_read(&self, file: &PartitionedFile, rows: u64, offset: u64) -> Range<u64> {
+        let mut wanted = match &file.range {
+            Some(range) => byte_range_as_rows(range.start, range.end, file.object_meta.size, rows),
+            None => 0..rows,
+        };
+        if let Some(range) = &self.row_range {
+            let allowed = local_rows(range, offset, rows);
+            wanted = wanted.start.max(allowed.start)..wanted.end.min(allowed.end);
+        }
+        if let Some(limit) = self.limit {
+            wanted.end = wanted.end.min(wanted.start.saturating_add(limit as u64));
+        }
+        wanted.start..wanted.end.max(wanted.start)
+    }
+
+    fn reader(&self, table: &NpyTable, rows: Range<u64>, offset: u64) -> crate::Result<crate::NpyReader> {
+        let mut builder = table
+            .reader()
+            .with_projection(self.data_columns.clone())
+            .with_row_range(rows)
+            .with_batch_size(self.batch_size);
+        if self.wants_row {
+            let offset = i64::try_from(offset).map_err(|_| ErrorKind::InvalidArgument("row offset overflows Int64".into()))?;
+            builder = builder.with_row_number(ROW_COLUMN, offset);
+        }
+        builder.build()
+    }
+
+    /// A reader batch (data columns in order, then `_row` if wanted) as an output batch
+    /// (columns in the projection's order, the table's field names).
+    fn to_output(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        let columns: Vec<ArrayRef> = self
+            .reader_positions
+            .iter()
+            .map(|&at| {
+                batch.columns().get(at).cloned().ok_or_else(|| {
+                    DataFusionError::Internal(format!("reader batch has {} columns, no column {at}", batch.num_columns()))
+                })
+            })
+            .collect::<Result<_>>()?;
+        let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+        Ok(RecordBatch::try_new_with_options(Arc::clone(&self.output_schema), columns, &options)?)
+    }
+
+    /// Batches for a scan that needs no data column: `_row` values, or just row counts.
+    fn positions_only(&self, rows: Range<u64>, offset: u64) -> Vec<Result<RecordBatch>> {
+        let batch_size = self.batch_size as u64;
+        let mut batches = Vec::new();
+        let mut start = rows.start;
+        while start < rows.end {
+            let end = rows.end.min(start.saturating_add(batch_size));
+            let count = (end - start) as usize;
+            let columns: Vec<ArrayRef> = if self.wants_row {
+                let first = offset.saturating_add(start) as i64;
+                vec![Arc::new(Int64Array::from_iter_values(first..first + count as i64))]
+            } else {
+                vec![]
+            };
+            let options = RecordBatchOptions::new().with_row_count(Some(count));
+            batches.push(
+                RecordBatch::try_new_with_options(Arc::clone(&self.output_schema), columns, &options)
+                    .map_err(DataFusionError::from),
+            );
+            start = end;
+        }
+        batches
+    }
+}
+
+/// Bytes `[start, end)` of a file of `size` bytes holding `rows` rows, as rows: each byte range
+/// of a partition of the file owns the rows proportional to it, so adjacent ranges own adjacent,
+/// disjoint rows and together all of them.
+pub(crate) fn byte_range_as_rows(start: i64, end: i64, size: u64, rows: u64) -> Range<u64> {
+    if size == 0 {
+        return 0..rows;
+    }
+    let at = |byte: i64| -> u64 {
+        let byte = (byte.max(0) as u128).min(size as u128);
+        (byte * rows as u128 / size as u128) as u64
+    };
+    at(start)..at(end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_ranges_cover_all_rows_once() {
+        let (size, rows) = (1000u64, 37u64);
+        let cuts = [0i64, 333, 666, 1000];
+        let ranges: Vec<_> = cuts.windows(2).map(|w| byte_range_as_rows(w[0], w[1], size, rows)).collect();
+        assert_eq!(ranges.first().map(|r| r.start), Some(0));
+        assert_eq!(ranges.last().map(|r| r.end), Some(rows));
+        for pair in ranges.windows(2) {
+            assert_eq!(pair[0].end, pair[1].start);
+        }
+    }
+}

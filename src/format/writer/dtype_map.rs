@@ -1,0 +1,313 @@
+//! Arrow type → numpy dtype: the inverse of `crate::format::schema` (SPEC §3, §7).
+//!
+//! | Arrow | numpy |
+//! |---|---|
+//! | Boolean | `\|b1` |
+//! | Int8..Int64 / UInt8..UInt64 | `i1..i8` / `u1..u8` |
+//! | Float16 / Float32 / Float64 | `f2` / `f4` / `f8` |
+//! | Struct{`real`, `imag`} of Float32 / Float64 | `c8` / `c16` |
+//! | Utf8, LargeUtf8, Utf8View | `U<n>`, `n` the most characters of any value (at least 1) |
+//! | Binary, LargeBinary, BinaryView | `S<n>`, `n` the longest value in bytes (at least 1) |
+//! | FixedSizeBinary(n) | `V<n>` |
+//! | Timestamp(unit, tz) | `M8[unit]`; with a time zone, the UTC instant (numpy has no zones) |
+//! | Date32 / Date64 | `M8[D]` / `M8[ms]` |
+//! | Duration(unit) | `m8[unit]` |
+//! | FixedSizeList(T, k) | a sub-array `(T, (k,))`, nested lists adding dimensions |
+//! | other Struct | a nested record |
+//! | Dictionary(K, V) | as V (the values are written, not the keys) |
+//!
+//! numpy reads `S`/`U` values without their trailing NULs, so a value that ends in `\0` comes
+//! back shorter; interior NULs survive. Non-null NaN payloads are written as they are.
+//!
+//! Everything else (variable-length lists, decimals, times of day, intervals, maps, unions,
+//! Null) has no numpy form and is refused, naming the column.
+//!
+//! Widths of `U`/`S` depend on the data. Such a type is a *variable leaf*; the leaves are
+//! numbered depth-first, and [`numpy_dtype`] takes their widths in that order (see
+//! [`measure_widths`]).
+
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::{DataType, Fields, TimeUnit as ArrowTimeUnit};
+
+use crate::error::{ErrorKind, NpyError, Result};
+use crate::format::dtype::{DType, Endian, Record, RecordField, TimeUnit};
+
+/// How many `U`/`S` leaves (widths known only from the data) `data_type` has.
+pub fn variable_leaves(data_type: &DataType) -> usize {
+    match data_type {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => 1,
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => 1,
+        DataType::Struct(fields) => fields.iter().map(|f| variable_leaves(f.data_type())).sum(),
+        DataType::FixedSizeList(item, _) => variable_leaves(item.data_type()),
+        DataType::Dictionary(_, values) => variable_leaves(values),
+        _ => 0,
+    }
+}
+
+/// The numpy item type of a column of `data_type` named `path` (a dotted path for nested
+/// fields, used in errors). `widths` yields the width of each variable leaf, depth-first.
+pub fn numpy_dtype(path: &str, data_type: &DataType, widths: &mut dyn Iterator<Item = usize>) -> Result<DType> {
+    let le = Endian::Little;
+    Ok(match data_type {
+        DataType::Boolean => DType::Bool,
+        DataType::Int8 => DType::Int { bytes: 1, signed: true, endian: le },
+        DataType::Int16 => DType::Int { bytes: 2, signed: true, endian: le },
+        DataType::Int32 => DType::Int { bytes: 4, signed: true, endian: le },
+        DataType::Int64 => DType::Int { bytes: 8, signed: true, endian: le },
+        DataType::UInt8 => DType::Int { bytes: 1, signed: false, endian: le },
+        DataType::UInt16 => DType::Int { bytes: 2, signed: false, endian: le },
+        DataType::UInt32 => DType::Int { bytes: 4, signed: false, endian: le },
+        DataType::UInt64 => DType::Int { bytes: 8, signed: false, endian: le },
+        DataType::Float16 => DType::Float { bytes: 2, endian: le },
+        DataType::Float32 => DType::Float { bytes: 4, endian: le },
+        DataType::Float64 => DType::Float { bytes: 8, endian: le },
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            DType::Unicode { chars: next_width(widths), endian: le }
+        }
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => DType::Bytes { len: next_width(widths) },
+        DataType::FixedSizeBinary(len) => DType::Void { len: positive(path, data_type, *len)? },
+        DataType::Timestamp(unit, _) => datetime(unit_of(*unit)),
+        DataType::Date32 => datetime(TimeUnit::Day),
+        DataType::Date64 => datetime(TimeUnit::Millisecond),
+        DataType::Duration(unit) => DType::TimeDelta { unit: unit_of(*unit), multiple: 1, endian: le },
+        DataType::Struct(fields) => match complex_bytes(fields) {
+            Some(bytes) => DType::Complex { bytes, endian: le },
+            None => DType::Record(record(path, fields, widths)?),
+        },
+        DataType::FixedSizeList(item, len) => {
+            let len = positive(path, data_type, *len)?;
+            match numpy_dtype(path, item.data_type(), widths)? {
+                // Nested lists become one sub-array with more dimensions, as numpy has it.
+                DType::SubArray { base, mut shape } => {
+                    shape.insert(0, len);
+                    DType::SubArray { base, shape }
+                }
+                base => DType::SubArray { base: Box::new(base), shape: vec![len] },
+            }
+        }
+        DataType::Dictionary(_, values) => numpy_dtype(path, values, widths)?,
+        other => return Err(unwritable_type(path, other, reason_for(other))),
+    })
+}
+
+/// A record of `fields` (the columns of a structured array, or a nested struct's children),
+/// packed in order without padding.
+pub fn record(path: &str, fields: &Fields, widths: &mut dyn Iterator<Item = usize>) -> Result<Record> {
+    check_field_names(path, fields)?;
+    let mut offset = 0;
+    let mut out = Vec::with_capacity(fields.len());
+    for field in fields {
+        let field_path = join_path(path, field.name());
+        let dtype = numpy_dtype(&field_path, field.data_type(), widths)?;
+        let size = dtype.itemsize();
+        out.push(RecordField { name: field.name().clone(), title: None, offset, dtype });
+        offset += size;
+    }
+    Ok(Record { fields: out, itemsize: offset })
+}
+
+/// numpy refuses records with an empty or a repeated field name (an empty name means padding).
+pub fn check_field_names(path: &str, fields: &Fields) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for field in fields {
+        let reason = if field.name().is_empty() {
+            "numpy field names must not be empty"
+        } else if !seen.insert(field.name().as_str()) {
+            "numpy field names must be unique"
+        } else {
+            continue;
+        };
+        let what = format!("a field named '{}'", field.name());
+        let error = NpyError::from(ErrorKind::Unwritable { what, reason: reason.into() });
+        return Err(if path.is_empty() { error } else { error.in_column(path) });
+    }
+    Ok(())
+}
+
+/// `a.b` for field `b` of column `a`; `b` at the top.
+pub fn join_path(parent: &str, name: &str) -> String {
+    if parent.is_empty() {
+        name.to_string()
+    } else {
+        format!("{parent}.{name}")
+    }
+}
+
+/// Bytes of one complex value if `fields` are exactly `real` and `imag` of the same float type.
+pub fn complex_bytes(fields: &Fields) -> Option<u8> {
+    let [real, imag] = fields.iter().collect::<Vec<_>>()[..] else { return None };
+    if real.name() != "real" || imag.name() != "imag" || real.data_type() != imag.data_type() {
+        return None;
+    }
+    match real.data_type() {
+        DataType::Float32 => Some(8),
+        DataType::Float64 => Some(16),
+        _ => None,
+    }
+}
+
+/// Widen each variable leaf's width in `widths` (depth-first, as [`numpy_dtype`] reads them) to
+/// fit the values of `array`: characters for strings, bytes for binaries.
+pub fn measure_widths(array: &dyn Array, widths: &mut [usize], next: &mut usize) {
+    let mut widen = |width: usize| {
+        if let Some(w) = widths.get_mut(*next) {
+            *w = (*w).max(width);
+        }
+        *next += 1;
+    };
+    match array.data_type() {
+        DataType::Utf8 => widen(max_chars(array.as_string::<i32>().iter())),
+        DataType::LargeUtf8 => widen(max_chars(array.as_string::<i64>().iter())),
+        DataType::Utf8View => widen(max_chars(array.as_string_view().iter())),
+        DataType::Binary => widen(max_len(array.as_binary::<i32>().iter())),
+        DataType::LargeBinary => widen(max_len(array.as_binary::<i64>().iter())),
+        DataType::BinaryView => widen(max_len(array.as_binary_view().iter())),
+        DataType::Struct(_) => {
+            for child in array.as_struct().columns() {
+                measure_widths(child.as_ref(), widths, next);
+            }
+        }
+        DataType::FixedSizeList(_, _) => measure_widths(array.as_fixed_size_list().values().as_ref(), widths, next),
+        DataType::Dictionary(_, values) => {
+            if let Ok(plain) = datafusion::arrow::compute::cast(array, values) {
+                measure_widths(plain.as_ref(), widths, next);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn max_chars<'a>(values: impl Iterator<Item = Option<&'a str>>) -> usize {
+    values.flatten().map(|s| if s.is_ascii() { s.len() } else { s.chars().count() }).max().unwrap_or(0)
+}
+
+fn max_len<'a>(values: impl Iterator<Item = Option<&'a [u8]>>) -> usize {
+    values.flatten().map(<[u8]>::len).max().unwrap_or(0)
+}
+
+/// numpy never makes `U0`/`S0` arrays from data (`np.array([''])` is `<U1`): at least 1.
+fn next_width(widths: &mut dyn Iterator<Item = usize>) -> usize {
+    widths.next().unwrap_or(1).max(1)
+}
+
+fn datetime(unit: TimeUnit) -> DType {
+    DType::DateTime { unit, multiple: 1, endian: Endian::Little }
+}
+
+fn unit_of(unit: ArrowTimeUnit) -> TimeUnit {
+    match unit {
+        ArrowTimeUnit::Second => TimeUnit::Second,
+        ArrowTimeUnit::Millisecond => TimeUnit::Millisecond,
+        ArrowTimeUnit::Microsecond => TimeUnit::Microsecond,
+        ArrowTimeUnit::Nanosecond => TimeUnit::Nanosecond,
+    }
+}
+
+fn positive(path: &str, data_type: &DataType, len: i32) -> Result<usize> {
+    usize::try_from(len)
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| unwritable_type(path, data_type, "numpy needs a positive size"))
+}
+
+fn reason_for(data_type: &DataType) -> &'static str {
+    match data_type {
+        DataType::List(_) | DataType::LargeList(_) | DataType::ListView(_) | DataType::LargeListView(_) => {
+            "numpy arrays have fixed-size items; variable-length lists have no numpy form"
+        }
+        DataType::Null => "a column of nulls has no numpy type",
+        DataType::Time32(_) | DataType::Time64(_) => "numpy has no time-of-day type",
+        DataType::Decimal32(_, _)
+        | DataType::Decimal64(_, _)
+        | DataType::Decimal128(_, _)
+        | DataType::Decimal256(_, _) => "numpy has no decimal type (cast to DOUBLE first)",
+        _ => "numpy has no equivalent type",
+    }
+}
+
+fn unwritable_type(path: &str, data_type: &DataType, reason: &str) -> NpyError {
+    NpyError::from(ErrorKind::Unwritable { what: format!("type {data_type}"), reason: reason.into() }).in_column(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::datatypes::{Field, IntervalUnit};
+    use std::sync::Arc;
+
+    fn fixed(dt: &DataType) -> DType {
+        numpy_dtype("c", dt, &mut std::iter::empty()).unwrap()
+    }
+
+    #[test]
+    fn scalars_map_to_little_endian_numpy_types() {
+        assert_eq!(fixed(&DataType::Boolean), DType::Bool);
+        assert_eq!(fixed(&DataType::UInt16), DType::Int { bytes: 2, signed: false, endian: Endian::Little });
+        assert_eq!(fixed(&DataType::Float16), DType::Float { bytes: 2, endian: Endian::Little });
+        assert_eq!(
+            fixed(&DataType::Timestamp(ArrowTimeUnit::Microsecond, Some("+02:00".into()))),
+            DType::DateTime { unit: TimeUnit::Microsecond, multiple: 1, endian: Endian::Little }
+        );
+        assert_eq!(
+            fixed(&DataType::Date32),
+            DType::DateTime { unit: TimeUnit::Day, multiple: 1, endian: Endian::Little }
+        );
+        assert_eq!(fixed(&DataType::FixedSizeBinary(5)), DType::Void { len: 5 });
+    }
+
+    #[test]
+    fn complex_needs_exactly_real_and_imag_of_one_float_type() {
+        let c = |a: DataType, b: DataType, names: [&str; 2]| {
+            Fields::from(vec![Field::new(names[0], a, true), Field::new(names[1], b, true)])
+        };
+        assert_eq!(complex_bytes(&c(DataType::Float32, DataType::Float32, ["real", "imag"])), Some(8));
+        assert_eq!(complex_bytes(&c(DataType::Float64, DataType::Float64, ["real", "imag"])), Some(16));
+        assert_eq!(complex_bytes(&c(DataType::Float64, DataType::Float32, ["real", "imag"])), None);
+        assert_eq!(complex_bytes(&c(DataType::Float64, DataType::Float64, ["imag", "real"])), None);
+    }
+
+    #[test]
+    fn nested_fixed_size_lists_become_one_sub_array() {
+        let inner = DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float32, true)), 3);
+        let outer = DataType::FixedSizeList(Arc::new(Field::new("item", inner, true)), 2);
+        assert_eq!(
+            fixed(&outer),
+            DType::SubArray { base: Box::new(DType::Float { bytes: 4, endian: Endian::Little }), shape: vec![2, 3] }
+        );
+    }
+
+    #[test]
+    fn string_widths_are_taken_depth_first() {
+        let fields = Fields::from(vec![
+            Field::new("s", DataType::Utf8, true),
+            Field::new("n", DataType::Int8, true),
+            Field::new("b", DataType::Binary, true),
+        ]);
+        let dt = DataType::Struct(fields.clone());
+        assert_eq!(variable_leaves(&dt), 2);
+        let rec = record("", &fields, &mut [7, 0].into_iter()).unwrap();
+        assert_eq!(rec.fields[0].dtype, DType::Unicode { chars: 7, endian: Endian::Little });
+        assert_eq!(rec.fields[1].offset, 28);
+        assert_eq!(rec.fields[2].dtype, DType::Bytes { len: 1 });
+        assert_eq!(rec.fields[2].offset, 29);
+        assert_eq!(rec.itemsize, 30);
+    }
+
+    #[test]
+    fn refusals_name_the_column_and_the_type() {
+        let list = DataType::List(Arc::new(Field::new("item", DataType::Int32, true)));
+        let e = numpy_dtype("tags", &list, &mut std::iter::empty()).unwrap_err();
+        assert_eq!(e.location.column.as_deref(), Some("tags"));
+        assert!(e.to_string().contains("variable-length"), "{e}");
+        let e = numpy_dtype("p.t", &DataType::Interval(IntervalUnit::DayTime), &mut std::iter::empty()).unwrap_err();
+        assert!(e.to_string().starts_with("column 'p.t': cannot write type Interval"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_and_empty_field_names_are_refused() {
+        let dup = Fields::from(vec![Field::new("a", DataType::Int8, true), Field::new("a", DataType::Int8, true)]);
+        assert!(record("", &dup, &mut std::iter::empty()).unwrap_err().to_string().contains("unique"));
+        let empty = Fields::from(vec![Field::new("", DataType::Int8, true)]);
+        assert!(record("p", &empty, &mut std::iter::empty()).unwrap_err().to_string().contains("empty"));
+    }
+}
