@@ -182,7 +182,9 @@ impl PendingFile {
     fn writer(&self) -> anyhow::Result<BufWriter<File>> {
         let file =
             File::create(&self.temp).with_context(|| format!("{}: cannot write", self.target.display()))?;
-        Ok(BufWriter::with_capacity(1 << 20, file))
+        // Small enough that the large buffers writers emit (IPC bodies, Parquet pages) bypass
+        // it and go to the file without a second copy; large enough to batch small writes.
+        Ok(BufWriter::with_capacity(64 << 10, file))
     }
 
     /// Move the finished file into place.

@@ -4,7 +4,7 @@ use std::mem::{align_of, size_of};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, PrimitiveArray};
-use datafusion::arrow::buffer::ScalarBuffer;
+use datafusion::arrow::buffer::{MutableBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::{
     ArrowNativeType, ArrowPrimitiveType, Float16Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
     Int8Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
@@ -76,7 +76,13 @@ pub(super) fn values<T: NumpyScalar>(view: &ByteView, endian: Endian) -> ScalarB
     if let Some(shared) = zero_copy::<T>(view, endian) {
         return shared;
     }
-    if view.is_contiguous(size) {
+    if view.is_contiguous(size) && (size == 1 || endian == Endian::NATIVE) {
+        // Native order but misaligned (e.g. a stored .npz member): one memcpy into an aligned
+        // buffer, no per-item work.
+        let mut aligned = MutableBuffer::with_capacity(view.rows * size);
+        aligned.extend_from_slice(view.contiguous_bytes(size));
+        ScalarBuffer::new(aligned.into(), 0, view.rows)
+    } else if view.is_contiguous(size) {
         let bytes = view.contiguous_bytes(size);
         bytes.chunks_exact(size).map(|item| T::from_bytes(item, endian)).collect::<Vec<T>>().into()
     } else {
