@@ -29,24 +29,29 @@ pub fn run_group(manifest: &Manifest, select: impl Fn(&Value) -> bool) {
 
 /// [`run_group`] with these options for every open (e.g. `mmap: false`: read private copies).
 pub fn run_group_with(manifest: &Manifest, select: impl Fn(&Value) -> bool, options: &OpenOptions) {
+    check_cases(manifest, select, "differ from numpy", |case| run_case_guarded(&manifest.dir, case, options));
+}
+
+/// Run `check` on every case `select` accepts (a panic counts as a problem), then fail once,
+/// listing every case that has problems: "N of M cases {what}".
+pub fn check_cases(
+    manifest: &Manifest,
+    select: impl Fn(&Value) -> bool,
+    what: &str,
+    mut check: impl FnMut(&Value) -> Vec<String>,
+) {
     let mut failures = Vec::new();
     let mut ran = 0;
     for case in manifest.cases.iter().filter(|c| select(c)) {
         ran += 1;
-        let problems = run_case_guarded(&manifest.dir, case, options);
+        let problems = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(case)))
+            .unwrap_or_else(|_| vec!["PANIC (see the output above)".to_string()]);
         if !problems.is_empty() {
-            failures.push(format!(
-                "case {} ({}):\n    {}",
-                case_name(case),
-                case["file"],
-                problems.join("\n    ")
-            ));
+            failures.push(format!("case {} ({}):\n    {}", case_name(case), case["file"], problems.join("\n    ")));
         }
     }
     assert!(ran > 0, "the group selected no case");
-    if !failures.is_empty() {
-        panic!("{} of {ran} cases differ from numpy:\n{}", failures.len(), failures.join("\n"));
-    }
+    assert!(failures.is_empty(), "{} of {ran} cases {what}:\n{}", failures.len(), failures.join("\n"));
 }
 
 /// One case on its own thread: its problems, or the panic or the hang as one.

@@ -12,37 +12,17 @@ use serde_json::Value;
 
 use super::check::npy_members_in_archive_order;
 use super::dtype::{type_shape, Dt};
-use super::expected::{case_name, expected_columns, rows_of, ExpectedColumn, Manifest};
+use super::check::check_cases;
+use super::expected::{expected_columns, rows_of, ExpectedColumn, Manifest};
 use super::reading::compare_column;
 
 /// Round-trip every case `select` accepts; panic listing those that come back different.
 pub fn run_group_roundtrip(manifest: &Manifest, select: impl Fn(&Value) -> bool) {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let mut failures = Vec::new();
-    let mut ran = 0;
-    for case in manifest.cases.iter().filter(|c| select(c)) {
-        ran += 1;
+    check_cases(manifest, select, "change in a write/read round trip", |case| {
         let path = manifest.dir.join(case["file"].as_str().unwrap_or_default());
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            roundtrip_case(&path, case, dir.path())
-        }));
-        let problems = outcome.unwrap_or_else(|_| vec!["PANIC (see the output above)".to_string()]);
-        if !problems.is_empty() {
-            failures.push(format!(
-                "case {} ({}):\n    {}",
-                case_name(case),
-                case["file"],
-                problems.join("\n    ")
-            ));
-        }
-    }
-    assert!(ran > 0, "the group selected no case");
-    assert!(
-        failures.is_empty(),
-        "{} of {ran} cases change in a write/read round trip:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+        roundtrip_case(&path, case, dir.path())
+    });
 }
 
 /// Cases whose whole file reads as one table (what a round trip starts from).

@@ -18,40 +18,17 @@ use datafusion_npy::{NpyFormatOptions, SessionContextNpyExt};
 use serde_json::Value;
 
 use super::dtype::type_shape;
+use super::check::check_cases;
 use super::expected::{case_name, expected_columns, rows_of, ExpectedColumn, Manifest};
 use super::reading::compare_column;
 
 /// Run every selected case through DataFusion; panic listing the cases that differ.
 pub fn run_group_sql(manifest: &Manifest, select: impl Fn(&Value) -> bool) {
-    let mut failures = Vec::new();
-    let mut ran = 0;
-    for case in manifest.cases.iter().filter(|c| select(c)) {
-        ran += 1;
+    check_cases(manifest, select, "differ from numpy through SQL", |case| {
         let path = manifest.dir.join(case["file"].as_str().unwrap_or_default());
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
-            runtime.block_on(check_case(&path, case))
-        }));
-        let problems = match outcome {
-            Ok(problems) => problems,
-            Err(_) => vec!["PANIC (see the output above)".to_string()],
-        };
-        if !problems.is_empty() {
-            failures.push(format!(
-                "case {} ({}):\n    {}",
-                case_name(case),
-                case["file"],
-                problems.join("\n    ")
-            ));
-        }
-    }
-    assert!(ran > 0, "the group selected no case");
-    assert!(
-        failures.is_empty(),
-        "{} of {ran} cases differ from numpy through SQL:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
+        runtime.block_on(check_case(&path, case))
+    });
 }
 
 /// Which cases a whole-file scan can check: plain files, archives that open as one table, and
