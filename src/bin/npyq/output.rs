@@ -99,11 +99,11 @@ pub fn create(
         )?),
         OutputFormat::ArrowFile => {
             let options = ipc_options(compression)?;
-            Box::new(IpcFileSink::try_new(PendingFile::new(path)?, &schema, options)?)
+            Box::new(IpcSink::try_new(PendingFile::new(path)?, &schema, options, true)?)
         }
         OutputFormat::ArrowStream => {
             let options = ipc_options(compression)?;
-            Box::new(IpcStreamSink::try_new(PendingFile::new(path)?, &schema, options)?)
+            Box::new(IpcSink::try_new(PendingFile::new(path)?, &schema, options, false)?)
         }
         OutputFormat::Csv => {
             no_compression(compression, "csv")?;
@@ -273,53 +273,45 @@ impl BatchSink for ParquetSink {
 
 // --- Arrow IPC -----------------------------------------------------------------------------
 
-struct IpcFileSink {
-    writer: FileWriter<BufWriter<File>>,
+/// The Arrow IPC file (`.arrow`) or stream (`.arrows`) writer: the same calls on either.
+enum IpcWriter {
+    File(FileWriter<BufWriter<File>>),
+    Stream(StreamWriter<BufWriter<File>>),
+}
+
+struct IpcSink {
+    writer: IpcWriter,
     pending: PendingFile,
 }
 
-impl IpcFileSink {
-    fn try_new(pending: PendingFile, schema: &Schema, options: IpcWriteOptions) -> anyhow::Result<Self> {
-        let writer = FileWriter::try_new_with_options(pending.writer()?, schema, options)
-            .map_err(from_arrow)
-            .map_err(output_error(&pending.target))?;
-        Ok(IpcFileSink { writer, pending })
+impl IpcSink {
+    fn try_new(pending: PendingFile, schema: &Schema, options: IpcWriteOptions, file: bool) -> anyhow::Result<Self> {
+        let out = pending.writer()?;
+        let writer = if file {
+            FileWriter::try_new_with_options(out, schema, options).map(IpcWriter::File)
+        } else {
+            StreamWriter::try_new_with_options(out, schema, options).map(IpcWriter::Stream)
+        };
+        let writer = writer.map_err(from_arrow).map_err(output_error(&pending.target))?;
+        Ok(IpcSink { writer, pending })
     }
 }
 
-impl BatchSink for IpcFileSink {
+impl BatchSink for IpcSink {
     fn write(&mut self, batch: &RecordBatch) -> anyhow::Result<()> {
-        self.writer.write(batch).map_err(from_arrow).map_err(output_error(&self.pending.target))
+        let written = match &mut self.writer {
+            IpcWriter::File(w) => w.write(batch),
+            IpcWriter::Stream(w) => w.write(batch),
+        };
+        written.map_err(from_arrow).map_err(output_error(&self.pending.target))
     }
     fn finish(self: Box<Self>) -> anyhow::Result<()> {
-        let IpcFileSink { writer, pending } = *self;
-        let file = writer.into_inner().map_err(from_arrow).map_err(output_error(&pending.target))?;
-        close(file, &pending.target)?;
-        pending.commit()
-    }
-}
-
-struct IpcStreamSink {
-    writer: StreamWriter<BufWriter<File>>,
-    pending: PendingFile,
-}
-
-impl IpcStreamSink {
-    fn try_new(pending: PendingFile, schema: &Schema, options: IpcWriteOptions) -> anyhow::Result<Self> {
-        let writer = StreamWriter::try_new_with_options(pending.writer()?, schema, options)
-            .map_err(from_arrow)
-            .map_err(output_error(&pending.target))?;
-        Ok(IpcStreamSink { writer, pending })
-    }
-}
-
-impl BatchSink for IpcStreamSink {
-    fn write(&mut self, batch: &RecordBatch) -> anyhow::Result<()> {
-        self.writer.write(batch).map_err(from_arrow).map_err(output_error(&self.pending.target))
-    }
-    fn finish(self: Box<Self>) -> anyhow::Result<()> {
-        let IpcStreamSink { writer, pending } = *self;
-        let file = writer.into_inner().map_err(from_arrow).map_err(output_error(&pending.target))?;
+        let IpcSink { writer, pending } = *self;
+        let file = match writer {
+            IpcWriter::File(w) => w.into_inner(),
+            IpcWriter::Stream(w) => w.into_inner(),
+        };
+        let file = file.map_err(from_arrow).map_err(output_error(&pending.target))?;
         close(file, &pending.target)?;
         pending.commit()
     }
