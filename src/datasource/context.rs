@@ -25,12 +25,14 @@ use datafusion::execution::session_state::SessionStateBuilder;
 
 use super::catalog::NpyDirCatalog;
 use super::file_format::{listing_table, NpyFormatFactory, NpyFormatOptions, NpyTableFactory};
+use super::positional_join::PositionalJoinRule;
 
 /// Numpy files on a [`SessionContext`].
 #[async_trait]
 pub trait SessionContextNpyExt {
     /// Make `STORED AS NPY` (and `NPZ`) known to `CREATE EXTERNAL TABLE` and `COPY`, and the
-    /// extensions `.npy`/`.npz` to `COPY ... TO 'file'`. Idempotent; the other methods call it.
+    /// extensions `.npy`/`.npz` to `COPY ... TO 'file'`; plan joins on `_row` between numpy
+    /// scans by position ([`PositionalJoinRule`]). Idempotent; the other methods call it.
     fn register_npy_format(&self) -> Result<()>;
 
     /// Serve a directory (or one `.npy`/`.npz` file) as tables: `x.npy` → `x`, `ds.npz` → `ds`
@@ -50,6 +52,12 @@ impl SessionContextNpyExt for SessionContext {
     fn register_npy_format(&self) -> Result<()> {
         let state = self.state_ref();
         let mut state = state.write();
+        if !state.physical_optimizers().iter().any(|r| r.name() == PositionalJoinRule::NAME) {
+            // DataFusion appends added rules at the end; this one must run before distribution
+            // is enforced, so the rule list is rebuilt with it in place.
+            let rules = PositionalJoinRule::insert_into(state.physical_optimizers().to_vec());
+            *state = SessionStateBuilder::new_from_existing(state.clone()).with_physical_optimizer_rules(rules).build();
+        }
         state.register_file_format(Arc::new(NpyFormatFactory::new()), true)?;
         state.register_file_format(Arc::new(NpyFormatFactory::npz()), true)?;
         state.table_factories_mut().insert("NPY".to_string(), Arc::new(NpyTableFactory));

@@ -10,6 +10,7 @@
 //!   limit, `_row` ranges, byte ranges mapped to row ranges).
 //! - [`catalog`]: a directory as tables and schemas, re-listed on every query.
 //! - [`sink`]: `COPY ... TO 'x.npy' | 'x.npz'`.
+//! - [`positional_join`]: joins on `_row` planned as zipping two scans by position.
 //! - [`context`]: [`SessionContextNpyExt`] (`register_npy_dir`, `register_npy`, `read_npy`).
 //!
 //! Every table has an extra `Int64` column [`ROW_COLUMN`] (`_row`): the row's 0-based position
@@ -21,6 +22,7 @@ pub mod context;
 pub mod file_format;
 mod local;
 pub mod natural;
+pub mod positional_join;
 mod row_filter;
 pub mod sink;
 pub mod source;

@@ -25,6 +25,7 @@ mod cli_sql;
 mod copy_options;
 mod custom_scan;
 mod files_added;
+mod positional_join;
 mod remote_store;
 
 /// One session per `.slt` file.
