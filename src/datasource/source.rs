@@ -7,7 +7,8 @@
 //! - only the rows of its byte range, mapped proportionally to rows (`[start·N/len, end·N/len)`),
 //!   so DataFusion's byte-range repartitioning splits a file into row ranges;
 //! - only the rows a `_row` filter can keep (see `row_filter`);
-//! - at most `limit` rows.
+//! - at most `limit` rows;
+//! - zero-copy columns in batches of [`ZERO_COPY_BATCH_BYTES`], others in `batch_size` rows.
 //!
 //! `_row` is numbered from the file's [`FileRows`] extension, which
 //! `NpyFormat::create_physical_plan` attaches (offset = rows of the files before it, in natural
@@ -43,6 +44,12 @@ use super::row_filter::{local_rows, row_range};
 use super::ROW_COLUMN;
 use crate::error::{ErrorKind, NpyError, ResultExt};
 use crate::format::table::NpyTable;
+
+/// Batches of zero-copy columns (slices of the map) hold up to this many bytes of array data,
+/// more rows than the session's `batch_size` if need be: they cost nothing per row, only per
+/// batch (1 MiB is 262,144 float32 values; summing 1 GiB in 8,192-row batches spent ~0.05 s of
+/// CPU on the 32,768 batches alone).
+const ZERO_COPY_BATCH_BYTES: usize = 1 << 20;
 
 /// Where a file's rows sit in its table: the `_row` of its first row, and how many it has
 /// (from its header). A `PartitionedFile` extension.
@@ -371,7 +378,8 @@ impl OpenPlan {
             .reader()
             .with_projection(self.data_columns.clone())
             .with_row_range(rows)
-            .with_batch_size(self.batch_size);
+            .with_batch_size(self.batch_size)
+            .with_zero_copy_batch_bytes(ZERO_COPY_BATCH_BYTES);
         if self.wants_row {
             let offset = i64::try_from(offset).map_err(|_| ErrorKind::InvalidArgument("row offset overflows Int64".into()))?;
             builder = builder.with_row_number(ROW_COLUMN, offset);

@@ -204,7 +204,15 @@ impl NpyTable {
 
     /// A reader over this table; nothing is read until batches are pulled.
     pub fn reader(&self) -> ReaderBuilder<'_> {
-        ReaderBuilder { table: self, batch_size: 65536, batch_bytes: 16 << 20, projection: None, rows: None, row_number: None }
+        ReaderBuilder {
+            table: self,
+            batch_size: 65536,
+            batch_bytes: 16 << 20,
+            zero_copy_batch_bytes: None,
+            projection: None,
+            rows: None,
+            row_number: None,
+        }
     }
 }
 
@@ -283,6 +291,7 @@ pub struct ReaderBuilder<'a> {
     table: &'a NpyTable,
     batch_size: usize,
     batch_bytes: usize,
+    zero_copy_batch_bytes: Option<usize>,
     projection: Option<Vec<usize>>,
     rows: Option<Range<u64>>,
     row_number: Option<(String, i64)>,
@@ -298,6 +307,13 @@ impl<'a> ReaderBuilder<'a> {
     /// one). Default 16 MiB.
     pub fn with_batch_bytes(mut self, bytes: usize) -> Self {
         self.batch_bytes = bytes.max(1);
+        self
+    }
+    /// When every projected column is zero-copy (its batches are slices of the map, costing
+    /// nothing per row, only per batch), batches of up to this many bytes of array data even
+    /// beyond `with_batch_size` rows. Default: off.
+    pub fn with_zero_copy_batch_bytes(mut self, bytes: usize) -> Self {
+        self.zero_copy_batch_bytes = Some(bytes.max(1));
         self
     }
     /// Only these columns (indices into [`NpyTable::schema`]), in this order. Default: all.
@@ -356,7 +372,13 @@ impl<'a> ReaderBuilder<'a> {
             }
         }
         let bytes_per_row: usize = parts.iter().map(|p| p.array.row_len).sum::<usize>().max(1);
-        let rows_per_batch = self.batch_size.min((self.batch_bytes / bytes_per_row).max(1));
+        let mut rows_per_batch = self.batch_size.min((self.batch_bytes / bytes_per_row).max(1));
+        if let Some(bytes) = self.zero_copy_batch_bytes {
+            let all_zero_copy = parts.iter().all(|p| p.columns.iter().all(|c| is_zero_copy(&p.array, c)));
+            if !parts.is_empty() && all_zero_copy {
+                rows_per_batch = rows_per_batch.max((bytes / bytes_per_row).max(1));
+            }
+        }
         Ok(NpyReader {
             schema: Arc::new(Schema::new(fields)),
             parts,
@@ -510,6 +532,21 @@ mod tests {
         let batch = &read_all(&table, 1024)[0];
         let values = batch.column(0).as_primitive::<Float32Type>().values().inner().as_ptr() as usize;
         assert!(mapped_range(&table).contains(&values), "values were copied");
+    }
+
+    #[test]
+    fn zero_copy_columns_get_batches_by_bytes_others_by_rows() {
+        let sizes = |file: &str| -> Vec<usize> {
+            let table = NpyTable::open(corpus(file)).unwrap();
+            let reader = table.reader().with_batch_size(1).with_zero_copy_batch_bytes(8).build().unwrap();
+            reader.map(|b| b.unwrap().num_rows()).collect()
+        };
+        // float32.npy (7 values): zero-copy, 4 bytes a row -> 2 rows a batch, more than the 1 asked.
+        assert_eq!(sizes("float32.npy"), vec![2, 2, 2, 1]);
+        // Byte-swapped values are converted, so batches keep the row count asked for.
+        assert_eq!(sizes("bigendian_i4.npy"), vec![1, 1, 1]);
+        // Never fewer rows than asked: 12-byte zero-copy rows keep `with_batch_size`.
+        assert_eq!(sizes("matrix_f32_5x3.npy"), vec![1; 5]);
     }
 
     #[test]
