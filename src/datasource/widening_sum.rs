@@ -1,45 +1,49 @@
-//! `sum` that widens `Float32` (and `Float16`) to `Float64` while summing, instead of casting
-//! the whole column first.
+//! `sum` and `avg` that widen `Float32` (and `Float16`) to `Float64` while summing, instead of
+//! casting the whole column first.
 //!
 //! # Why
 //!
-//! DataFusion's built-in `sum` coerces a `Float32` argument to `Float64`: `sum(x)` is planned as
-//! `sum(CAST(x AS Float64))`, so every batch is first materialised as a new `Float64` array
-//! (twice the bytes of the column) and only then summed. Over a large memory-mapped float32
-//! `.npy` file that cast costs more than the sum itself. [`WideningSum`] accepts `Float32` and
-//! `Float16` as they are and converts each value to `f64` inside the summing loop. The result
-//! type is still `Float64` and the sum is still computed in `f64`, so results and schemas are
-//! those of the built-in `sum` (up to the order in which the additions are rounded).
+//! DataFusion's built-in `sum` and `avg` coerce a `Float32` argument to `Float64`: `sum(x)` is
+//! planned as `sum(CAST(x AS Float64))`, so every batch is first materialised as a new
+//! `Float64` array (twice the bytes of the column) and only then summed. Over a large
+//! memory-mapped float32 `.npy` file that cast costs more than the sum itself. [`WideningSum`]
+//! and [`WideningAvg`] accept `Float32` and `Float16` as they are and convert each value to
+//! `f64` inside the summing loop. The result type is still `Float64` and the sum is still
+//! computed in `f64`, so results and schemas are those of the built-ins (up to the order in
+//! which the additions are rounded).
 //!
 //! # What is delegated
 //!
-//! [`WideningSum`] is named `"sum"`, so registering it on a session (see [`widening_sum_udaf`])
-//! replaces the built-in one. It wraps DataFusion's own
-//! [`Sum`](datafusion::functions_aggregate::sum::Sum) and forwards every method to it for every
-//! argument type except `Float32`/`Float16`: coercion (its signature is `user_defined`, and
-//! [`coerce_types`](AggregateUDFImpl::coerce_types) applies the built-in `Sum`'s signature to
+//! [`Widening`] wraps DataFusion's own [`Sum`] or [`Avg`] and has its name (`"sum"`, `"avg"`
+//! with alias `"mean"`), so registering it on a session ([`widening_sum_udaf`],
+//! [`widening_avg_udaf`]) replaces the built-in. It forwards every method to the built-in for
+//! every argument type except `Float32`/`Float16`: coercion (its signature is `user_defined`,
+//! and [`coerce_types`](AggregateUDFImpl::coerce_types) applies the built-in's signature to
 //! anything else), return type, accumulators, groups and sliding accumulators, state fields,
 //! reversal, simplification, order sensitivity, statistics, monotonicity, documentation, names.
 //!
 //! For a `Float32`/`Float16` argument:
-//! - plain `sum(x)` (with or without `GROUP BY`, `FILTER`): own accumulators that widen while
-//!   summing. Their state is the `Float64` partial sum (the same state as the built-in's), so the
-//!   partial/final aggregation steps exchange `Float64` arrays as before.
-//! - `sum(DISTINCT x)` and sliding window frames: the built-in `Float64` accumulator behind an
-//!   adaptor that casts each input batch to `Float64` (what the planned `CAST` did).
+//! - plain `sum(x)`/`avg(x)` (with or without `GROUP BY`, `FILTER`): own accumulators that
+//!   widen while summing. Their states are the built-in's for `Float64` (`sum`: the partial
+//!   sum; `avg`: the count and the partial sum), so partial and final aggregation steps exchange
+//!   the same arrays as before.
+//! - `DISTINCT` and sliding window frames: the built-in `Float64` accumulator behind an adaptor
+//!   that casts each input batch to `Float64` (what the planned `CAST` did).
 
+use std::hash::Hash;
 use std::mem::size_of;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, ArrowPrimitiveType, AsArray, BooleanArray, PrimitiveArray,
+    Array, ArrayRef, ArrowPrimitiveType, AsArray, BooleanArray, PrimitiveArray, UInt64Array,
 };
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
-    DataType, Field, FieldRef, Float16Type, Float32Type, Float64Type,
+    DataType, Field, FieldRef, Float16Type, Float32Type, Float64Type, UInt64Type,
 };
 use datafusion::common::{internal_err, not_impl_err, Result, ScalarValue};
+use datafusion::functions_aggregate::average::Avg;
 use datafusion::functions_aggregate::sum::Sum;
 use datafusion::logical_expr::expr::{
     AggregateFunction, AggregateFunctionParams, WindowFunctionParams,
@@ -62,24 +66,70 @@ pub fn widening_sum_udaf() -> AggregateUDF {
     AggregateUDF::from(WideningSum::new())
 }
 
+/// The `avg` aggregate (alias `mean`) with [`WideningAvg`]'s `Float32`/`Float16` fast path,
+/// ready for `SessionContext::register_udaf` (replaces the built-in `avg` and `mean`).
+pub fn widening_avg_udaf() -> AggregateUDF {
+    AggregateUDF::from(WideningAvg::new())
+}
+
 /// DataFusion's `sum`, except that a `Float32` or `Float16` argument is summed as it is, each
-/// value widened to `f64` in the loop, rather than cast to a `Float64` array first. See the
-/// [module documentation](self).
+/// value widened to `f64` in the loop, rather than cast to a `Float64` array first.
+pub type WideningSum = Widening<Sum>;
+
+/// DataFusion's `avg`, except that a `Float32` or `Float16` argument is averaged as it is, each
+/// value widened to `f64` in the loop, rather than cast to a `Float64` array first.
+pub type WideningAvg = Widening<Avg>;
+
+/// A built-in aggregate `F` ([`Sum`] or [`Avg`]) that takes `Float32`/`Float16` arguments
+/// uncast. See the [module documentation](self).
 #[derive(Debug, PartialEq, Eq, Hash)]
-pub struct WideningSum {
-    inner: Arc<Sum>,
+pub struct Widening<F> {
+    inner: Arc<F>,
     signature: Signature,
 }
 
-impl WideningSum {
+/// The built-in aggregates [`Widening`] can wrap.
+pub trait Widenable: sealed::Sealed + AggregateUDFImpl + Default + Eq + Hash {}
+
+impl Widenable for Sum {}
+impl Widenable for Avg {}
+
+use sealed::Kind;
+
+mod sealed {
+    use super::{Avg, Sum};
+
+    /// What [`Widening`](super::Widening) needs to know of the aggregate it wraps.
+    pub trait Sealed {
+        /// What the fast accumulators compute.
+        const KIND: Kind;
+    }
+
+    impl Sealed for Sum {
+        const KIND: Kind = Kind::Sum;
+    }
+
+    impl Sealed for Avg {
+        const KIND: Kind = Kind::Avg;
+    }
+
+    /// What the fast accumulators compute: `sum` or `avg`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Kind {
+        Sum,
+        Avg,
+    }
+}
+
+impl<F: Widenable> Widening<F> {
     pub fn new() -> Self {
-        let inner = Sum::new();
+        let inner = F::default();
         let signature = Signature::user_defined(inner.signature().volatility);
         Self { inner: Arc::new(inner), signature }
     }
 }
 
-impl Default for WideningSum {
+impl<F: Widenable> Default for Widening<F> {
     fn default() -> Self {
         Self::new()
     }
@@ -90,29 +140,30 @@ fn is_widened(data_type: &DataType) -> bool {
     matches!(data_type, DataType::Float32 | DataType::Float16)
 }
 
-/// Is this a call of `sum` on one `Float32`/`Float16` argument?
+/// Is this a call on one `Float32`/`Float16` argument?
 fn widened_call(args: &AccumulatorArgs) -> bool {
     matches!(args.expr_fields, [field] if is_widened(field.data_type()))
 }
 
+/// `fields` with type `Float64`.
+fn as_float64(fields: &[FieldRef]) -> Vec<FieldRef> {
+    fields.iter().map(|f| Arc::new(f.as_ref().clone().with_data_type(DataType::Float64))).collect()
+}
+
 /// Calls `make` with `args` whose argument fields say `Float64` instead of `Float32`/`Float16`:
-/// the arguments the built-in `sum` is given after its coercion.
+/// the arguments the built-in is given after its coercion.
 fn with_float64_args<R>(
     args: &AccumulatorArgs,
     make: impl FnOnce(AccumulatorArgs) -> Result<R>,
 ) -> Result<R> {
-    let fields: Vec<FieldRef> = args
-        .expr_fields
-        .iter()
-        .map(|f| Arc::new(f.as_ref().clone().with_data_type(DataType::Float64)))
-        .collect();
+    let fields = as_float64(args.expr_fields);
     let mut args = args.clone();
     args.expr_fields = &fields;
     make(args)
 }
 
-/// The built-in `Sum`, for [`fields_with_udf`] (which applies its signature).
-struct InnerCoercion<'a>(&'a Sum);
+/// The built-in, for [`fields_with_udf`] (which applies its signature).
+struct InnerCoercion<'a>(&'a dyn AggregateUDFImpl);
 
 impl UDFCoercionExt for InnerCoercion<'_> {
     fn name(&self) -> &str {
@@ -128,7 +179,7 @@ impl UDFCoercionExt for InnerCoercion<'_> {
     }
 }
 
-impl AggregateUDFImpl for WideningSum {
+impl<F: Widenable> AggregateUDFImpl for Widening<F> {
     fn name(&self) -> &str {
         self.inner.name()
     }
@@ -162,8 +213,8 @@ impl AggregateUDFImpl for WideningSum {
         &self.signature
     }
 
-    /// `Float32`/`Float16` stay as they are; anything else is coerced as the built-in `Sum`'s
-    /// signature coerces it (e.g. `Int32` to `Int64`), with the same errors.
+    /// `Float32`/`Float16` stay as they are; anything else is coerced as the built-in's
+    /// signature coerces it (e.g. for `sum`, `Int32` to `Int64`), with the same errors.
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         if let [data_type] = arg_types {
             if is_widened(data_type) {
@@ -174,7 +225,7 @@ impl AggregateUDFImpl for WideningSum {
             .iter()
             .map(|data_type| Arc::new(Field::new("", data_type.clone(), true)))
             .collect();
-        let coerced = fields_with_udf(&fields, &InnerCoercion(&self.inner))?;
+        let coerced = fields_with_udf(&fields, &InnerCoercion(self.inner.as_ref()))?;
         Ok(coerced.iter().map(|f| f.data_type().clone()).collect())
     }
 
@@ -187,7 +238,7 @@ impl AggregateUDFImpl for WideningSum {
 
     fn return_field(&self, arg_fields: &[FieldRef]) -> Result<FieldRef> {
         match arg_fields {
-            // The built-in's would call its own `return_type`, which rejects Float32.
+            // The built-in's would call its own `return_type`, which may reject Float32.
             [field] if is_widened(field.data_type()) => udaf_default_return_field(self, arg_fields),
             _ => self.inner.return_field(arg_fields),
         }
@@ -205,17 +256,27 @@ impl AggregateUDFImpl for WideningSum {
             let inner = with_float64_args(&args, |args| self.inner.accumulator(args))?;
             return Ok(Box::new(CastToFloat64Accumulator { inner }));
         }
-        Ok(Box::new(WideningSumAccumulator::default()))
+        Ok(Box::new(WideningAccumulator::new(F::KIND)))
     }
 
-    /// The built-in's: the partial sum (`Float64`), or for `DISTINCT` the list of distinct
-    /// `Float64` values. Both only depend on the return type.
+    /// The built-in's for a `Float64` argument (`sum`: the partial sum; `avg`: the count and
+    /// the partial sum; with `DISTINCT`, the list of distinct `Float64` values).
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        self.inner.state_fields(args)
+        match args.input_fields {
+            [field] if is_widened(field.data_type()) => {
+                let fields = as_float64(args.input_fields);
+                self.inner.state_fields(StateFieldsArgs { input_fields: &fields, ..args })
+            }
+            _ => self.inner.state_fields(args),
+        }
     }
 
     fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
-        self.inner.groups_accumulator_supported(args)
+        if !widened_call(&args) {
+            return self.inner.groups_accumulator_supported(args);
+        }
+        with_float64_args(&args, |args| Ok(self.inner.groups_accumulator_supported(args)))
+            .unwrap_or(false)
     }
 
     fn create_groups_accumulator(
@@ -228,9 +289,9 @@ impl AggregateUDFImpl for WideningSum {
         if args.is_distinct {
             // Not reached: `groups_accumulator_supported` is false for DISTINCT (as the
             // built-in's), and the built-in's groups accumulator would not do DISTINCT either.
-            return not_impl_err!("sum(DISTINCT) has no GroupsAccumulator");
+            return not_impl_err!("{}(DISTINCT) has no GroupsAccumulator", self.name());
         }
-        Ok(Box::new(WideningSumGroupsAccumulator::default()))
+        Ok(Box::new(WideningGroupsAccumulator::new(F::KIND)))
     }
 
     fn create_sliding_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
@@ -247,9 +308,9 @@ impl AggregateUDFImpl for WideningSum {
     ) -> Result<Option<Arc<dyn AggregateUDFImpl>>> {
         match Arc::clone(&self.inner).with_beneficial_ordering(beneficial_ordering)? {
             None => Ok(None),
-            // `sum` is order-insensitive, so the built-in never returns a replacement; if it
-            // did, using it would lose the wrapper.
-            Some(_) => not_impl_err!("sum: an order-sensitive variant of the built-in sum"),
+            // `sum` and `avg` do not benefit from an ordering, so the built-ins never return a
+            // replacement; if one did, using it would lose the wrapper.
+            Some(_) => not_impl_err!("{}: an order-sensitive variant of the built-in", self.name()),
         }
     }
 
@@ -261,8 +322,8 @@ impl AggregateUDFImpl for WideningSum {
         self.inner.simplify()
     }
 
-    /// The built-in's rewrite of `sum(x + c)` into `sum(x) + c * count(x)`; it keeps the
-    /// `sum` it is given (this one).
+    /// The built-in's (for `sum`: the rewrite of `sum(x + c)` into `sum(x) + c * count(x)`,
+    /// which keeps the aggregate it is given, this one).
     fn simplify_expr_op_literal(
         &self,
         agg_function: &AggregateFunction,
@@ -283,7 +344,7 @@ impl AggregateUDFImpl for WideningSum {
     }
 
     /// The built-in's, except for a column whose sum statistic is `Float32`/`Float16`: the
-    /// built-in sees that column behind its `CAST` to `Float64` and then declines (the
+    /// built-in `sum` sees that column behind its `CAST` to `Float64` and then declines (the
     /// statistic's type is not the cast's), so this declines too rather than answer from a
     /// sum that statistics may have accumulated in `f32`.
     fn value_from_stats(&self, statistics_args: &StatisticsArgs) -> Option<ScalarValue> {
@@ -427,44 +488,72 @@ fn sum_array(values: &ArrayRef) -> Result<Option<f64>> {
             let values = values.as_primitive::<Float64Type>();
             sum_widened(values.values(), values.nulls(), |v| v)
         }
-        other => return internal_err!("widening sum: unexpected input type {other}"),
+        other => return internal_err!("widening aggregate: unexpected input type {other}"),
     };
     Ok(Some(sum))
 }
 
-/// `sum(x)` of a `Float32`/`Float16` `x` without `GROUP BY`: the running `f64` sum, NULL until
-/// a non-null value was seen. State: that sum as one `Float64` value (as the built-in's).
-#[derive(Debug, Default)]
-struct WideningSumAccumulator {
+/// `sum(x)`/`avg(x)` of a `Float32`/`Float16` `x` without `GROUP BY`: the running `f64` sum
+/// and the count of non-null values. States (the built-ins' for `Float64`): `sum`: the sum,
+/// NULL if there were no values; `avg`: the count (`UInt64`) and that sum.
+#[derive(Debug)]
+struct WideningAccumulator {
+    kind: Kind,
     sum: f64,
-    seen: bool,
+    count: u64,
 }
 
-impl WideningSumAccumulator {
+impl WideningAccumulator {
+    fn new(kind: Kind) -> Self {
+        Self { kind, sum: 0.0, count: 0 }
+    }
+
     fn add(&mut self, values: &ArrayRef) -> Result<()> {
         if let Some(sum) = sum_array(values)? {
             self.sum += sum;
-            self.seen = true;
+            self.count += (values.len() - values.null_count()) as u64;
         }
         Ok(())
     }
+
+    fn sum(&self) -> ScalarValue {
+        ScalarValue::Float64((self.count > 0).then_some(self.sum))
+    }
 }
 
-impl Accumulator for WideningSumAccumulator {
+impl Accumulator for WideningAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         self.add(&values[0])
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        self.add(&states[0])
+        match self.kind {
+            // Each state is a partial sum, NULL if it saw no values: counts as one value.
+            Kind::Sum => self.add(&states[0]),
+            Kind::Avg => {
+                let counts = states[0].as_primitive::<UInt64Type>();
+                let sums = sum_array(&states[1])?;
+                self.count += datafusion::arrow::compute::sum(counts).unwrap_or_default();
+                self.sum += sums.unwrap_or_default();
+                Ok(())
+            }
+        }
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok(vec![self.evaluate()?])
+        Ok(match self.kind {
+            Kind::Sum => vec![self.sum()],
+            Kind::Avg => vec![ScalarValue::UInt64(Some(self.count)), self.sum()],
+        })
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        Ok(ScalarValue::Float64(self.seen.then_some(self.sum)))
+        Ok(match self.kind {
+            Kind::Sum => self.sum(),
+            Kind::Avg => {
+                ScalarValue::Float64((self.count > 0).then(|| self.sum / self.count as f64))
+            }
+        })
     }
 
     fn size(&self) -> usize {
@@ -472,16 +561,24 @@ impl Accumulator for WideningSumAccumulator {
     }
 }
 
-/// `sum(x)` of a `Float32`/`Float16` `x` with `GROUP BY`: one `f64` sum per group, which groups
-/// saw a value tracked by DataFusion's [`NullState`] (as in its `PrimitiveGroupsAccumulator`).
-/// State: the sums as a `Float64` array (as the built-in's).
-#[derive(Debug, Default)]
-struct WideningSumGroupsAccumulator {
+/// `sum(x)`/`avg(x)` of a `Float32`/`Float16` `x` with `GROUP BY`: one `f64` sum (and for
+/// `avg` one count) per group; which groups saw a value is tracked by DataFusion's
+/// [`NullState`] (as in its `PrimitiveGroupsAccumulator` and `AvgGroupsAccumulator`). States:
+/// as [`WideningAccumulator`]'s, one row per group.
+#[derive(Debug)]
+struct WideningGroupsAccumulator {
+    kind: Kind,
     sums: Vec<f64>,
+    /// Only for `avg`.
+    counts: Vec<u64>,
     null_state: NullState,
 }
 
-impl WideningSumGroupsAccumulator {
+impl WideningGroupsAccumulator {
+    fn new(kind: Kind) -> Self {
+        Self { kind, sums: vec![], counts: vec![], null_state: NullState::new() }
+    }
+
     fn accumulate<T: ArrowPrimitiveType + Send>(
         &mut self,
         values: &PrimitiveArray<T>,
@@ -492,17 +589,33 @@ impl WideningSumGroupsAccumulator {
     ) {
         self.sums.resize(total_num_groups, 0.0);
         let sums = &mut self.sums;
-        self.null_state.accumulate(
-            group_indices,
-            values,
-            opt_filter,
-            total_num_groups,
-            |group_index, value| sums[group_index] += widen(value),
-        );
+        match self.kind {
+            Kind::Sum => self.null_state.accumulate(
+                group_indices,
+                values,
+                opt_filter,
+                total_num_groups,
+                |group_index, value| sums[group_index] += widen(value),
+            ),
+            Kind::Avg => {
+                self.counts.resize(total_num_groups, 0);
+                let counts = &mut self.counts;
+                self.null_state.accumulate(
+                    group_indices,
+                    values,
+                    opt_filter,
+                    total_num_groups,
+                    |group_index, value| {
+                        sums[group_index] += widen(value);
+                        counts[group_index] += 1;
+                    },
+                )
+            }
+        }
     }
 }
 
-impl GroupsAccumulator for WideningSumGroupsAccumulator {
+impl GroupsAccumulator for WideningGroupsAccumulator {
     fn update_batch(
         &mut self,
         values: &[ArrayRef],
@@ -533,7 +646,7 @@ impl GroupsAccumulator for WideningSumGroupsAccumulator {
                 total_num_groups,
                 |v| v,
             ),
-            other => return internal_err!("widening sum: unexpected input type {other}"),
+            other => return internal_err!("widening aggregate: unexpected input type {other}"),
         }
         Ok(())
     }
@@ -544,43 +657,90 @@ impl GroupsAccumulator for WideningSumGroupsAccumulator {
         group_indices: &[usize],
         total_num_groups: usize,
     ) -> Result<()> {
-        // The states are Float64 partial sums: summing them is the same as updating.
-        self.update_batch(values, group_indices, None, total_num_groups)
+        match self.kind {
+            // The states are Float64 partial sums: summing them is the same as updating.
+            Kind::Sum => self.update_batch(values, group_indices, None, total_num_groups),
+            Kind::Avg => {
+                let partial_counts = values[0].as_primitive::<UInt64Type>();
+                let partial_sums = values[1].as_primitive::<Float64Type>();
+                self.counts.resize(total_num_groups, 0);
+                self.sums.resize(total_num_groups, 0.0);
+                let counts = &mut self.counts;
+                self.null_state.accumulate(
+                    group_indices,
+                    partial_counts,
+                    None,
+                    total_num_groups,
+                    |group_index, count| counts[group_index] += count,
+                );
+                let sums = &mut self.sums;
+                self.null_state.accumulate(
+                    group_indices,
+                    partial_sums,
+                    None,
+                    total_num_groups,
+                    |group_index, sum| sums[group_index] += sum,
+                );
+                Ok(())
+            }
+        }
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let sums = emit_to.take_needed(&mut self.sums);
+        let mut sums = emit_to.take_needed(&mut self.sums);
+        if self.kind == Kind::Avg {
+            let counts = emit_to.take_needed(&mut self.counts);
+            // Groups without values have count 0 and a NaN here, under a null.
+            sums.iter_mut().zip(counts).for_each(|(sum, count)| *sum /= count as f64);
+        }
         let nulls = self.null_state.build(emit_to);
         Ok(Arc::new(PrimitiveArray::<Float64Type>::new(sums.into(), nulls)))
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        Ok(vec![self.evaluate(emit_to)?])
+        match self.kind {
+            Kind::Sum => Ok(vec![self.evaluate(emit_to)?]),
+            Kind::Avg => {
+                let nulls = self.null_state.build(emit_to);
+                let counts = emit_to.take_needed(&mut self.counts);
+                let sums = emit_to.take_needed(&mut self.sums);
+                Ok(vec![
+                    Arc::new(UInt64Array::new(counts.into(), nulls.clone())),
+                    Arc::new(PrimitiveArray::<Float64Type>::new(sums.into(), nulls)),
+                ])
+            }
+        }
     }
 
-    /// Each row as its own state: the value as `Float64`, NULL where the value is NULL or the
-    /// filter does not pass it.
+    /// Each row as its own state: the value as `Float64` (and for `avg` a count of 1), NULL
+    /// where the value is NULL or the filter does not pass it.
     fn convert_to_state(
         &self,
         values: &[ArrayRef],
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
         let values = cast(&values[0], &DataType::Float64)?;
-        let Some(filter) = opt_filter else {
-            return Ok(vec![values]);
-        };
-        let (passes, filter_nulls) = filter.clone().into_parts();
-        let passes = match filter_nulls {
-            Some(filter_nulls) => filter_nulls.inner() & &passes,
-            None => passes,
-        };
-        let (_, sums, nulls) = values.as_primitive::<Float64Type>().clone().into_parts();
-        let nulls = NullBuffer::union(nulls.as_ref(), Some(&NullBuffer::new(passes)));
-        Ok(vec![Arc::new(PrimitiveArray::<Float64Type>::new(sums, nulls))])
+        let (_, sums, mut nulls) = values.as_primitive::<Float64Type>().clone().into_parts();
+        if let Some(filter) = opt_filter {
+            let (passes, filter_nulls) = filter.clone().into_parts();
+            let passes = match filter_nulls {
+                Some(filter_nulls) => filter_nulls.inner() & &passes,
+                None => passes,
+            };
+            nulls = NullBuffer::union(nulls.as_ref(), Some(&NullBuffer::new(passes)));
+        }
+        let len = sums.len();
+        let sums: ArrayRef = Arc::new(PrimitiveArray::<Float64Type>::new(sums, nulls.clone()));
+        Ok(match self.kind {
+            Kind::Sum => vec![sums],
+            Kind::Avg => {
+                vec![Arc::new(UInt64Array::new(vec![1u64; len].into(), nulls)), sums]
+            }
+        })
     }
 
     fn size(&self) -> usize {
-        self.sums.capacity() * size_of::<f64>() + self.null_state.size()
+        (self.sums.capacity() + self.counts.capacity()) * size_of::<f64>() + self.null_state.size()
     }
 }
 
@@ -716,8 +876,8 @@ mod tests {
 
     #[test]
     fn widening_accumulator_merges_float64_states() {
-        let mut a = WideningSumAccumulator::default();
-        let mut b = WideningSumAccumulator::default();
+        let mut a = WideningAccumulator::new(Kind::Sum);
+        let mut b = WideningAccumulator::new(Kind::Sum);
         assert_eq!(a.evaluate().unwrap(), ScalarValue::Float64(None));
         a.update_batch(&[Arc::new(Float32Array::from(vec![Some(1.5), None]))]).unwrap();
         b.update_batch(&[Arc::new(Float32Array::from(vec![None, None]))]).unwrap();
@@ -735,7 +895,7 @@ mod tests {
 
     #[test]
     fn widening_groups_accumulator_filter_state_and_emit() {
-        let mut acc = WideningSumGroupsAccumulator::default();
+        let mut acc = WideningGroupsAccumulator::new(Kind::Sum);
         let values: ArrayRef =
             Arc::new(Float32Array::from(vec![Some(1.0), None, Some(2.0), Some(4.0), Some(8.0)]));
         let filter =
@@ -796,6 +956,61 @@ mod tests {
         assert_eq!(
             answer(&ours, ScalarValue::Float64(Some(2.5)), DataType::Float64),
             Some(ScalarValue::Float64(Some(2.5)))
+        );
+    }
+
+    #[test]
+    fn widening_avg_accumulator_states_are_count_and_sum() {
+        let mut a = WideningAccumulator::new(Kind::Avg);
+        let mut b = WideningAccumulator::new(Kind::Avg);
+        assert_eq!(a.evaluate().unwrap(), ScalarValue::Float64(None));
+        assert_eq!(
+            b.state().unwrap(),
+            vec![ScalarValue::UInt64(Some(0)), ScalarValue::Float64(None)]
+        );
+        a.update_batch(&[Arc::new(Float32Array::from(vec![Some(1.5), None, Some(2.5)]))]).unwrap();
+        assert_eq!(a.evaluate().unwrap(), ScalarValue::Float64(Some(2.0)));
+        let [count, sum]: [ScalarValue; 2] = a.state().unwrap().try_into().unwrap();
+        let counts = ScalarValue::iter_to_array([ScalarValue::UInt64(Some(0)), count]).unwrap();
+        let sums = ScalarValue::iter_to_array([ScalarValue::Float64(None), sum]).unwrap();
+        b.update_batch(&[Arc::new(Float32Array::from(vec![7.0]))]).unwrap();
+        b.merge_batch(&[counts, sums]).unwrap();
+        assert_eq!(b.evaluate().unwrap(), ScalarValue::Float64(Some(11.0 / 3.0)));
+    }
+
+    #[test]
+    fn widening_avg_groups_accumulator_state_merge_and_convert() {
+        let mut acc = WideningGroupsAccumulator::new(Kind::Avg);
+        let values: ArrayRef =
+            Arc::new(Float32Array::from(vec![Some(1.0), None, Some(2.0), Some(4.0), Some(8.0)]));
+        let filter =
+            BooleanArray::from(vec![Some(true), Some(true), None, Some(true), Some(false)]);
+        acc.update_batch(&[Arc::clone(&values)], &[0, 1, 2, 0, 0], Some(&filter), 3).unwrap();
+        let state = acc.state(EmitTo::All).unwrap();
+        assert_eq!(
+            state[0].as_primitive::<UInt64Type>(),
+            &UInt64Array::from(vec![Some(2), None, None])
+        );
+        assert_eq!(
+            state[1].as_primitive::<Float64Type>(),
+            &Float64Array::from(vec![Some(5.0), None, None])
+        );
+        let mut merged = WideningGroupsAccumulator::new(Kind::Avg);
+        merged.merge_batch(&state, &[1, 0, 0], 2).unwrap();
+        let counts: ArrayRef = Arc::new(UInt64Array::from(vec![Some(1), None]));
+        let sums: ArrayRef = Arc::new(Float64Array::from(vec![Some(1.0), None]));
+        merged.merge_batch(&[counts, sums], &[1, 0], 2).unwrap();
+        let out = merged.evaluate(EmitTo::All).unwrap();
+        assert_eq!(out.as_primitive::<Float64Type>(), &Float64Array::from(vec![None, Some(2.0)]));
+
+        let state = acc.convert_to_state(&[values], Some(&filter)).unwrap();
+        assert_eq!(
+            state[0].as_primitive::<UInt64Type>(),
+            &UInt64Array::from(vec![Some(1), None, None, Some(1), None])
+        );
+        assert_eq!(
+            state[1].as_primitive::<Float64Type>(),
+            &Float64Array::from(vec![Some(1.0), None, None, Some(4.0), None])
         );
     }
 
@@ -880,6 +1095,7 @@ mod tests {
         let ctx = SessionContext::new_with_config(config);
         if widening {
             ctx.register_udaf(widening_sum_udaf());
+            ctx.register_udaf(widening_avg_udaf());
         }
         let table = MemTable::try_new(table_schema(), partitions()).unwrap();
         ctx.register_table("t", Arc::new(table)).unwrap();
@@ -905,9 +1121,16 @@ mod tests {
         pretty_format_batches(&batches).unwrap().to_string()
     }
 
-    /// `sql` with `{x}` as `x` on a session with the widening sum, and with `{x}` as
-    /// `CAST(x AS DOUBLE)` on a stock session: same rows, same column types. Returns the types.
+    /// `sql` with `{x}` as `column` on a session with the widening `sum` and `avg`, and with
+    /// `{x}` as `CAST(column AS DOUBLE)` on a stock session: same rows, same column types (or
+    /// the same error). Then the same with `avg` for each `sum`. Returns the types.
     async fn assert_same_as_stock_cast(sql: &str, column: &str) -> Vec<DataType> {
+        let types = assert_same_as_stock_cast_of(sql, column).await;
+        assert_eq!(assert_same_as_stock_cast_of(&sql.replace("sum(", "avg("), column).await, types);
+        types
+    }
+
+    async fn assert_same_as_stock_cast_of(sql: &str, column: &str) -> Vec<DataType> {
         let ours_sql = sql.replace("{x}", column);
         let stock_sql = sql.replace("{x}", &format!("CAST({column} AS DOUBLE)"));
         let mut types = None;
@@ -944,6 +1167,9 @@ mod tests {
             "SELECT sum(x) OVER (ORDER BY o ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM t",
             "SELECT sum(h) FROM t",
             "SELECT sum(DISTINCT x), count(DISTINCT g) FROM t",
+            "SELECT avg(x), mean(h) FROM t",
+            "SELECT g, avg(x) FROM t GROUP BY g",
+            "SELECT avg(x) OVER (ORDER BY o ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM t",
         ] {
             let plan = explain(&ours, sql).await;
             assert!(!plan.contains("CAST"), "{sql}:\n{plan}");
@@ -957,9 +1183,12 @@ mod tests {
             "SELECT g, sum(DISTINCT i) FROM t GROUP BY g",
             "SELECT sum(i + 1), sum(i + 2) FROM t",
             "SELECT sum(d) OVER (ORDER BY o ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM t",
+            "SELECT avg(i), mean(l), avg(d), avg(dec) FROM t",
+            "SELECT g, avg(DISTINCT i) FROM t GROUP BY g",
         ] {
             assert_eq!(explain(&ours, sql).await, explain(&stock, sql).await, "{sql}");
         }
+        assert!(explain(&ours, "SELECT avg(i) FROM t").await.contains("CAST(t.i AS Float64)"));
         assert!(explain(&ours, "SELECT sum(i) FROM t").await.contains("CAST(t.i AS Int64)"));
     }
 
@@ -1014,18 +1243,31 @@ mod tests {
     async fn widening_sum_skipped_partial_aggregation_matches_stock() {
         // Many groups and a zero threshold: the partial aggregation gives up and sends each
         // row on as its own state (`convert_to_state`).
-        for (ours_sql, stock_sql) in [
-            ("SELECT o, sum(x) AS s FROM t GROUP BY o ORDER BY o", "SELECT o, sum(CAST(x AS DOUBLE)) AS s FROM t GROUP BY o ORDER BY o"),
-            (
-                "SELECT o, sum(x) FILTER (WHERE o % 3 = 0) AS s FROM t GROUP BY o ORDER BY o",
-                "SELECT o, sum(CAST(x AS DOUBLE)) FILTER (WHERE o % 3 = 0) AS s FROM t GROUP BY o ORDER BY o",
-            ),
-        ] {
+        for sql in [
+            "SELECT o, f({x}) AS s FROM t GROUP BY o ORDER BY o",
+            "SELECT o, f({x}) FILTER (WHERE o % 3 = 0) AS s FROM t GROUP BY o ORDER BY o",
+            "SELECT o % 300 AS k, f({x}) AS s FROM t GROUP BY k ORDER BY k",
+        ]
+        .into_iter()
+        .flat_map(|sql| [sql.replace("f(", "sum("), sql.replace("f(", "avg(")])
+        {
+            let ours_sql = sql.replace("{x}", "x");
+            let stock_sql = sql.replace("{x}", "CAST(x AS DOUBLE)");
             let mut results = vec![];
-            for (widening, sql) in [(true, ours_sql), (false, stock_sql)] {
+            for (widening, sql) in [(true, &ours_sql), (false, &stock_sql)] {
                 let ctx = context(widening, 4);
-                run(&ctx, "SET datafusion.execution.skip_partial_aggregation_probe_rows_threshold = 10").await.unwrap();
-                run(&ctx, "SET datafusion.execution.skip_partial_aggregation_probe_ratio_threshold = 0.1").await.unwrap();
+                run(
+                    &ctx,
+                    "SET datafusion.execution.skip_partial_aggregation_probe_rows_threshold = 10",
+                )
+                .await
+                .unwrap();
+                run(
+                    &ctx,
+                    "SET datafusion.execution.skip_partial_aggregation_probe_ratio_threshold = 0.1",
+                )
+                .await
+                .unwrap();
                 let batches = run(&ctx, sql).await.unwrap();
                 results.push(pretty_format_batches(&batches).unwrap().to_string());
             }
@@ -1086,7 +1328,7 @@ mod tests {
             let sql = format!("SELECT o, sum({{x}}) OVER ({window}) AS s FROM t ORDER BY o");
             assert_same_as_stock_cast(&sql, "x").await;
             assert_same_as_stock_cast(&sql, "h").await;
-            // DISTINCT over a sliding frame is an error for Float64 (so for both).
+            // DISTINCT over a sliding frame: for sum an error for Float64 (so for both).
             let sql =
                 format!("SELECT o, sum(DISTINCT {{x}}) OVER ({window}) AS s FROM t ORDER BY o");
             assert_same_as_stock_cast(&sql, "x").await;
@@ -1117,9 +1359,20 @@ mod tests {
             "SELECT o, sum(DISTINCT l) OVER (ORDER BY o ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS s FROM t ORDER BY o",
             "SELECT sum(CAST(x AS DOUBLE)) AS s, sum(i) FILTER (WHERE o % 2 = 0) AS f FROM t",
             "SELECT sum(i) AS s FROM t WHERE o < 0",
-        ] {
-            let a = run(&ours, sql).await.unwrap();
-            let b = run(&stock, sql).await.unwrap();
+        ]
+        .into_iter()
+        .flat_map(|sql| [sql.to_string(), sql.replace("sum(", "avg(")])
+        {
+            let sql = &sql;
+            let (a, b) = match (run(&ours, sql).await, run(&stock, sql).await) {
+                (Ok(a), Ok(b)) => (a, b),
+                // avg(DISTINCT) has no sliding accumulator
+                (Err(a), Err(b)) => {
+                    assert_eq!(a.strip_backtrace(), b.strip_backtrace(), "{sql}");
+                    continue;
+                }
+                (a, b) => panic!("{sql}: ours {a:?}, stock {b:?}"),
+            };
             assert_eq!(
                 pretty_format_batches(&a).unwrap().to_string(),
                 pretty_format_batches(&b).unwrap().to_string(),
@@ -1131,6 +1384,9 @@ mod tests {
         let err = run(&ours, "SELECT sum('a')").await.unwrap_err().strip_backtrace();
         assert!(err.contains("sum"), "{err}");
         run(&stock, "SELECT sum('a')").await.unwrap_err();
+        let err = run(&ours, "SELECT avg('a')").await.unwrap_err().strip_backtrace();
+        assert!(err.contains("avg"), "{err}");
+        run(&stock, "SELECT avg('a')").await.unwrap_err();
     }
 
     #[tokio::test]
@@ -1164,31 +1420,39 @@ mod tests {
                     .collect()
             })
             .collect();
-        let mut results = vec![];
-        for (widening, sql) in [
-            (true, "SELECT g, sum(x) FROM t GROUP BY g UNION ALL SELECT CAST(-1 AS INT), sum(x) FROM t"),
-            (false, "SELECT g, sum(CAST(x AS DOUBLE)) FROM t GROUP BY g UNION ALL SELECT CAST(-1 AS INT), sum(CAST(x AS DOUBLE)) FROM t"),
-        ] {
-            let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(3));
-            if widening {
-                ctx.register_udaf(widening_sum_udaf());
+        for function in ["sum", "avg"] {
+            let sql = format!(
+                "SELECT g, {function}({{x}}) FROM t GROUP BY g \
+             UNION ALL SELECT CAST(-1 AS INT), {function}({{x}}) FROM t"
+            );
+            let mut results = vec![];
+            for (widening, sql) in
+                [(true, sql.replace("{x}", "x")), (false, sql.replace("{x}", "CAST(x AS DOUBLE)"))]
+            {
+                let sql = &sql;
+                let ctx =
+                    SessionContext::new_with_config(SessionConfig::new().with_target_partitions(3));
+                if widening {
+                    ctx.register_udaf(widening_sum_udaf());
+                    ctx.register_udaf(widening_avg_udaf());
+                }
+                let table = MemTable::try_new(Arc::clone(&schema), partitions.clone()).unwrap();
+                ctx.register_table("t", Arc::new(table)).unwrap();
+                let mut rows: Vec<(i32, f64)> = vec![];
+                for b in run(&ctx, sql).await.unwrap() {
+                    let g = b.column(0).as_primitive::<datafusion::arrow::datatypes::Int32Type>();
+                    let s = b.column(1).as_primitive::<Float64Type>();
+                    rows.extend(g.values().iter().copied().zip(s.values().iter().copied()));
+                }
+                rows.sort_by_key(|r| r.0);
+                results.push(rows);
             }
-            let table = MemTable::try_new(Arc::clone(&schema), partitions.clone()).unwrap();
-            ctx.register_table("t", Arc::new(table)).unwrap();
-            let mut rows: Vec<(i32, f64)> = vec![];
-            for b in run(&ctx, sql).await.unwrap() {
-                let g = b.column(0).as_primitive::<datafusion::arrow::datatypes::Int32Type>();
-                let s = b.column(1).as_primitive::<Float64Type>();
-                rows.extend(g.values().iter().copied().zip(s.values().iter().copied()));
+            assert_eq!(results[0].len(), 8);
+            for (ours, stock) in results[0].iter().zip(&results[1]) {
+                assert_eq!(ours.0, stock.0);
+                let tolerance = 1e-12 * stock.1.abs().max(1.0) * 1e3;
+                assert!((ours.1 - stock.1).abs() <= tolerance, "{function}: {ours:?} vs {stock:?}");
             }
-            rows.sort_by_key(|r| r.0);
-            results.push(rows);
-        }
-        assert_eq!(results[0].len(), 8);
-        for (ours, stock) in results[0].iter().zip(&results[1]) {
-            assert_eq!(ours.0, stock.0);
-            let tolerance = 1e-12 * stock.1.abs().max(1.0) * 1e3;
-            assert!((ours.1 - stock.1).abs() <= tolerance, "{ours:?} vs {stock:?}");
         }
     }
 }
