@@ -12,6 +12,8 @@
 //! - [`sink`]: `COPY ... TO 'x.npy' | 'x.npz'`.
 //! - [`positional_join`]: joins on `_row` planned as zipping two scans by position.
 //! - [`context`]: [`SessionContextNpyExt`] (`register_npy_dir`, `register_npy`, `read_npy`).
+//! - [`widening_sum`]: `sum` and `avg` that sum `Float32` columns without first casting them to
+//!   `Float64` ([`widening_sum_udaf`], [`widening_avg_udaf`]).
 //!
 //! Every table has an extra `Int64` column [`ROW_COLUMN`] (`_row`): the row's 0-based position
 //! in the whole table (files in natural order). DataFusion 55 cannot hide a column, so it shows
@@ -26,11 +28,13 @@ pub mod positional_join;
 mod row_filter;
 pub mod sink;
 pub mod source;
+pub mod widening_sum;
 
 pub use catalog::NpyDirCatalog;
 pub use context::SessionContextNpyExt;
 pub use file_format::{Extension, NpyFormat, NpyFormatFactory, NpyFormatOptions, NpyTableFactory};
 pub use source::{FileRows, NpyOpener, NpySource, Splittable};
+pub use widening_sum::{widening_avg_udaf, widening_sum_udaf, WideningAvg, WideningSum};
 
 /// Name of the row-position column every table gets.
 pub const ROW_COLUMN: &str = "_row";
