@@ -22,17 +22,21 @@ use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::SessionContext;
 use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::execution::FunctionRegistry;
 
 use super::catalog::NpyDirCatalog;
 use super::file_format::{listing_table, NpyFormatFactory, NpyFormatOptions, NpyTableFactory};
 use super::positional_join::PositionalJoinRule;
+use super::widening_sum::{widening_avg_udaf, widening_sum_udaf};
 
 /// Numpy files on a [`SessionContext`].
 #[async_trait]
 pub trait SessionContextNpyExt {
     /// Make `STORED AS NPY` (and `NPZ`) known to `CREATE EXTERNAL TABLE` and `COPY`, and the
-    /// extensions `.npy`/`.npz` to `COPY ... TO 'file'`; plan joins on `_row` between numpy
-    /// scans by position ([`PositionalJoinRule`]). Idempotent; the other methods call it.
+    /// extensions `.npy`/`.npz` to `COPY ... TO 'file'`. Also plans joins on `_row` between
+    /// numpy scans by position ([`PositionalJoinRule`]), and replaces `sum`/`avg` by versions
+    /// that add `Float32` values as `f64` without first casting the column
+    /// ([`widening_sum_udaf`]; same results and types). Idempotent; the other methods call it.
     fn register_npy_format(&self) -> Result<()>;
 
     /// Serve a directory (or one `.npy`/`.npz` file) as tables: `x.npy` → `x`, `ds.npz` → `ds`
@@ -58,6 +62,9 @@ impl SessionContextNpyExt for SessionContext {
             let rules = PositionalJoinRule::insert_into(state.physical_optimizers().to_vec());
             *state = SessionStateBuilder::new_from_existing(state.clone()).with_physical_optimizer_rules(rules).build();
         }
+        // `sum`/`avg` of Float32 columns without a materialised cast to Float64 (same results).
+        state.register_udaf(Arc::new(widening_sum_udaf()))?;
+        state.register_udaf(Arc::new(widening_avg_udaf()))?;
         state.register_file_format(Arc::new(NpyFormatFactory::new()), true)?;
         state.register_file_format(Arc::new(NpyFormatFactory::npz()), true)?;
         state.table_factories_mut().insert("NPY".to_string(), Arc::new(NpyTableFactory));
