@@ -13,6 +13,8 @@
 //!
 //! Options (`OPTIONS ('member' 'features')`; DataFusion passes them as `format.member`):
 //! - `member`: read this member of each `.npz` as the table;
+//! - `files`: `npy` or `npz`, the files that make the table of a directory holding both
+//!   (`STORED AS NPZ` implies `npz`; without either, such a directory is an error);
 //! - `max_header_len`: longest header accepted, in bytes;
 //! - `mmap`: `false` reads private copies of the files instead of mapping them (for files that
 //!   another process may truncate while they are read);
@@ -65,6 +67,9 @@ pub struct NpyFormatOptions {
     pub write: WriteOptions,
     /// What `COPY` writes for a null of a type without a numpy missing value. Default: an error.
     pub nulls: NullPolicy,
+    /// Which files make the table of a directory that holds both `.npy` and `.npz` files.
+    /// Default: none, and such a directory is an error rather than a silent half of the data.
+    pub files: Option<Extension>,
 }
 
 impl NpyFormatOptions {
@@ -75,6 +80,17 @@ impl NpyFormatOptions {
         for (key, value) in options {
             match key.strip_prefix("format.").unwrap_or(key) {
                 "member" => parsed.member = Some(value.clone()),
+                "files" => {
+                    parsed.files = Some(match value.to_ascii_lowercase().trim_start_matches('.') {
+                        "npy" => Extension::Npy,
+                        "npz" => Extension::Npz,
+                        _ => {
+                            return Err(DataFusionError::Configuration(format!(
+                                "NPY option files: 'npy' or 'npz', not '{value}'"
+                            )))
+                        }
+                    })
+                }
                 "max_header_len" => {
                     parsed.open.max_header_len = value.parse().map_err(|_| {
                         DataFusionError::Configuration(format!("NPY option max_header_len: not a byte count: {value}"))
@@ -89,7 +105,7 @@ impl NpyFormatOptions {
                 "compression" | "compress" | "nulls" => {}
                 other => {
                     return Err(DataFusionError::Configuration(format!(
-                        "unknown NPY option '{other}' (known: member, max_header_len, mmap, compression, nulls)"
+                        "unknown NPY option '{other}' (known: member, files, max_header_len, mmap, compression, nulls)"
                     )))
                 }
             }
@@ -487,7 +503,10 @@ impl TableProviderFactory for NpyTableFactory {
         let [location] = cmd.locations.as_slice() else {
             return Err(DataFusionError::Plan("an NPY table has exactly one LOCATION".into()));
         };
-        let options = NpyFormatOptions::from_map(&cmd.options)?;
+        let mut options = NpyFormatOptions::from_map(&cmd.options)?;
+        if options.files.is_none() && cmd.file_type.eq_ignore_ascii_case("npz") {
+            options.files = Some(Extension::Npz);
+        }
         // Keyed by the table's name in DataFusion's list-files cache, as the stock factory does.
         let url = ListingTableUrl::parse(location)?.with_table_ref(cmd.name.clone());
         let table = listing_table(state, url, options, &cmd.table_partition_cols).await?;
@@ -531,7 +550,7 @@ pub async fn listing_table(
     partition_cols: &[String],
 ) -> Result<Arc<ListingTable>> {
     let store = state.runtime_env().object_store(&url)?;
-    let ext = table_extension(state, store.as_ref(), &url).await?;
+    let ext = table_extension(state, store.as_ref(), &url, options.files).await?;
     let format = NpyFormat::new(options).with_table(url.clone(), ext.clone());
     let mut listing = ListingOptions::new(Arc::new(format)).with_file_extension(ext);
     let partitions =
@@ -543,20 +562,37 @@ pub async fn listing_table(
     Ok(Arc::new(ListingTable::try_new(config)?))
 }
 
-/// ".npy" or ".npz": a file's own; for a directory, ".npy" if it holds any, else ".npz".
-async fn table_extension(state: &dyn Session, store: &dyn ObjectStore, url: &ListingTableUrl) -> Result<String> {
-    let files: Vec<ObjectMeta> = url.list_all_files(state, store, "").await?.try_collect().await?;
-    if files.is_empty() {
+/// ".npy" or ".npz": a file's own; for a directory, the kind of file it holds, or `files` if
+/// it holds both (without `files`, an error naming the directory).
+async fn table_extension(
+    state: &dyn Session,
+    store: &dyn ObjectStore,
+    url: &ListingTableUrl,
+    files: Option<Extension>,
+) -> Result<String> {
+    let listed: Vec<ObjectMeta> = url.list_all_files(state, store, "").await?.try_collect().await?;
+    if listed.is_empty() {
         return Err(DataFusionError::Plan(format!("{url}: no such file or directory (or it is empty)")));
     }
-    let has = |ext: &str| files.iter().any(|f| f.location.as_ref().ends_with(ext));
-    if has(".npy") {
-        Ok(".npy".into())
-    } else if has(".npz") {
-        Ok(".npz".into())
-    } else {
-        Err(DataFusionError::Plan(format!("no .npy or .npz files at {url}")))
+    let count = |ext: &str| listed.iter().filter(|f| f.location.as_ref().ends_with(ext)).count();
+    let (npy, npz) = (count(".npy"), count(".npz"));
+    let chosen = match (npy, npz, files) {
+        (0, 0, _) => return Err(DataFusionError::Plan(format!("no .npy or .npz files at {url}"))),
+        (_, _, Some(files)) => files,
+        (_, 0, None) => Extension::Npy,
+        (0, _, None) => Extension::Npz,
+        (_, _, None) => {
+            return Err(DataFusionError::Plan(format!(
+                "{url} holds both .npy ({npy}) and .npz ({npz}) files; a table is one kind: \
+                 CREATE EXTERNAL TABLE ... STORED AS NPY LOCATION '...' OPTIONS ('files' 'npy') (or 'npz')"
+            )))
+        }
+    };
+    let ext = format!(".{}", chosen.as_str());
+    if count(&ext) == 0 {
+        return Err(DataFusionError::Plan(format!("no {ext} files at {url}")));
     }
+    Ok(ext)
 }
 
 impl fmt::Display for NpyFormat {

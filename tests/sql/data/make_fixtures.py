@@ -14,6 +14,7 @@ errors/      a directory where some files are bad, to check that each error name
   bad_shards/          part-1.npy fine, part-2.npy truncated
   mixed_shards/        part-1.npy int64, part-2.npy float64: shards that do not agree
   has_row.npy          a record with a field named _row (the row-position column's name)
+  both_kinds/          a.npy (0, 1, 2) and b.npz (member v: 10, 20): which files make the table?
 types/       columns of every family SQL sees:
   nested.npy           record: id <i4, pos {x <f4, y <f4}, z <c8, grid <i2 (2, 3)
   matrix.npy           (4, 2, 3) float64 = arange(24) / 2
@@ -71,6 +72,9 @@ def errors():
     np.save(os.path.join(d, "mixed_shards", "part-1.npy"), np.arange(3, dtype=np.int64))
     np.save(os.path.join(d, "mixed_shards", "part-2.npy"), np.arange(3, dtype=np.float64))
     np.save(os.path.join(d, "has_row.npy"), np.zeros(2, dtype=[("_row", "<i8"), ("v", "<f4")]))
+    os.makedirs(os.path.join(d, "both_kinds"), exist_ok=True)
+    np.save(os.path.join(d, "both_kinds", "a.npy"), np.arange(3, dtype=np.int64))
+    np.savez(os.path.join(d, "both_kinds", "b.npz"), v=np.array([10, 20], dtype=np.int64))
 
 
 def types():
