@@ -133,7 +133,8 @@ pub enum Extension {
 }
 
 impl Extension {
-    fn as_str(self) -> &'static str {
+    /// `"npy"` or `"npz"`.
+    pub fn as_str(self) -> &'static str {
         match self {
             Extension::Npy => "npy",
             Extension::Npz => "npz",
@@ -562,6 +563,29 @@ pub async fn listing_table(
     Ok(Arc::new(ListingTable::try_new(config)?))
 }
 
+/// Which files of a directory make its table, from how many `.npy` and `.npz` files it holds:
+/// the one kind it has, or `chosen` when it has both (without `chosen`, the reason it cannot
+/// be read, to follow the directory's name). The one rule of SQL tables and `npyq convert DIR`.
+pub fn directory_file_kind(npy: usize, npz: usize, chosen: Option<Extension>) -> std::result::Result<Extension, String> {
+    let kind = match (npy, npz, chosen) {
+        (0, 0, _) => return Err("holds no .npy or .npz files".into()),
+        (_, _, Some(kind)) => kind,
+        (_, 0, None) => Extension::Npy,
+        (0, _, None) => Extension::Npz,
+        (_, _, None) => {
+            return Err(format!(
+                "holds both .npy ({npy}) and .npz ({npz}) files; a table is one kind: say which \
+                 (SQL: CREATE EXTERNAL TABLE ... STORED AS NPY LOCATION '...' OPTIONS ('files' 'npy') or 'npz')"
+            ))
+        }
+    };
+    let have = if kind == Extension::Npy { npy } else { npz };
+    if have == 0 {
+        return Err(format!("holds no .{} files", kind.as_str()));
+    }
+    Ok(kind)
+}
+
 /// ".npy" or ".npz": a file's own; for a directory, the kind of file it holds, or `files` if
 /// it holds both (without `files`, an error naming the directory).
 async fn table_extension(
@@ -575,24 +599,9 @@ async fn table_extension(
         return Err(DataFusionError::Plan(format!("{url}: no such file or directory (or it is empty)")));
     }
     let count = |ext: &str| listed.iter().filter(|f| f.location.as_ref().ends_with(ext)).count();
-    let (npy, npz) = (count(".npy"), count(".npz"));
-    let chosen = match (npy, npz, files) {
-        (0, 0, _) => return Err(DataFusionError::Plan(format!("no .npy or .npz files at {url}"))),
-        (_, _, Some(files)) => files,
-        (_, 0, None) => Extension::Npy,
-        (0, _, None) => Extension::Npz,
-        (_, _, None) => {
-            return Err(DataFusionError::Plan(format!(
-                "{url} holds both .npy ({npy}) and .npz ({npz}) files; a table is one kind: \
-                 CREATE EXTERNAL TABLE ... STORED AS NPY LOCATION '...' OPTIONS ('files' 'npy') (or 'npz')"
-            )))
-        }
-    };
-    let ext = format!(".{}", chosen.as_str());
-    if count(&ext) == 0 {
-        return Err(DataFusionError::Plan(format!("no {ext} files at {url}")));
-    }
-    Ok(ext)
+    let chosen = directory_file_kind(count(".npy"), count(".npz"), files)
+        .map_err(|why| DataFusionError::Plan(format!("{url} {why}")))?;
+    Ok(format!(".{}", chosen.as_str()))
 }
 
 impl fmt::Display for NpyFormat {

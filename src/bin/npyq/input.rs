@@ -15,6 +15,7 @@ use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::ipc::reader::{FileReader, StreamReader};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchReader};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion_npy::datasource::file_format::{directory_file_kind, Extension};
 use datafusion_npy::datasource::natural::natural_cmp;
 use datafusion_npy::format::dtype::DType;
 use datafusion_npy::{ErrorKind, NpyError, NpyTable, OpenOptions};
@@ -126,26 +127,43 @@ pub fn from_arrow(e: ArrowError) -> anyhow::Error {
 
 // --- a directory of shards ---------------------------------------------------------------
 
-/// The `.npy`/`.npz` files directly inside `dir` (hidden files skipped), in natural order.
-pub fn shard_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+/// The `.npy` or `.npz` files directly inside `dir` (hidden files skipped), in natural order:
+/// the one kind the directory holds, or the `.npz` files when a `member` of them is asked for
+/// (the library's rule for a table's files, as SQL applies it).
+pub fn shard_files(dir: &Path, member: Option<&str>) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for entry in
         std::fs::read_dir(dir).with_context(|| format!("{}: cannot list directory", dir.display()))?
     {
         let path = entry.with_context(|| format!("{}: cannot list directory", dir.display()))?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-        if !name.starts_with('.') && path.is_file() && matches!(extension.as_deref(), Some("npy" | "npz")) {
+        if !name.starts_with('.') && path.is_file() && shard_kind(&path).is_some() {
             files.push(path);
         }
     }
+    if files.is_empty() {
+        return Ok(files);
+    }
+    let count = |kind: Extension| files.iter().filter(|f| shard_kind(f) == Some(kind)).count();
+    let chosen = member.map(|_| Extension::Npz);
+    let kind = directory_file_kind(count(Extension::Npy), count(Extension::Npz), chosen)
+        .map_err(|why| anyhow::anyhow!("{} {why}", dir.display()))?;
+    files.retain(|f| shard_kind(f) == Some(kind));
     files.sort_by(|a, b| natural_cmp(&a.to_string_lossy(), &b.to_string_lossy()));
     Ok(files)
 }
 
+fn shard_kind(path: &Path) -> Option<Extension> {
+    match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+        "npy" => Some(Extension::Npy),
+        "npz" => Some(Extension::Npz),
+        _ => None,
+    }
+}
+
 /// All shards of `dir` as one table: the files in natural order, with one schema.
 fn open_shards(dir: &Path, member: Option<&str>) -> anyhow::Result<Input> {
-    let files = shard_files(dir)?;
+    let files = shard_files(dir, member)?;
     if files.is_empty() {
         let has_subdirectories =
             std::fs::read_dir(dir).into_iter().flatten().flatten().any(|e| e.path().is_dir());

@@ -140,3 +140,17 @@ fn npz_members_of_different_lengths_suggest_member() {
     let output = npyq(convert_args(&mismatch, &dir.path().join("b.parquet"), &["--member", "b"]));
     super::assert_ok(&output);
 }
+
+#[test]
+fn directory_with_both_kinds_is_refused_unless_a_member_is_asked_for() {
+    let both = Path::new("tests/sql/data/errors/both_kinds");
+    let dir = tempfile::tempdir().unwrap();
+    let output = npyq(convert_args(both, &dir.path().join("out.parquet"), &[]));
+    assert_one_line_error(&output, "both_kinds holds both .npy (1) and .npz (1) files");
+    assert!(dir_names(dir.path()).is_empty(), "nothing written");
+    // `--member` reads .npz files: the .npy is not one of them.
+    let out = dir.path().join("v.csv");
+    let output = npyq(convert_args(both, &out, &["--member", "v"]));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(fs::read_to_string(&out).unwrap(), "v\n10\n20\n");
+}
