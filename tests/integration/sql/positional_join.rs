@@ -65,6 +65,9 @@ async fn positional_joins_equal_hash_joins() {
         // Tables of different lengths: the rows both have.
         ("SELECT r._row, r.sensor, e.embeddings[3] AS e3 FROM readings r JOIN embeddings e ON e._row = r._row", 500),
         ("SELECT e._row, e.embeddings[3] AS e3, r.sensor FROM embeddings e JOIN readings r ON e._row = r._row", 500),
+        // Partitioned (key=value) tables, numbered across partitions; a pruned partition.
+        ("SELECT a._row, a.amount, b.year, r.sensor FROM sales a JOIN sales b ON a._row = b._row JOIN readings r ON r._row = b._row", 120),
+        ("SELECT a._row, a.amount, b.year FROM sales a JOIN sales b ON a._row = b._row WHERE b.year = '2024'", 70),
         // Shards with an empty file in between.
         ("SELECT a._row, a.gaps, b.gaps FROM gaps a JOIN gaps b ON a._row = b._row", 5),
         // Filters on either side (runs with holes), `_row` ranges, both at once.
