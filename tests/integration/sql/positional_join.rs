@@ -90,6 +90,9 @@ async fn positional_joins_equal_hash_joins() {
              JOIN events c ON b._row = c._row",
             200,
         ),
+        // Only the keys: batches with no data columns.
+        ("SELECT count(*) FROM readings a JOIN embeddings b ON a._row = b._row", 1),
+        ("SELECT a._row FROM readings a JOIN embeddings b ON a._row = b._row", 500),
         // Aggregation over the join.
         ("SELECT l.labels, count(*), round(sum(f.features[4]), 3) FROM ds.labels l JOIN ds.features f ON l._row = f._row GROUP BY l.labels", 5),
     ];
