@@ -1,10 +1,28 @@
 //! Test data for the read benches, written from Rust so the benches need nothing else: a
 //! hand-made `.npy` header (the format is ten bytes and a padded dict) and `np.savez`-like
-//! `.npz` archives made with the `zip` crate.
+//! `.npz` archives made with the `zip` crate; and the criterion settings both bench binaries
+//! share (`benches/sql` includes this file too).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
+use std::time::Duration;
+
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput};
+
+pub const MIB: usize = 1 << 20;
+/// Bytes of array data in each bench file.
+pub const DATA_BYTES: usize = 64 * MIB;
+
+/// A criterion group reporting [`DATA_BYTES`] per iteration as its throughput, with short
+/// sample settings (each iteration reads tens of MiB).
+pub fn bench_group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Bytes(DATA_BYTES as u64));
+    group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    group
+}
 
 /// `.npy` version 1.0 bytes of the header for `descr` and `shape`, padded (with spaces and a
 /// final newline) so the data start at a multiple of 64, as numpy does.

@@ -13,10 +13,8 @@ mod data;
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
-use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, Criterion};
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::compute::sum;
 use datafusion::arrow::datatypes::{Float32Type, Float64Type};
@@ -24,11 +22,10 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion_npy::format::table::Storage;
 use datafusion_npy::NpyTable;
 
-use data::{f32_bytes, f64_be_bytes, record_bytes, write_npy, write_npz, RECORD_DESCR, RECORD_LEN};
+use data::{
+    bench_group, f32_bytes, f64_be_bytes, record_bytes, write_npy, write_npz, DATA_BYTES, MIB, RECORD_DESCR, RECORD_LEN,
+};
 
-const MIB: usize = 1 << 20;
-/// Bytes of array data in each bench file.
-const DATA_BYTES: usize = 64 * MIB;
 const WIDTH: usize = 64;
 
 /// The bench files, made once; the directory goes away with it.
@@ -110,42 +107,36 @@ fn sum_f32(batch: &RecordBatch) -> f32 {
     sum(&values).unwrap_or(0.0)
 }
 
-fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
-    let mut group = c.benchmark_group(name);
-    group.throughput(Throughput::Bytes(DATA_BYTES as u64));
-    group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
-    group
-}
 
 fn benches(c: &mut Criterion) {
     let files = Files::create();
 
-    let mut g = group(c, "npy_f32_zero_copy");
+    let mut g = bench_group(c, "npy_f32_zero_copy");
     g.bench_function("scan", |b| b.iter(|| scan(&files.f32, None, |batch| { black_box(batch); })));
     g.bench_function("scan_sum", |b| b.iter(|| scan(&files.f32, None, |batch| { black_box(sum_f32(batch)); })));
     g.finish();
 
-    let mut g = group(c, "npy_f32x64_fixed_size_list");
+    let mut g = bench_group(c, "npy_f32x64_fixed_size_list");
     g.bench_function("scan", |b| b.iter(|| scan(&files.f32x64, None, |batch| { black_box(batch); })));
     g.bench_function("scan_sum", |b| b.iter(|| scan(&files.f32x64, None, |batch| { black_box(sum_f32(batch)); })));
     g.finish();
 
-    let mut g = group(c, "npy_record_4_fields");
+    let mut g = bench_group(c, "npy_record_4_fields");
     g.bench_function("project_one_field", |b| b.iter(|| scan(&files.records, Some(vec![1]), |batch| { black_box(batch); })));
     g.bench_function("all_fields", |b| b.iter(|| scan(&files.records, None, |batch| { black_box(batch); })));
     g.finish();
 
-    let mut g = group(c, "npy_f8_big_endian");
+    let mut g = bench_group(c, "npy_f8_big_endian");
     g.bench_function("scan", |b| {
         b.iter(|| scan(&files.f8_big_endian, None, |batch| { black_box(batch.column(0).as_primitive::<Float64Type>().len()); }))
     });
     g.finish();
 
-    let mut g = group(c, "npz_stored_misaligned");
+    let mut g = bench_group(c, "npz_stored_misaligned");
     g.bench_function("scan", |b| b.iter(|| scan(&files.npz_stored, None, |batch| { black_box(batch); })));
     g.finish();
 
-    let mut g = group(c, "npz_deflated");
+    let mut g = bench_group(c, "npz_deflated");
     g.bench_function("scan", |b| b.iter(|| scan(&files.npz_deflated, None, |batch| { black_box(batch); })));
     g.finish();
 }

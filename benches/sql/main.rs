@@ -17,10 +17,8 @@
 mod data;
 
 use std::path::Path;
-use std::time::Duration;
 
-use criterion::measurement::WallTime;
-use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion};
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::functions_aggregate::sum::sum_udaf;
 use datafusion::prelude::SessionContext;
@@ -28,11 +26,8 @@ use datafusion_npy::datasource::positional_join::PositionalJoinRule;
 use datafusion_npy::datasource::SessionContextNpyExt;
 use tokio::runtime::Runtime;
 
-use data::{f32_bytes, write_npy, write_npz};
+use data::{bench_group, f32_bytes, write_npy, write_npz, DATA_BYTES};
 
-const MIB: usize = 1 << 20;
-/// Bytes of float32 data in each bench file.
-const DATA_BYTES: usize = 64 * MIB;
 const WIDTH: usize = 64;
 
 const SUM: &str = "SELECT sum(x) FROM x";
@@ -76,12 +71,6 @@ fn plan(rt: &Runtime, ctx: &SessionContext, sql: &str) -> String {
     })
 }
 
-fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
-    let mut group = c.benchmark_group(name);
-    group.throughput(Throughput::Bytes(DATA_BYTES as u64));
-    group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
-    group
-}
 
 fn benches(c: &mut Criterion) {
     let dir = tempfile::Builder::new().prefix("npyq-sql-bench").tempdir().expect("temp dir");
@@ -112,13 +101,13 @@ fn benches(c: &mut Criterion) {
     assert_eq!(run(&rt, &positional, JOIN), 10);
     assert_eq!(run(&rt, &hash, JOIN), 10);
 
-    let mut g = group(c, "sql_sum_f32");
+    let mut g = bench_group(c, "sql_sum_f32");
     g.bench_function("widening_sum", |b| b.iter(|| run(&rt, &widening, SUM)));
     g.bench_function("stock_sum_with_cast", |b| b.iter(|| run(&rt, &stock, SUM)));
     g.bench_function("max_for_reference", |b| b.iter(|| run(&rt, &widening, MAX)));
     g.finish();
 
-    let mut g = group(c, "sql_join_on_row");
+    let mut g = bench_group(c, "sql_join_on_row");
     g.bench_function("positional_join", |b| b.iter(|| run(&rt, &positional, JOIN)));
     g.bench_function("hash_join", |b| b.iter(|| run(&rt, &hash, JOIN)));
     g.finish();
