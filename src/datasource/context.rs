@@ -56,10 +56,9 @@ impl SessionContextNpyExt for SessionContext {
     fn register_npy_format(&self) -> Result<()> {
         let state = self.state_ref();
         let mut state = state.write();
-        if !state.physical_optimizers().iter().any(|r| r.name() == PositionalJoinRule::NAME) {
-            // DataFusion appends added rules at the end; this one must run before distribution
-            // is enforced, so the rule list is rebuilt with it in place.
-            let rules = PositionalJoinRule::insert_into(state.physical_optimizers().to_vec());
+        // DataFusion appends added rules at the end; this one must run before distribution is
+        // enforced, so the rule list is rebuilt with it in place (once).
+        if let Some(rules) = PositionalJoinRule::insert_into(state.physical_optimizers()) {
             *state = SessionStateBuilder::new_from_existing(state.clone()).with_physical_optimizer_rules(rules).build();
         }
         // `sum`/`avg` of Float32 columns without a materialised cast to Float64 (same results).

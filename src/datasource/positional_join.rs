@@ -66,16 +66,17 @@ impl PositionalJoinRule {
     pub const NAME: &'static str = "npy_positional_join";
 
     /// `rules` with this rule inserted right after DataFusion's `join_selection` (at the front
-    /// if there is none); unchanged if it is already there.
+    /// if there is none); `None` if it is already there.
     pub fn insert_into(
-        mut rules: Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>>,
-    ) -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
+        rules: &[Arc<dyn PhysicalOptimizerRule + Send + Sync>],
+    ) -> Option<Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>>> {
         if rules.iter().any(|r| r.name() == Self::NAME) {
-            return rules;
+            return None;
         }
         let at = rules.iter().position(|r| r.name() == "join_selection").map_or(0, |i| i + 1);
+        let mut rules = rules.to_vec();
         rules.insert(at, Arc::new(PositionalJoinRule));
-        rules
+        Some(rules)
     }
 }
 
