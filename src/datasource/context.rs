@@ -26,6 +26,7 @@ use datafusion::execution::FunctionRegistry;
 
 use super::catalog::NpyDirCatalog;
 use super::file_format::{listing_table, NpyFormatFactory, NpyFormatOptions, NpyTableFactory};
+use super::parquet_types::ParquetStorableTypes;
 use super::positional_join::PositionalJoinRule;
 use super::widening_sum::{widening_avg_udaf, widening_sum_udaf};
 
@@ -36,7 +37,9 @@ pub trait SessionContextNpyExt {
     /// extensions `.npy`/`.npz` to `COPY ... TO 'file'`. Also plans joins on `_row` between
     /// numpy scans by position ([`PositionalJoinRule`]), and replaces `sum`/`avg` by versions
     /// that add `Float32` values as `f64` without first casting the column
-    /// ([`widening_sum_udaf`]; same results and types). Idempotent; the other methods call it.
+    /// ([`widening_sum_udaf`]; same results and types), and makes `COPY ... STORED AS PARQUET`
+    /// write second-precision timestamps as milliseconds, as pyarrow does
+    /// ([`ParquetStorableTypes`]). Idempotent; the other methods call it.
     fn register_npy_format(&self) -> Result<()>;
 
     /// Serve a directory (or one `.npy`/`.npz` file) as tables: `x.npy` → `x`, `ds.npz` → `ds`
@@ -60,6 +63,10 @@ impl SessionContextNpyExt for SessionContext {
         // enforced, so the rule list is rebuilt with it in place (once).
         if let Some(rules) = PositionalJoinRule::insert_into(state.physical_optimizers()) {
             *state = SessionStateBuilder::new_from_existing(state.clone()).with_physical_optimizer_rules(rules).build();
+        }
+        // Parquet written by `COPY` holds what pyarrow would write (no second-precision timestamps).
+        if !state.analyzer().rules.iter().any(|rule| rule.name() == ParquetStorableTypes::NAME) {
+            state.add_analyzer_rule(Arc::new(ParquetStorableTypes));
         }
         // `sum`/`avg` of Float32 columns without a materialised cast to Float64 (same results).
         state.register_udaf(Arc::new(widening_sum_udaf()))?;

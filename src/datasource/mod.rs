@@ -10,6 +10,8 @@
 //!   limit, `_row` ranges, byte ranges mapped to row ranges).
 //! - [`catalog`]: a directory as tables and schemas, re-listed on every query.
 //! - [`sink`]: `COPY ... TO 'x.npy' | 'x.npz'`.
+//! - [`parquet_types`]: Arrow types Parquet cannot hold (`Timestamp(Second)`), written as
+//!   pyarrow writes them, by `COPY ... STORED AS PARQUET` and the CLI alike.
 //! - [`positional_join`]: joins on `_row` planned as zipping two scans by position.
 //! - [`context`]: [`SessionContextNpyExt`] (`register_npy_dir`, `register_npy`, `read_npy`).
 //! - [`widening_sum`]: `sum` and `avg` that sum `Float32` columns without first casting them to
@@ -24,6 +26,7 @@ pub mod context;
 pub mod file_format;
 mod local;
 pub mod natural;
+pub mod parquet_types;
 pub mod positional_join;
 mod row_filter;
 pub mod sink;
@@ -32,6 +35,7 @@ pub mod widening_sum;
 
 pub use catalog::NpyDirCatalog;
 pub use context::SessionContextNpyExt;
+pub use parquet_types::ParquetStorableTypes;
 pub use file_format::{Extension, NpyFormat, NpyFormatFactory, NpyFormatOptions, NpyTableFactory};
 pub use source::{FileRows, NpyOpener, NpySource, Splittable};
 pub use widening_sum::{widening_avg_udaf, widening_sum_udaf, WideningAvg, WideningSum};

@@ -4,5 +4,6 @@
 mod cli;
 mod corpus;
 mod fuzz;
+mod interop;
 mod sql;
 mod writer;

@@ -4,7 +4,9 @@
 //!   `parent.child` (recursively: `a.b.c`); a null struct makes its children null;
 //! - a list column (a sub-array, an `(N, k)` array's rows) becomes one column of JSON array
 //!   text, e.g. `"[0.5,1.25,-3.0]"`, which spreadsheet users can see and `json.loads` can read;
-//!   non-finite floats inside are written `null`, as JSON has no NaN.
+//!   non-finite floats inside are written `null`, as JSON has no NaN;
+//! - a bytes column becomes text in PostgreSQL's `\x0102` form ([`crate::text_form`]), which no
+//!   reader takes for a number (Arrow's bare hex `0102` is read back as an integer).
 //!
 //! Everything else is left to Arrow's CSV writer.
 
@@ -13,10 +15,11 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, ArrayRef, StringBuilder, StructArray};
 use datafusion::arrow::compute::{is_null, nullif};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
-use datafusion::arrow::json::writer::{make_encoder, EncoderOptions};
+use datafusion::arrow::json::writer::make_encoder;
 use datafusion::arrow::record_batch::RecordBatch;
 
 use crate::input::from_arrow;
+use crate::text_form;
 
 /// Turns batches of one schema into flat, CSV-writable batches.
 pub struct CsvFlattener {
@@ -54,7 +57,7 @@ fn flat_fields(field: &Field, name: &str, nullable: bool, out: &mut Vec<Field>) 
                 flat_fields(child, &child_name, nullable || child.is_nullable(), out);
             }
         }
-        t if t.is_nested() => out.push(Field::new(name, DataType::Utf8, nullable)),
+        t if t.is_nested() || text_form::is_bytes(t) => out.push(Field::new(name, DataType::Utf8, nullable)),
         t => out.push(Field::new(name, t.clone(), nullable)),
     }
 }
@@ -76,14 +79,14 @@ fn flat_columns(field: &FieldRef, array: ArrayRef, out: &mut Vec<ArrayRef>) -> a
             }
         }
         t if t.is_nested() => out.push(json_text(field, &array)?),
-        _ => out.push(array),
+        _ => out.push(text_form::as_text(array.as_ref()).unwrap_or(array)),
     }
     Ok(())
 }
 
 /// Each value of `array` as JSON text (nulls stay null).
 fn json_text(field: &FieldRef, array: &ArrayRef) -> anyhow::Result<ArrayRef> {
-    let options = EncoderOptions::default().with_explicit_nulls(true);
+    let options = text_form::json_options();
     let mut encoder = make_encoder(field, array.as_ref(), &options)
         .map_err(|e| from_arrow(e).context(format!("column '{}' cannot be written as CSV", field.name())))?;
     let mut text = StringBuilder::with_capacity(array.len(), array.len() * 16);

@@ -6,6 +6,7 @@ mod input;
 mod output;
 mod schema;
 mod sql;
+mod text_form;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,14 +1,19 @@
-//! The outputs `npyq convert` writes, chosen by the output's extension, and the rule that an
-//! output is complete or absent: every writer writes into a temporary file in the output's
-//! directory, which is renamed into place only after the writer finished without error. On an
-//! error (or a panic) the temporary file is removed; a process killed outright (Ctrl-C) may
-//! leave the hidden temporary file, but never a partial file under the output's name.
+//! The CLI's one output layer: every file and stream `npyq convert` and `npyq sql` write, with
+//! the same settings whichever command the batches come from (Parquet compression, dictionary
+//! and statistics choices and the types pyarrow writes, JSON with every key, CSV with structs,
+//! lists and bytes flattened to text), and the rule that an output is complete or absent.
+//!
+//! Complete or absent: a file is written into a temporary file in the output's directory, which
+//! is renamed into place only after the writer finished without error. On an error (or a panic)
+//! the temporary file is removed; a process killed outright (Ctrl-C) may leave the hidden
+//! temporary file, but never a partial file under the output's name.
 
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+use datafusion::arrow::csv;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::ipc::writer::{FileWriter, IpcWriteOptions, StreamWriter};
 use datafusion::arrow::ipc::CompressionType;
@@ -18,12 +23,14 @@ use datafusion::parquet::arrow::{ArrowSchemaConverter, ArrowWriter};
 use datafusion::parquet::basic::{Compression, GzipLevel, LogicalType, Type as PhysicalType, ZstdLevel};
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::parquet::schema::types::ColumnDescriptor;
+use datafusion_npy::datasource::parquet_types::{cast_to_schema, parquet_storable_schema};
 use datafusion_npy::{ArrayFileWriter, NpzCompression, WriteOptions};
 
 use crate::csv_flatten::CsvFlattener;
 use crate::input::from_arrow;
+use crate::text_form;
 
-/// The output formats, by extension.
+/// The output formats, by extension (`convert`, `sql --output`) or by name (`sql --format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputFormat {
     Parquet,
@@ -58,6 +65,23 @@ impl OutputFormat {
             ),
         })
     }
+
+    /// The formats `npyq sql --format` names (besides `table`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "csv" => OutputFormat::Csv,
+            "json" | "ndjson" => OutputFormat::Json,
+            "parquet" => OutputFormat::Parquet,
+            "arrow" | "ipc" => OutputFormat::ArrowFile,
+            "arrows" => OutputFormat::ArrowStream,
+            _ => return None,
+        })
+    }
+
+    /// Bytes no terminal should be sent.
+    pub fn is_binary(self) -> bool {
+        !matches!(self, OutputFormat::Csv | OutputFormat::Json)
+    }
 }
 
 /// A destination for batches. `finish` completes the output and moves it into place.
@@ -69,12 +93,9 @@ pub trait BatchSink {
 /// Check the output's extension and `--compression` before any input is read.
 pub fn check(path: &Path, compression: Option<&str>) -> anyhow::Result<()> {
     match OutputFormat::from_path(path)? {
-        OutputFormat::Parquet => parquet_compression(compression).map(drop),
-        OutputFormat::ArrowFile | OutputFormat::ArrowStream => ipc_options(compression).map(drop),
         OutputFormat::Npz => npz_compression(compression).map(drop),
-        OutputFormat::Csv => no_compression(compression, "csv"),
-        OutputFormat::Json => no_compression(compression, "json"),
         OutputFormat::Npy => no_compression(compression, "npy"),
+        format => check_stream_options(format, compression),
     }
 }
 
@@ -85,36 +106,80 @@ pub fn create(
     schema: SchemaRef,
     compression: Option<&str>,
 ) -> anyhow::Result<Box<dyn BatchSink>> {
-    let format = OutputFormat::from_path(path)?;
-    let sink: Box<dyn BatchSink> = match format {
+    let sink: Box<dyn BatchSink> = match OutputFormat::from_path(path)? {
         OutputFormat::Npy => {
             no_compression(compression, "npy")?;
             Box::new(ArraySink::try_new(path, schema, NpzCompression::Stored)?)
         }
         OutputFormat::Npz => Box::new(ArraySink::try_new(path, schema, npz_compression(compression)?)?),
-        OutputFormat::Parquet => Box::new(ParquetSink::try_new(
-            PendingFile::new(path)?,
-            schema,
-            parquet_compression(compression)?,
-        )?),
-        OutputFormat::ArrowFile => {
-            let options = ipc_options(compression)?;
-            Box::new(IpcSink::try_new(PendingFile::new(path)?, &schema, options, true)?)
-        }
-        OutputFormat::ArrowStream => {
-            let options = ipc_options(compression)?;
-            Box::new(IpcSink::try_new(PendingFile::new(path)?, &schema, options, false)?)
-        }
-        OutputFormat::Csv => {
-            no_compression(compression, "csv")?;
-            Box::new(CsvSink::try_new(PendingFile::new(path)?, &schema)?)
-        }
-        OutputFormat::Json => {
-            no_compression(compression, "json")?;
-            Box::new(JsonSink::new(PendingFile::new(path)?)?)
+        format => {
+            check_stream_options(format, compression)?;
+            let destination = Destination::file(path)?;
+            let sink = stream_sink(format, destination, schema, compression).map_err(output_error(path))?;
+            Box::new(FileSink { sink, target: path.to_path_buf() })
         }
     };
     Ok(sink)
+}
+
+/// A writer of one format onto a byte stream. `finish` completes the format (a Parquet
+/// footer, an IPC end marker) and hands the stream back, so that another result can follow
+/// on standard output.
+pub trait StreamSink<W> {
+    fn write(&mut self, batch: &RecordBatch) -> anyhow::Result<()>;
+    fn finish(self: Box<Self>) -> anyhow::Result<W>;
+}
+
+/// The writer of `format` onto `out`, for batches of `schema`.
+pub fn stream_sink<W: Write + Send + 'static>(
+    format: OutputFormat,
+    out: W,
+    schema: SchemaRef,
+    compression: Option<&str>,
+) -> anyhow::Result<Box<dyn StreamSink<W>>> {
+    Ok(match format {
+        OutputFormat::Parquet => Box::new(ParquetSink::try_new(out, schema, parquet_compression(compression)?)?),
+        OutputFormat::ArrowFile => Box::new(IpcSink::try_new(out, &schema, ipc_options(compression)?, true)?),
+        OutputFormat::ArrowStream => Box::new(IpcSink::try_new(out, &schema, ipc_options(compression)?, false)?),
+        OutputFormat::Csv => {
+            no_compression(compression, "csv")?;
+            Box::new(CsvSink::try_new(out, &schema)?)
+        }
+        OutputFormat::Json => {
+            no_compression(compression, "json")?;
+            Box::new(JsonSink::new(out))
+        }
+        OutputFormat::Npy | OutputFormat::Npz => {
+            bail!("{format:?} is written to a file (npyq convert, or COPY ... STORED AS NPY), not to a stream")
+        }
+    })
+}
+
+fn check_stream_options(format: OutputFormat, compression: Option<&str>) -> anyhow::Result<()> {
+    match format {
+        OutputFormat::Parquet => parquet_compression(compression).map(drop),
+        OutputFormat::ArrowFile | OutputFormat::ArrowStream => ipc_options(compression).map(drop),
+        OutputFormat::Csv => no_compression(compression, "csv"),
+        OutputFormat::Json => no_compression(compression, "json"),
+        OutputFormat::Npy => no_compression(compression, "npy"),
+        OutputFormat::Npz => npz_compression(compression).map(drop),
+    }
+}
+
+/// A stream writer onto a file that appears when it is finished.
+struct FileSink {
+    sink: Box<dyn StreamSink<Destination>>,
+    target: PathBuf,
+}
+
+impl BatchSink for FileSink {
+    fn write(&mut self, batch: &RecordBatch) -> anyhow::Result<()> {
+        self.sink.write(batch).map_err(output_error(&self.target))
+    }
+    fn finish(self: Box<Self>) -> anyhow::Result<()> {
+        let FileSink { sink, target } = *self;
+        sink.finish().map_err(output_error(&target))?.commit()
+    }
 }
 
 // --- compression options -----------------------------------------------------------------
@@ -159,6 +224,60 @@ fn no_compression(name: Option<&str>, format: &str) -> anyhow::Result<()> {
 
 // --- complete or absent --------------------------------------------------------------------
 
+/// Where an output's bytes go: a file that appears under its name only once [`commit`]ted
+/// (removed if dropped before), or standard output.
+///
+/// [`commit`]: Destination::commit
+pub struct Destination {
+    out: BufWriter<Box<dyn Write + Send>>,
+    pending: Option<PendingFile>,
+}
+
+impl Destination {
+    /// A temporary file beside `target`, renamed to `target` by [`Destination::commit`].
+    pub fn file(target: &Path) -> anyhow::Result<Self> {
+        let pending = PendingFile::new(target)?;
+        let file = File::create(&pending.temp).with_context(|| format!("{}: cannot write", target.display()))?;
+        Ok(Destination { out: buffered(Box::new(file)), pending: Some(pending) })
+    }
+
+    pub fn stdout() -> Self {
+        Destination { out: buffered(Box::new(std::io::stdout())), pending: None }
+    }
+
+    /// Flush everything written and, for a file, move it into place.
+    pub fn commit(self) -> anyhow::Result<()> {
+        let Destination { out, pending } = self;
+        let name = || pending.as_ref().map_or("standard output".to_string(), |p| p.target.display().to_string());
+        // `into_inner` flushes, surfacing the write error a `Drop` would swallow.
+        let mut inner = out.into_inner().map_err(|e| e.into_error()).with_context(|| format!("{}: write failed", name()))?;
+        inner.flush().with_context(|| format!("{}: write failed", name()))?;
+        drop(inner);
+        match pending {
+            Some(pending) => pending.commit(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Write for Destination {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.out.write(buf)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.out.write_all(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Small enough that the large buffers writers emit (IPC bodies, Parquet pages) bypass it and
+/// go to the file without a second copy; large enough to batch small writes.
+fn buffered(out: Box<dyn Write + Send>) -> BufWriter<Box<dyn Write + Send>> {
+    BufWriter::with_capacity(64 << 10, out)
+}
+
 /// A temporary file beside the final output; removed when dropped unless committed.
 struct PendingFile {
     temp: tempfile::TempPath,
@@ -178,15 +297,6 @@ impl PendingFile {
         Ok(PendingFile { temp: temp.into_temp_path(), target: target.to_path_buf() })
     }
 
-    /// A buffered handle on the temporary file.
-    fn writer(&self) -> anyhow::Result<BufWriter<File>> {
-        let file =
-            File::create(&self.temp).with_context(|| format!("{}: cannot write", self.target.display()))?;
-        // Small enough that the large buffers writers emit (IPC bodies, Parquet pages) bypass
-        // it and go to the file without a second copy; large enough to batch small writes.
-        Ok(BufWriter::with_capacity(64 << 10, file))
-    }
-
     /// Move the finished file into place.
     fn commit(self) -> anyhow::Result<()> {
         let target = self.target;
@@ -195,16 +305,6 @@ impl PendingFile {
             .map_err(|e| e.error)
             .with_context(|| format!("{}: cannot rename into place", target.display()))
     }
-}
-
-/// Flush a buffered file, surfacing the write error a `Drop` would swallow.
-fn close(writer: BufWriter<File>, target: &Path) -> anyhow::Result<()> {
-    let file = writer
-        .into_inner()
-        .map_err(|e| e.into_error())
-        .with_context(|| format!("{}: write failed", target.display()))?;
-    drop(file);
-    Ok(())
 }
 
 fn output_error(target: &Path) -> impl Fn(anyhow::Error) -> anyhow::Error + '_ {
@@ -218,18 +318,21 @@ const ROW_GROUP_ROWS: usize = 1 << 20;
 /// Encoded bytes in a row group at most, so wide rows (embeddings) keep memory bounded.
 const ROW_GROUP_BYTES: usize = 128 << 20;
 
-struct ParquetSink {
-    writer: ArrowWriter<BufWriter<File>>,
-    pending: PendingFile,
+/// Parquet as pyarrow writes it for the types Parquet lacks (second-precision timestamps become
+/// milliseconds: see `datafusion_npy::datasource::parquet_types`), with [`parquet_properties`].
+struct ParquetSink<W: Write + Send> {
+    writer: ArrowWriter<W>,
+    /// The schema written, when some columns must be cast to it first.
+    storable: Option<SchemaRef>,
 }
 
-impl ParquetSink {
-    fn try_new(pending: PendingFile, schema: SchemaRef, compression: Compression) -> anyhow::Result<Self> {
-        let properties = parquet_properties(&schema, compression)?;
-        let writer = ArrowWriter::try_new(pending.writer()?, schema, Some(properties))
-            .map_err(anyhow::Error::new)
-            .map_err(output_error(&pending.target))?;
-        Ok(ParquetSink { writer, pending })
+impl<W: Write + Send> ParquetSink<W> {
+    fn try_new(out: W, schema: SchemaRef, compression: Compression) -> anyhow::Result<Self> {
+        let storable = parquet_storable_schema(&schema);
+        let written = storable.clone().unwrap_or(schema);
+        let properties = parquet_properties(&written, compression)?;
+        let writer = ArrowWriter::try_new(out, written, Some(properties))?;
+        Ok(ParquetSink { writer, storable })
     }
 }
 
@@ -259,126 +362,105 @@ fn is_floating_point(column: &ColumnDescriptor) -> bool {
         || matches!(column.logical_type_ref(), Some(LogicalType::Float16))
 }
 
-impl BatchSink for ParquetSink {
+impl<W: Write + Send> StreamSink<W> for ParquetSink<W> {
     fn write(&mut self, batch: &RecordBatch) -> anyhow::Result<()> {
-        self.writer.write(batch).map_err(anyhow::Error::new).map_err(output_error(&self.pending.target))
+        match &self.storable {
+            Some(schema) => self.writer.write(&cast_to_schema(batch, schema).map_err(from_arrow)?)?,
+            None => self.writer.write(batch)?,
+        }
+        Ok(())
     }
-    fn finish(self: Box<Self>) -> anyhow::Result<()> {
-        let ParquetSink { writer, pending } = *self;
-        let file = writer.into_inner().map_err(anyhow::Error::new).map_err(output_error(&pending.target))?;
-        close(file, &pending.target)?;
-        pending.commit()
+    fn finish(self: Box<Self>) -> anyhow::Result<W> {
+        Ok(self.writer.into_inner()?)
     }
 }
 
 // --- Arrow IPC -----------------------------------------------------------------------------
 
 /// The Arrow IPC file (`.arrow`) or stream (`.arrows`) writer: the same calls on either.
-enum IpcWriter {
-    File(FileWriter<BufWriter<File>>),
-    Stream(StreamWriter<BufWriter<File>>),
+enum IpcSink<W: Write> {
+    File(FileWriter<W>),
+    Stream(StreamWriter<W>),
 }
 
-struct IpcSink {
-    writer: IpcWriter,
-    pending: PendingFile,
-}
-
-impl IpcSink {
-    fn try_new(pending: PendingFile, schema: &Schema, options: IpcWriteOptions, file: bool) -> anyhow::Result<Self> {
-        let out = pending.writer()?;
+impl<W: Write> IpcSink<W> {
+    fn try_new(out: W, schema: &Schema, options: IpcWriteOptions, file: bool) -> anyhow::Result<Self> {
         let writer = if file {
-            FileWriter::try_new_with_options(out, schema, options).map(IpcWriter::File)
+            FileWriter::try_new_with_options(out, schema, options).map(IpcSink::File)
         } else {
-            StreamWriter::try_new_with_options(out, schema, options).map(IpcWriter::Stream)
+            StreamWriter::try_new_with_options(out, schema, options).map(IpcSink::Stream)
         };
-        let writer = writer.map_err(from_arrow).map_err(output_error(&pending.target))?;
-        Ok(IpcSink { writer, pending })
+        writer.map_err(from_arrow)
     }
 }
 
-impl BatchSink for IpcSink {
+impl<W: Write> StreamSink<W> for IpcSink<W> {
     fn write(&mut self, batch: &RecordBatch) -> anyhow::Result<()> {
-        let written = match &mut self.writer {
-            IpcWriter::File(w) => w.write(batch),
-            IpcWriter::Stream(w) => w.write(batch),
+        let written = match self {
+            IpcSink::File(w) => w.write(batch),
+            IpcSink::Stream(w) => w.write(batch),
         };
-        written.map_err(from_arrow).map_err(output_error(&self.pending.target))
+        written.map_err(from_arrow)
     }
-    fn finish(self: Box<Self>) -> anyhow::Result<()> {
-        let IpcSink { writer, pending } = *self;
-        let file = match writer {
-            IpcWriter::File(w) => w.into_inner(),
-            IpcWriter::Stream(w) => w.into_inner(),
+    fn finish(self: Box<Self>) -> anyhow::Result<W> {
+        let out = match *self {
+            IpcSink::File(w) => w.into_inner(),
+            IpcSink::Stream(w) => w.into_inner(),
         };
-        let file = file.map_err(from_arrow).map_err(output_error(&pending.target))?;
-        close(file, &pending.target)?;
-        pending.commit()
+        out.map_err(from_arrow)
     }
 }
 
 // --- CSV -----------------------------------------------------------------------------------
 
-/// CSV with a header row; struct columns become `parent.child` columns and list columns JSON
-/// array text (see [`CsvFlattener`]).
-struct CsvSink {
-    writer: datafusion::arrow::csv::Writer<BufWriter<File>>,
+/// CSV with a header row; struct columns become `parent.child` columns, list columns JSON
+/// array text and bytes `\x` text (see [`CsvFlattener`]).
+struct CsvSink<W: Write> {
+    writer: csv::Writer<W>,
     flattener: CsvFlattener,
-    pending: PendingFile,
 }
 
-impl CsvSink {
-    fn try_new(pending: PendingFile, schema: &SchemaRef) -> anyhow::Result<Self> {
+impl<W: Write> CsvSink<W> {
+    fn try_new(out: W, schema: &SchemaRef) -> anyhow::Result<Self> {
         let flattener = CsvFlattener::new(schema);
-        let mut writer =
-            datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(pending.writer()?);
+        let mut writer = csv::WriterBuilder::new().with_header(true).build(out);
         // The header row, even when no rows follow.
-        writer
-            .write(&RecordBatch::new_empty(flattener.schema()))
-            .map_err(from_arrow)
-            .map_err(output_error(&pending.target))?;
-        Ok(CsvSink { writer, flattener, pending })
+        writer.write(&RecordBatch::new_empty(flattener.schema())).map_err(from_arrow)?;
+        Ok(CsvSink { writer, flattener })
     }
 }
 
-impl BatchSink for CsvSink {
+impl<W: Write> StreamSink<W> for CsvSink<W> {
     fn write(&mut self, batch: &RecordBatch) -> anyhow::Result<()> {
-        let flat = self.flattener.flatten(batch).map_err(output_error(&self.pending.target))?;
-        self.writer.write(&flat).map_err(from_arrow).map_err(output_error(&self.pending.target))
+        let flat = self.flattener.flatten(batch)?;
+        self.writer.write(&flat).map_err(from_arrow)
     }
-    fn finish(self: Box<Self>) -> anyhow::Result<()> {
-        let CsvSink { writer, pending, .. } = *self;
-        close(writer.into_inner(), &pending.target)?;
-        pending.commit()
+    fn finish(self: Box<Self>) -> anyhow::Result<W> {
+        Ok(self.writer.into_inner())
     }
 }
 
 // --- newline-delimited JSON ----------------------------------------------------------------
 
-/// One JSON object per line; nulls written as `null` so every line has every key.
-struct JsonSink {
-    writer: datafusion::arrow::json::Writer<BufWriter<File>, LineDelimited>,
-    pending: PendingFile,
+/// One JSON object per line, as [`text_form::json_writer`] sets it up.
+struct JsonSink<W: Write> {
+    writer: datafusion::arrow::json::Writer<W, LineDelimited>,
 }
 
-impl JsonSink {
-    fn new(pending: PendingFile) -> anyhow::Result<Self> {
-        let writer = datafusion::arrow::json::WriterBuilder::new()
-            .with_explicit_nulls(true)
-            .build::<_, LineDelimited>(pending.writer()?);
-        Ok(JsonSink { writer, pending })
+impl<W: Write> JsonSink<W> {
+    fn new(out: W) -> Self {
+        JsonSink { writer: text_form::json_writer().build::<_, LineDelimited>(out) }
     }
 }
 
-impl BatchSink for JsonSink {
+impl<W: Write> StreamSink<W> for JsonSink<W> {
     fn write(&mut self, batch: &RecordBatch) -> anyhow::Result<()> {
-        self.writer.write(batch).map_err(from_arrow).map_err(output_error(&self.pending.target))
+        self.writer.write(batch).map_err(from_arrow)
     }
-    fn finish(self: Box<Self>) -> anyhow::Result<()> {
-        let JsonSink { mut writer, pending } = *self;
-        writer.finish().map_err(from_arrow).map_err(output_error(&pending.target))?;
-        close(writer.into_inner(), &pending.target)?;
-        pending.commit()
+    fn finish(self: Box<Self>) -> anyhow::Result<W> {
+        let JsonSink { mut writer } = *self;
+        writer.finish().map_err(from_arrow)?;
+        Ok(writer.into_inner())
     }
 }
 

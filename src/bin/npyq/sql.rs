@@ -6,8 +6,7 @@
 //! works in `CREATE EXTERNAL TABLE` and `COPY`. Results are written as they arrive (the table
 //! format, which needs every row to size its columns, excepted).
 
-use std::fs::File;
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -23,6 +22,8 @@ use datafusion::sql::parser::DFParser;
 use datafusion_npy::datasource::SessionContextNpyExt;
 use datafusion_npy::NpyError;
 
+use crate::output;
+
 #[path = "sql_shell.rs"]
 mod sql_shell;
 
@@ -31,9 +32,10 @@ pub struct SqlArgs {
     /// A directory (or file) to serve as tables; may be repeated
     #[arg(long = "dir")]
     pub dirs: Vec<PathBuf>,
-    /// Output format
-    #[arg(long, default_value = "table")]
-    pub format: String,
+    /// Output format: table, csv, json, parquet, arrow (IPC file), arrows (IPC stream); without
+    /// it, the --output file's extension chooses (else table)
+    #[arg(long)]
+    pub format: Option<String>,
     /// Write results here instead of standard output
     #[arg(long)]
     pub output: Option<PathBuf>,
@@ -44,35 +46,43 @@ pub struct SqlArgs {
     pub query: Option<String>,
 }
 
-/// How results are written.
+/// How results are written: Arrow's pretty table, or one of the CLI's output formats (the same
+/// writers and settings as `npyq convert`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutputFormat {
+pub enum ResultFormat {
     Table,
-    Csv,
-    Json,
-    Parquet,
-    Arrow,
+    Written(output::OutputFormat),
 }
 
-impl OutputFormat {
-    fn parse(name: &str) -> anyhow::Result<Self> {
-        Ok(match name.to_ascii_lowercase().as_str() {
-            "table" => OutputFormat::Table,
-            "csv" => OutputFormat::Csv,
-            "json" | "ndjson" => OutputFormat::Json,
-            "parquet" => OutputFormat::Parquet,
-            "arrow" | "ipc" => OutputFormat::Arrow,
-            other => bail!("unknown --format '{other}' (table, csv, json, parquet, arrow)"),
-        })
+impl ResultFormat {
+    /// `--format NAME`; without one, the `--output` file's extension, else the table.
+    fn choose(name: Option<&str>, output: Option<&Path>) -> anyhow::Result<Self> {
+        match (name, output) {
+            (Some(name), _) if name.eq_ignore_ascii_case("table") => Ok(ResultFormat::Table),
+            (Some(name), _) => output::OutputFormat::from_name(name)
+                .map(ResultFormat::Written)
+                .ok_or_else(|| anyhow::anyhow!("unknown --format '{name}' (table, csv, json, parquet, arrow, arrows)")),
+            (None, Some(path)) if path.extension().is_some() => match output::OutputFormat::from_path(path)? {
+                output::OutputFormat::Npy | output::OutputFormat::Npz => {
+                    bail!("{}: write .npy/.npz with COPY (query) TO '...' STORED AS NPY", path.display())
+                }
+                format => Ok(ResultFormat::Written(format)),
+            },
+            (None, _) => Ok(ResultFormat::Table),
+        }
     }
 
-    fn is_binary(self) -> bool {
-        matches!(self, OutputFormat::Parquet | OutputFormat::Arrow)
+    /// Whether a terminal can show it.
+    pub fn is_printable(self) -> bool {
+        match self {
+            ResultFormat::Table => true,
+            ResultFormat::Written(format) => !format.is_binary(),
+        }
     }
 }
 
 pub fn run(args: SqlArgs) -> anyhow::Result<()> {
-    let format = OutputFormat::parse(&args.format)?;
+    let format = ResultFormat::choose(args.format.as_deref(), args.output.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async move {
         let ctx = session(&args.dirs)?;
@@ -144,75 +154,52 @@ fn plain_error(e: DataFusionError) -> anyhow::Error {
 }
 
 /// Writes results as they come (batch by batch; the table format needs all rows first) to a
-/// file or standard output.
+/// file or standard output. A file is complete or absent: it appears under its name only when
+/// every statement succeeded ([`output::Destination`]).
 pub struct ResultWriter {
-    format: OutputFormat,
-    sink: Box<dyn Write + Send>,
+    format: ResultFormat,
+    /// `None` after a failed result: the output is abandoned.
+    destination: Option<output::Destination>,
+    /// The output file, to name it in errors.
+    path: Option<PathBuf>,
     results: usize,
 }
 
 impl ResultWriter {
     /// Results in `format` to `output` (standard output when `None`).
-    pub fn new(format: OutputFormat, output: Option<&Path>) -> anyhow::Result<Self> {
-        let sink: Box<dyn Write + Send> = match output {
-            Some(path) => Box::new(BufWriter::new(
-                File::create(path).with_context(|| format!("creating {}", path.display()))?,
-            )),
+    pub fn new(format: ResultFormat, output: Option<&Path>) -> anyhow::Result<Self> {
+        let destination = match output {
+            Some(path) => output::Destination::file(path)?,
             None => {
-                if format.is_binary() && std::io::stdout().is_terminal() {
-                    bail!("--format {format:?} is binary: give --output FILE or redirect standard output");
+                if !format.is_printable() && std::io::stdout().is_terminal() {
+                    bail!("this --format is binary: give --output FILE or redirect standard output");
                 }
-                Box::new(BufWriter::new(std::io::stdout()))
+                output::Destination::stdout()
             }
         };
-        Ok(ResultWriter { format, sink, results: 0 })
+        Ok(ResultWriter { format, destination: Some(destination), path: output.map(Path::to_path_buf), results: 0 })
     }
 
     /// Write one result.
-    pub async fn write_stream(&mut self, schema: SchemaRef, mut stream: SendableRecordBatchStream) -> anyhow::Result<()> {
-        use datafusion::arrow::{csv, ipc, json};
+    pub async fn write_stream(&mut self, schema: SchemaRef, stream: SendableRecordBatchStream) -> anyhow::Result<()> {
         self.results += 1;
-        if self.format.is_binary() && self.results > 1 {
-            bail!("--format {:?} writes one result, but several statements return rows", self.format);
-        }
-        let sink = &mut self.sink;
-        match self.format {
-            OutputFormat::Table => {
-                let mut batches = Vec::new();
-                while let Some(batch) = stream.next().await {
-                    batches.push(batch.map_err(plain_error)?);
-                }
-                writeln!(sink, "{}", pretty_format_batches_with_schema(schema, &batches)?)?;
-            }
-            OutputFormat::Csv => {
-                let mut writer = csv::WriterBuilder::new().with_header(true).build(sink);
-                while let Some(batch) = stream.next().await {
-                    writer.write(&batch.map_err(plain_error)?)?;
-                }
-            }
-            OutputFormat::Json => {
-                let mut writer = json::LineDelimitedWriter::new(sink);
-                while let Some(batch) = stream.next().await {
-                    writer.write(&batch.map_err(plain_error)?)?;
-                }
-                writer.finish()?;
-            }
-            OutputFormat::Parquet => {
-                let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(sink, schema, None)?;
-                while let Some(batch) = stream.next().await {
-                    writer.write(&batch.map_err(plain_error)?)?;
-                }
-                writer.close()?;
-            }
-            OutputFormat::Arrow => {
-                let mut writer = ipc::writer::FileWriter::try_new(sink, &schema)?;
-                while let Some(batch) = stream.next().await {
-                    writer.write(&batch.map_err(plain_error)?)?;
-                }
-                writer.finish()?;
+        if let ResultFormat::Written(format) = self.format {
+            if format.is_binary() && self.results > 1 {
+                bail!("--format {format:?} writes one result, but several statements return rows");
             }
         }
-        Ok(())
+        let destination = self.destination.take().context("the output was abandoned after an error")?;
+        let written = write_result(self.format, destination, schema, stream).await;
+        match (written, &self.path) {
+            (Ok(destination), _) => {
+                self.destination = Some(destination);
+                Ok(())
+            }
+            (Err(e), Some(path)) if !format!("{e:#}").contains(&path.display().to_string()) => {
+                Err(e.context(path.display().to_string()))
+            }
+            (Err(e), _) => Err(e),
+        }
     }
 
     /// Write a result already in memory (the shell's `\d`).
@@ -222,9 +209,37 @@ impl ResultWriter {
         self.write_stream(schema, Box::pin(stream)).await
     }
 
-    /// Flush what was written.
+    /// Flush what was written; an output file moves into place.
     pub fn finish(mut self) -> anyhow::Result<()> {
-        self.sink.flush()?;
-        Ok(())
+        match self.destination.take() {
+            Some(destination) => destination.commit(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// One result onto `destination`, handed back for the next.
+async fn write_result(
+    format: ResultFormat,
+    mut destination: output::Destination,
+    schema: SchemaRef,
+    mut stream: SendableRecordBatchStream,
+) -> anyhow::Result<output::Destination> {
+    match format {
+        ResultFormat::Table => {
+            let mut batches = Vec::new();
+            while let Some(batch) = stream.next().await {
+                batches.push(batch.map_err(plain_error)?);
+            }
+            writeln!(destination, "{}", pretty_format_batches_with_schema(schema, &batches)?)?;
+            Ok(destination)
+        }
+        ResultFormat::Written(format) => {
+            let mut sink = output::stream_sink(format, destination, schema, None)?;
+            while let Some(batch) = stream.next().await {
+                sink.write(&batch.map_err(plain_error)?)?;
+            }
+            sink.finish()
+        }
     }
 }

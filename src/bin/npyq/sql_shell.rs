@@ -13,13 +13,13 @@ use datafusion::prelude::SessionContext;
 use rustyline::error::ReadlineError;
 use rustyline::DefaultEditor;
 
-use super::{run_sql, OutputFormat, ResultWriter};
+use super::{run_sql, ResultFormat, ResultWriter};
 use crate::one_line;
 
 const HELP: &str = "Statements end with ';'. Commands: \\d (tables), \\d NAME (columns), \\q (quit), \\? (help).";
 
-pub async fn run(ctx: &SessionContext, format: OutputFormat) -> anyhow::Result<()> {
-    let format = if format_is_printable(format) { format } else { OutputFormat::Table };
+pub async fn run(ctx: &SessionContext, format: ResultFormat) -> anyhow::Result<()> {
+    let format = if format.is_printable() { format } else { ResultFormat::Table };
     let mut editor = DefaultEditor::new()?;
     let history = history_file();
     if let Some(path) = &history {
@@ -76,16 +76,12 @@ pub async fn run(ctx: &SessionContext, format: OutputFormat) -> anyhow::Result<(
     Ok(())
 }
 
-fn format_is_printable(format: OutputFormat) -> bool {
-    matches!(format, OutputFormat::Table | OutputFormat::Csv | OutputFormat::Json)
-}
-
 enum Flow {
     Continue,
     Quit,
 }
 
-async fn command(ctx: &SessionContext, line: &str, format: OutputFormat) -> anyhow::Result<Flow> {
+async fn command(ctx: &SessionContext, line: &str, format: ResultFormat) -> anyhow::Result<Flow> {
     let mut words = line.split_whitespace();
     match (words.next(), words.next()) {
         (Some("\\q"), _) => return Ok(Flow::Quit),
@@ -98,7 +94,7 @@ async fn command(ctx: &SessionContext, line: &str, format: OutputFormat) -> anyh
     Ok(Flow::Continue)
 }
 
-async fn show(batch: RecordBatch, format: OutputFormat) -> anyhow::Result<()> {
+async fn show(batch: RecordBatch, format: ResultFormat) -> anyhow::Result<()> {
     let mut out = ResultWriter::new(format, None)?;
     out.write_batches(batch).await?;
     out.finish()
