@@ -646,9 +646,29 @@ impl<'a> Parser<'a> {
                     format!("{token:?}: the Python 2 long suffix L is read only in format 1.0 and 2.0 headers"),
                 )
             }
-            None => token,
+            None => {
+                // `_filter_header` works on tokens: `3 L` (spaces between) loses its `L` too.
+                if self.python2_long {
+                    self.skip_spaced_long_suffix();
+                }
+                token
+            }
         };
         self.int(start, int_digits, negative)
+    }
+
+    /// Past spaces or tabs and a lone `L` name after a number, if that is what follows.
+    fn skip_spaced_long_suffix(&mut self) {
+        let mut at = self.pos;
+        while matches!(self.bytes.get(at), Some(b' ' | b'\t')) {
+            at += 1;
+        }
+        let lone_l = at > self.pos
+            && self.bytes.get(at) == Some(&b'L')
+            && !matches!(self.bytes.get(at + 1), Some(b) if b.is_ascii_alphanumeric() || *b == b'_');
+        if lone_l {
+            self.pos = at + 1;
+        }
     }
 
     fn is_radix_prefixed(&self, start: usize) -> bool {
@@ -766,8 +786,10 @@ mod tests {
     #[test]
     fn python2_long_suffix() {
         assert_eq!(ok("3L"), Literal::Int(3));
-        // numpy's `_filter_header` drops only an upper-case `L`.
+        // numpy's `_filter_header` drops only an upper-case `L` name token after a number.
         err("3l");
+        assert_eq!(ok("(3 L, 4\tL)"), Literal::Tuple(vec![Literal::Int(3), Literal::Int(4)]));
+        err("(3 Lx,)");
         assert_eq!(ok("(3L, 4L)"), Literal::Tuple(vec![Literal::Int(3), Literal::Int(4)]));
         err("3.5L");
         err("3LL");
