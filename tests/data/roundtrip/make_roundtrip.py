@@ -158,6 +158,9 @@ def main():
     # --- shapes and layouts Arrow cannot say (numpy.shape / numpy.descr metadata) ---------------
     save("rt_zero_d_record.npy", np.array((7, 2.5, "ab"), dtype=[("a", "<i4"), ("b", "<f8"), ("s", "<U3")]))
     save("rt_zero_d_U.npy", np.array("h\u00e9"))
+    # Fixed widths and a descr long enough that the 0-d header is 64 bytes shorter than one with
+    # room for a first axis.
+    save("rt_zero_d_record_fixed.npy", np.array((1, 0.5, True), dtype=[("alpha", "<i4"), ("beta", "<f8"), ("gamma", "|b1")]))
     save("rt_zero_d_subarray_field.npy", np.array(([1, 2, 3],), dtype=[("v", "<i2", (3,))]))
     save("rt_one_field.npy", np.array([(1,), (-2,), (3,)], dtype=[("x", "<i4")]))
     save("rt_one_field_subarray.npy", np.arange(6, dtype="<f4").reshape(3, 1, 2).view([("v", "<f4", (2,))]).reshape(3))
