@@ -159,3 +159,33 @@ fn an_npz_without_members_is_a_table_of_nothing_and_writes_back_empty() {
     rewrite(&fixture("rt_empty.npz"), &ours, WriteOptions::default());
     assert_same_bytes(&read(&ours), &read(fixture("rt_empty.npz")), "rt_empty.npz");
 }
+
+#[tokio::test]
+async fn copy_to_npy_of_a_whole_table_gives_numpy_its_array_back() {
+    use datafusion_npy::SessionContextNpyExt;
+    // A structured array of one field, of two dimensions, with padding; a 0-d array.
+    let names = ["rt_one_field.npy", "rt_record_3d_subarray.npy", "rt_padded_record.npy", "rt_zero_d_record.npy"];
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    for name in names {
+        std::fs::copy(fixture(name), data.join(name)).unwrap();
+    }
+    let ctx = datafusion::prelude::SessionContext::new();
+    ctx.register_npy_dir(data.to_str().unwrap()).unwrap();
+    for name in names {
+        let table = name.trim_end_matches(".npy");
+        let out = dir.path().join(name);
+        let copy = format!("COPY (SELECT * EXCLUDE (_row) FROM {table}) TO '{}' STORED AS NPY", out.display());
+        ctx.sql(&copy).await.unwrap().collect().await.unwrap();
+        assert_same_bytes(&read(&out), &read(fixture(name)), name);
+    }
+    // A filter keeps the record (its shape leaves the row count free); dropping a field does not.
+    let out = dir.path().join("filtered.npy");
+    let copy = format!("COPY (SELECT x FROM rt_one_field WHERE x > 0) TO '{}' STORED AS NPY", out.display());
+    ctx.sql(&copy).await.unwrap().collect().await.unwrap();
+    assert!(String::from_utf8_lossy(&read(&out)).contains("'descr': [('x', '<i4')], 'fortran_order': False, 'shape': (2,)"));
+    let copy = format!("COPY (SELECT a FROM rt_padded_record) TO '{}' STORED AS NPY", out.display());
+    ctx.sql(&copy).await.unwrap().collect().await.unwrap();
+    assert!(String::from_utf8_lossy(&read(&out)).contains("'descr': '<i2'"));
+}
