@@ -423,7 +423,7 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_and_empty_field_names_are_refused() {
+    fn duplicate_names_and_void_fields_named_empty_are_refused() {
         let dup = Fields::from(vec![Field::new("a", DataType::Int8, true), Field::new("a", DataType::Int8, true)]);
         assert!(record("", &dup, &mut std::iter::empty()).unwrap_err().to_string().contains("unique"));
         // numpy keeps a field named '' unless its type is void (then it is padding).

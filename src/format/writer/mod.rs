@@ -278,8 +278,9 @@ fn item_for(schema: &Schema, widths: &mut dyn Iterator<Item = usize>) -> Result<
     let widths: Vec<usize> = widths.collect();
     let fields = schema.fields();
     if !schema.metadata().is_empty() {
-        let columns = record("", fields, &mut widths.iter().copied())?;
-        if let Some(array) = provenance::array_record(schema, &columns) {
+        // Columns that make no record (a name used twice, say) make no record array either.
+        let columns = record("", fields, &mut widths.iter().copied()).ok();
+        if let Some(array) = columns.and_then(|columns| provenance::array_record(schema, &columns)) {
             let split = !array.dims.is_empty();
             return Ok(Item {
                 dtype: DType::Record(array.record),
