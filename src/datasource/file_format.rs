@@ -488,7 +488,11 @@ fn merge_file_schemas(files: Vec<FileColumns>, dir_name: Option<&str>) -> crate:
     }
     let mut fields = fields;
     fields.push(Field::new(ROW_COLUMN, DataType::Int64, false));
-    Ok(Schema::new(fields))
+    // The numpy facts about the array the columns are the fields of (a record's descr and
+    // shape), when every file agrees: `COPY ... TO 'x.npy'` then writes that array back.
+    let metadata = first.schema.metadata();
+    let agreed = files.iter().all(|f| f.schema.metadata() == metadata);
+    Ok(Schema::new_with_metadata(fields, if agreed { metadata.clone() } else { Default::default() }))
 }
 
 /// `CREATE EXTERNAL TABLE t STORED AS NPY LOCATION 'file.npy' | 'file.npz' | 'dir/'`, with

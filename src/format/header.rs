@@ -6,9 +6,9 @@
 //!
 //! Where numpy is the judge it is followed (`numpy.lib.format._read_array_header`): exactly the
 //! three keys, `fortran_order` a bool, `shape` a tuple of ints (a bool counts, as in Python).
-//! Stricter than numpy: a negative dimension is refused here (numpy fails later, making the
-//! array). More lenient: the Python 2 `L` suffix is accepted in every version and in lower case
-//! too (numpy strips `L` only in 1.0/2.0). Syntax errors name the byte offset in the file.
+//! The Python 2 long suffix `3L` is read in 1.0 and 2.0 headers only, upper case only, as
+//! numpy's `_filter_header` does. Stricter than numpy: a negative dimension is refused here
+//! (numpy fails later, making the array). Syntax errors name the byte offset in the file.
 
 use super::dtype::DType;
 use super::literal::{self, DictEntry, Literal};
@@ -176,7 +176,7 @@ struct Descr {
 impl HeaderDict {
     /// `text` starts at byte `text_start` of the file; errors give file offsets.
     fn parse(text: &str, text_start: usize, version: (u8, u8)) -> Result<HeaderDict, ErrorKind> {
-        let entries = literal::parse_dict_entries(text).map_err(|e| {
+        let entries = literal::parse_dict_entries_with(text, version <= (2, 0)).map_err(|e| {
             let offset = text_start + file_offset(text, e.offset, version);
             syntax(format!("at byte {offset}: {}", e.message))
         })?;
@@ -349,6 +349,20 @@ mod tests {
         );
         assert_eq!(h.data_len().unwrap(), 48);
         assert_eq!(h.row_len().unwrap(), 16);
+    }
+
+    #[test]
+    fn python2_long_suffix_only_where_numpy_reads_it() {
+        // numpy 2.4: np.load reads the 1.0 and 2.0 files and refuses the others ("Cannot parse
+        // header"): `_filter_header` runs for versions up to 2.0 and drops an upper-case `L` only.
+        let text = "{'descr': '<f4', 'fortran_order': False, 'shape': (3L, 4L), }";
+        for version in [(1, 0), (2, 0)] {
+            assert_eq!(header(&npy(version, text, true)).shape, [3, 4], "{version:?}");
+        }
+        let message = syntax_message(&npy((3, 0), text, true));
+        assert!(message.contains("long suffix L") && message.contains("1.0 and 2.0"), "{message}");
+        let lower = "{'descr': '<f4', 'fortran_order': False, 'shape': (3l, 4), }";
+        assert!(syntax_message(&npy((1, 0), lower, true)).contains("invalid number"));
     }
 
     #[test]

@@ -5,9 +5,9 @@
 //! Accepted beyond what numpy itself writes, because other writers (and Python 2) produce it:
 //! either quote style (triple quotes too), `u`/`r` string prefixes, adjacent strings concatenated (`'a' 'b'`), every
 //! Python escape except `\N{...}`, `+`/`-` signs, `0x`/`0o`/`0b` and `_` in integers, the
-//! Python 2 long suffix `3L`/`3l`, simple floats, trailing commas, `#` comments and `\`-newline
-//! continuations. Refused: sets, bytes literals, complex numbers, anything
-//! that is not a literal.
+//! Python 2 long suffix `3L` (only where the caller allows it, see [`parse_dict_entries_with`]),
+//! simple floats, trailing commas, `#` comments and `\`-newline continuations. Refused: sets,
+//! bytes literals, complex numbers, anything that is not a literal.
 
 use std::fmt;
 use std::ops::Range;
@@ -67,7 +67,15 @@ pub struct DictEntry<'a> {
 /// Parse `text` as a dict literal, keeping each value's source text (the `.npy` header keeps
 /// the `descr` as written). A literal that is not a dict is an error naming what it is.
 pub fn parse_dict_entries(text: &str) -> Result<Vec<DictEntry<'_>>, ParseError> {
+    parse_dict_entries_with(text, true)
+}
+
+/// [`parse_dict_entries`], saying whether an int may carry Python 2's long suffix `L` (`3L`).
+/// numpy strips it (`_filter_header`: an `L` name token right after a number; upper case
+/// only, as Python 2 wrote it) from format 1.0 and 2.0 headers, never from 3.0 headers.
+pub fn parse_dict_entries_with(text: &str, python2_long: bool) -> Result<Vec<DictEntry<'_>>, ParseError> {
     let mut parser = Parser::new(text);
+    parser.python2_long = python2_long;
     parser.skip_blank()?;
     let start = parser.pos;
     if parser.peek() != Some(b'{') {
@@ -243,13 +251,15 @@ struct Parser<'a> {
     text: &'a str,
     bytes: &'a [u8],
     pos: usize,
+    /// Whether `3L` is an int (see [`parse_dict_entries_with`]).
+    python2_long: bool,
 }
 
 type Parsed<T> = Result<T, ParseError>;
 
 impl<'a> Parser<'a> {
     fn new(text: &'a str) -> Self {
-        Parser { text, bytes: text.as_bytes(), pos: 0 }
+        Parser { text, bytes: text.as_bytes(), pos: 0, python2_long: true }
     }
 
     fn error<T>(&self, offset: usize, message: impl Into<String>) -> Parsed<T> {
@@ -628,8 +638,37 @@ impl<'a> Parser<'a> {
         if is_float {
             return self.float(start, token, negative);
         }
-        let int_digits = token.strip_suffix(['L', 'l']).unwrap_or(token);
+        let int_digits = match token.strip_suffix('L') {
+            Some(digits) if self.python2_long => digits,
+            Some(_) => {
+                return self.error(
+                    start,
+                    format!("{token:?}: the Python 2 long suffix L is read only in format 1.0 and 2.0 headers"),
+                )
+            }
+            None => {
+                // `_filter_header` works on tokens: `3 L` (spaces between) loses its `L` too.
+                if self.python2_long {
+                    self.skip_spaced_long_suffix();
+                }
+                token
+            }
+        };
         self.int(start, int_digits, negative)
+    }
+
+    /// Past spaces or tabs and a lone `L` name after a number, if that is what follows.
+    fn skip_spaced_long_suffix(&mut self) {
+        let mut at = self.pos;
+        while matches!(self.bytes.get(at), Some(b' ' | b'\t')) {
+            at += 1;
+        }
+        let lone_l = at > self.pos
+            && self.bytes.get(at) == Some(&b'L')
+            && !matches!(self.bytes.get(at + 1), Some(b) if b.is_ascii_alphanumeric() || *b == b'_');
+        if lone_l {
+            self.pos = at + 1;
+        }
     }
 
     fn is_radix_prefixed(&self, start: usize) -> bool {
@@ -747,7 +786,10 @@ mod tests {
     #[test]
     fn python2_long_suffix() {
         assert_eq!(ok("3L"), Literal::Int(3));
-        assert_eq!(ok("3l"), Literal::Int(3));
+        // numpy's `_filter_header` drops only an upper-case `L` name token after a number.
+        err("3l");
+        assert_eq!(ok("(3 L, 4\tL)"), Literal::Tuple(vec![Literal::Int(3), Literal::Int(4)]));
+        err("(3 Lx,)");
         assert_eq!(ok("(3L, 4L)"), Literal::Tuple(vec![Literal::Int(3), Literal::Int(4)]));
         err("3.5L");
         err("3LL");

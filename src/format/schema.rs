@@ -46,6 +46,11 @@ use crate::error::ErrorKind;
 pub const DESCR_KEY: &str = "numpy.descr";
 /// Field metadata key present (value `"true"`) when the array was stored in Fortran order.
 pub const FORTRAN_ORDER_KEY: &str = "numpy.fortran_order";
+/// Metadata key holding an array's shape where Arrow cannot say it, as a Python tuple with
+/// `-1` for the first axis (its length is the row count, which filters change): `()` on the
+/// column of a 0-d array; `(-1, a, b)` beside `numpy.descr` in the schema metadata of a table
+/// whose columns are the fields of one structured array of shape `(N, a, b)`.
+pub const SHAPE_KEY: &str = "numpy.shape";
 /// Name of the item field of every FixedSizeList built from a sub-array or extra dimensions.
 pub const LIST_ITEM_NAME: &str = "item";
 /// Names of the two children of a complex number's struct.
@@ -112,6 +117,15 @@ pub fn arrow_field(name: &str, dtype: &DType, descr: &str, fortran_order: bool) 
         metadata.insert(FORTRAN_ORDER_KEY.to_string(), "true".to_string());
     }
     Ok(Field::new(name, arrow_type(dtype)?, can_be_null(dtype)).with_metadata(metadata))
+}
+
+/// The `numpy.shape` value of an array of `shape`: `()`, `(-1,)`, `(-1, a, b)`.
+pub fn shape_metadata(shape: &[u64]) -> String {
+    match shape {
+        [] => "()".to_string(),
+        [_] => "(-1,)".to_string(),
+        [_, inner @ ..] => format!("(-1, {})", inner.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")),
+    }
 }
 
 /// The children of a record's Struct: one field per named numpy field, each with its own
@@ -324,6 +338,13 @@ mod tests {
         let f = arrow_field("t", &dt(TimeUnit::Second, 1), "<M8[s]", false).unwrap();
         assert!(f.is_nullable());
         assert!(!f.metadata().contains_key(FORTRAN_ORDER_KEY));
+    }
+
+    #[test]
+    fn shape_metadata_leaves_the_row_count_out() {
+        assert_eq!(shape_metadata(&[]), "()");
+        assert_eq!(shape_metadata(&[7]), "(-1,)");
+        assert_eq!(shape_metadata(&[7, 2, 3]), "(-1, 2, 3)");
     }
 
     #[test]

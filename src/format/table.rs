@@ -16,7 +16,7 @@ use super::decode::{self, decode, ByteView};
 use super::dtype::DType;
 use super::header::{NpyHeader, DEFAULT_MAX_HEADER_LEN};
 use super::npz::list_members;
-use super::schema::arrow_field;
+use super::schema::{arrow_field, shape_metadata, DESCR_KEY, FORTRAN_ORDER_KEY, SHAPE_KEY};
 use crate::error::{ErrorKind, Location, NpyError, Result, ResultExt};
 
 /// Options for opening files.
@@ -120,9 +120,7 @@ impl NpyTable {
             let location = Location { file: Some(path.to_path_buf()), member: Some(name.to_string()), column: None };
             arrays.push(NpyArray::from_member(name.to_string(), location, &buffer, guard.clone(), entry, options.max_header_len)?);
         }
-        if arrays.is_empty() {
-            return Err(ErrorKind::InvalidArgument("the archive holds no .npy members".into())).in_file(path);
-        }
+        // `np.savez(path)` with no arrays: numpy opens it, a table of no columns and no rows.
         let lengths: Vec<(String, u64)> = arrays.iter().map(|a| (a.name.clone(), a.num_rows())).collect();
         if lengths.iter().any(|(_, n)| *n != lengths[0].1) {
             return Err(ErrorKind::LengthMismatch { lengths }).in_file(path);
@@ -163,7 +161,12 @@ impl NpyTable {
         for (index, array) in arrays.iter().enumerate() {
             columns.extend(plan_columns(index, array, member_columns)?);
         }
-        let schema = Arc::new(Schema::new(columns.iter().map(|c| c.field.clone()).collect::<Vec<_>>()));
+        let fields = columns.iter().map(|c| c.field.clone()).collect::<Vec<_>>();
+        let schema = match arrays.as_slice() {
+            [array] if !member_columns => Schema::new_with_metadata(fields, record_metadata(&array.header)),
+            _ => Schema::new(fields),
+        };
+        let schema = Arc::new(schema);
         let num_rows = arrays.first().map(|a| a.num_rows()).unwrap_or(0);
         Ok(NpyTable { path: path.to_path_buf(), arrays: arrays.into_iter().map(Arc::new).collect(), columns, schema, num_rows })
     }
@@ -216,6 +219,22 @@ impl NpyTable {
     }
 }
 
+/// For a table whose columns are the fields of one structured array: the array's `numpy.descr`,
+/// `numpy.shape` (and `numpy.fortran_order`), which the columns alone cannot say (one field,
+/// padding, offsets, more than one dimension; see `super::schema::SHAPE_KEY`). Empty for
+/// other arrays.
+fn record_metadata(header: &NpyHeader) -> std::collections::HashMap<String, String> {
+    let mut metadata = std::collections::HashMap::new();
+    if matches!(header.dtype, DType::Record(_)) {
+        metadata.insert(DESCR_KEY.to_string(), header.descr.clone());
+        metadata.insert(SHAPE_KEY.to_string(), shape_metadata(&header.shape));
+        if header.fortran_order && header.shape.len() > 1 {
+            metadata.insert(FORTRAN_ORDER_KEY.to_string(), "true".to_string());
+        }
+    }
+    metadata
+}
+
 fn is_npz(path: &Path) -> bool {
     path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npz"))
 }
@@ -256,7 +275,11 @@ fn plan_columns(index: usize, array: &NpyArray, member_column: bool) -> Result<V
             })
             .collect(),
         _ => {
-            let field = arrow_field(&array.name, &row_dtype, &header.descr, fortran).map_err(at(&array.name))?;
+            let mut field = arrow_field(&array.name, &row_dtype, &header.descr, fortran).map_err(at(&array.name))?;
+            if header.shape.is_empty() {
+                // A 0-d array is one row: only the metadata says it had no axis at all.
+                field.metadata_mut().insert(SHAPE_KEY.to_string(), shape_metadata(&header.shape));
+            }
             Ok(vec![Column { array: index, dtype: row_dtype, offset: 0, record_field: None, field: Arc::new(field) }])
         }
     }

@@ -6,6 +6,7 @@
 //! - `sink`: the DataFusion sink behind `COPY (query) TO 'x.npy'`.
 
 mod built;
+mod provenance;
 mod roundtrip;
 mod sink;
 

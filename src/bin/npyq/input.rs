@@ -248,8 +248,11 @@ fn open_parquet(path: &Path) -> anyhow::Result<Input> {
     let context = || path.display().to_string();
     let builder = ParquetRecordBatchReaderBuilder::try_new(open_file(path)?).with_context(context)?;
     let total_rows = u64::try_from(builder.metadata().file_metadata().num_rows()).ok();
+    // The reader's schema lacks the file's schema-level metadata (the numpy facts `.npy` output
+    // honours, such as a record array's descr and shape): take it from the stored Arrow schema.
+    let metadata = builder.schema().metadata().clone();
     let reader = builder.with_batch_size(BATCH_ROWS).build().with_context(context)?;
-    let schema = reader.schema();
+    let schema = Arc::new(Schema::new_with_metadata(reader.schema().fields().clone(), metadata));
     let name = context();
     let batches = reader.map(move |b| b.map_err(|e| from_arrow(e).context(name.clone())));
     Ok(Input { schema, total_rows, batches: Box::new(batches) })

@@ -13,22 +13,27 @@
 //! | Date32 / Date64 | `M8[D]` / `M8[ms]` |
 //! | Duration(unit) | `m8[unit]` |
 //! | FixedSizeList(T, k) | a sub-array `(T, (k,))`, nested lists adding dimensions |
+//! | List(T), LargeList(T) whose non-null rows all hold `k` items | as FixedSizeList(T, k) (a ragged list is refused, naming the column) |
 //! | other Struct | a nested record |
 //! | Dictionary(K, V) | as V (the values are written, not the keys) |
 //!
 //! numpy reads `S`/`U` values without their trailing NULs, so a value that ends in `\0` comes
 //! back shorter; interior NULs survive. Non-null NaN payloads are written as they are.
 //!
-//! Everything else (variable-length lists, decimals, times of day, intervals, maps, unions,
-//! Null) has no numpy form and is refused, naming the column.
+//! Everything else (list views, decimals, times of day, intervals, maps, unions, Null) has no
+//! numpy form and is refused, naming the column.
 //!
-//! Widths of `U`/`S` depend on the data. Such a type is a *variable leaf*; the leaves are
-//! numbered depth-first, and [`numpy_dtype`] takes their widths in that order (see
-//! [`measure_widths`]).
+//! Widths of `U`/`S` and the length of a List's rows depend on the data. Such a type is a
+//! *variable leaf*; the leaves are numbered depth-first (a list before the leaves of its
+//! items), and [`numpy_dtype`] takes their widths in that order (see [`measure_widths`]).
+//!
+//! Fields carrying `numpy.descr` metadata (what the reader writes) get that exact dtype back
+//! when it fits the data (see `super::provenance`): string widths, padding, offsets, titles.
 
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{DataType, Fields, TimeUnit as ArrowTimeUnit};
 
+use super::provenance::refine;
 use crate::error::{ErrorKind, NpyError, Result};
 use crate::format::dtype::{DType, Endian, Record, RecordField, TimeUnit};
 
@@ -39,9 +44,36 @@ pub fn variable_leaves(data_type: &DataType) -> usize {
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView => 1,
         DataType::Struct(fields) => fields.iter().map(|f| variable_leaves(f.data_type())).sum(),
         DataType::FixedSizeList(item, _) => variable_leaves(item.data_type()),
+        DataType::List(item) | DataType::LargeList(item) => 1 + variable_leaves(item.data_type()),
         DataType::Dictionary(_, values) => variable_leaves(values),
         _ => 0,
     }
+}
+
+/// A list leaf's width before any row was seen (see [`initial_widths`]).
+pub const UNSEEN_LIST_LEN: usize = usize::MAX;
+
+/// The starting width of each variable leaf of `data_type`, depth-first: 0 for strings and
+/// binaries (widened to the longest value), [`UNSEEN_LIST_LEN`] for lists (set by the first
+/// non-null row, which every other row must then match).
+pub fn initial_widths(data_type: &DataType) -> Vec<usize> {
+    let mut out = Vec::new();
+    fn walk(data_type: &DataType, out: &mut Vec<usize>) {
+        match data_type {
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => out.push(0),
+            DataType::Binary | DataType::LargeBinary | DataType::BinaryView => out.push(0),
+            DataType::Struct(fields) => fields.iter().for_each(|f| walk(f.data_type(), out)),
+            DataType::FixedSizeList(item, _) => walk(item.data_type(), out),
+            DataType::List(item) | DataType::LargeList(item) => {
+                out.push(UNSEEN_LIST_LEN);
+                walk(item.data_type(), out);
+            }
+            DataType::Dictionary(_, values) => walk(values, out),
+            _ => {}
+        }
+    }
+    walk(data_type, &mut out);
+    out
 }
 
 /// The numpy item type of a column of `data_type` named `path` (a dotted path for nested
@@ -77,29 +109,41 @@ pub fn numpy_dtype(path: &str, data_type: &DataType, widths: &mut dyn Iterator<I
         DataType::FixedSizeList(item, len) => {
             // A zero-length axis is fine in numpy (shape (3, 0)); a negative one cannot happen.
             let len = usize::try_from(*len).map_err(|_| unwritable_type(path, data_type, "negative list size"))?;
-            match numpy_dtype(path, item.data_type(), widths)? {
-                // Nested lists become one sub-array with more dimensions, as numpy has it.
-                DType::SubArray { base, mut shape } => {
-                    shape.insert(0, len);
-                    DType::SubArray { base, shape }
-                }
-                base => DType::SubArray { base: Box::new(base), shape: vec![len] },
-            }
+            sub_array_of(len, numpy_dtype(path, item.data_type(), widths)?)
+        }
+        DataType::List(item) | DataType::LargeList(item) => {
+            // Rows of one length (checked as they are measured): an extra dimension. No rows at
+            // all give length 0, shape (0, 0), as numpy's `np.empty((0, 0))`.
+            let len = widths.next().filter(|&n| n != UNSEEN_LIST_LEN).unwrap_or(0);
+            sub_array_of(len, numpy_dtype(path, item.data_type(), widths)?)
         }
         DataType::Dictionary(_, values) => numpy_dtype(path, values, widths)?,
         other => return Err(unwritable_type(path, other, reason_for(other))),
     })
 }
 
+/// `len` items of `item` as a sub-array; nested lists become one sub-array with more
+/// dimensions, as numpy has it.
+fn sub_array_of(len: usize, item: DType) -> DType {
+    match item {
+        DType::SubArray { base, mut shape } => {
+            shape.insert(0, len);
+            DType::SubArray { base, shape }
+        }
+        base => DType::SubArray { base: Box::new(base), shape: vec![len] },
+    }
+}
+
 /// A record of `fields` (the columns of a structured array, or a nested struct's children),
-/// packed in order without padding.
+/// packed in order without padding; each field's dtype as its `numpy.descr` says where that
+/// fits the data (so a nested record keeps its own padding and offsets).
 pub fn record(path: &str, fields: &Fields, widths: &mut dyn Iterator<Item = usize>) -> Result<Record> {
     check_field_names(path, fields)?;
     let mut offset = 0;
     let mut out = Vec::with_capacity(fields.len());
     for field in fields {
         let field_path = join_path(path, field.name());
-        let dtype = numpy_dtype(&field_path, field.data_type(), widths)?;
+        let dtype = refine(field, numpy_dtype(&field_path, field.data_type(), widths)?);
         let size = dtype.itemsize();
         out.push(RecordField { name: field.name().clone(), title: None, offset, dtype });
         offset += size;
@@ -107,12 +151,13 @@ pub fn record(path: &str, fields: &Fields, widths: &mut dyn Iterator<Item = usiz
     Ok(Record { fields: out, itemsize: offset })
 }
 
-/// numpy refuses records with an empty or a repeated field name (an empty name means padding).
+/// numpy refuses records with a repeated field name, and reads a field named `''` of a void
+/// or sub-array type back as padding (`descr_to_dtype`); `''` of any other type is a field.
 pub fn check_field_names(path: &str, fields: &Fields) -> Result<()> {
     let mut seen = std::collections::HashSet::new();
     for field in fields {
-        let reason = if field.name().is_empty() {
-            "numpy field names must not be empty"
+        let reason = if field.name().is_empty() && reads_back_as_padding(field.data_type()) {
+            "numpy reads a field named '' of a void or sub-array type back as padding"
         } else if !seen.insert(field.name().as_str()) {
             "numpy field names must be unique"
         } else {
@@ -123,6 +168,14 @@ pub fn check_field_names(path: &str, fields: &Fields) -> Result<()> {
         return Err(if path.is_empty() { error } else { error.in_column(path) });
     }
     Ok(())
+}
+
+fn reads_back_as_padding(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::FixedSizeBinary(_) | DataType::FixedSizeList(_, _) | DataType::List(_) | DataType::LargeList(_) => true,
+        DataType::Dictionary(_, values) => reads_back_as_padding(values),
+        _ => false,
+    }
 }
 
 /// `a.b` for field `b` of column `a`; `b` at the top.
@@ -148,8 +201,9 @@ pub fn complex_bytes(fields: &Fields) -> Option<u8> {
 }
 
 /// Widen each variable leaf's width in `widths` (depth-first, as [`numpy_dtype`] reads them) to
-/// fit the values of `array`: characters for strings, bytes for binaries.
-pub fn measure_widths(array: &dyn Array, widths: &mut [usize], next: &mut usize) {
+/// fit the values of `array`: characters for strings, bytes for binaries; and set each list
+/// leaf to its rows' length, failing (naming `path`, the column) on a row of another length.
+pub fn measure_widths(path: &str, array: &dyn Array, widths: &mut [usize], next: &mut usize) -> Result<()> {
     let mut widen = |width: usize| {
         if let Some(w) = widths.get_mut(*next) {
             *w = (*w).max(width);
@@ -163,19 +217,60 @@ pub fn measure_widths(array: &dyn Array, widths: &mut [usize], next: &mut usize)
         DataType::Binary => widen(max_len(array.as_binary::<i32>().iter())),
         DataType::LargeBinary => widen(max_len(array.as_binary::<i64>().iter())),
         DataType::BinaryView => widen(max_len(array.as_binary_view().iter())),
-        DataType::Struct(_) => {
-            for child in array.as_struct().columns() {
-                measure_widths(child.as_ref(), widths, next);
+        DataType::Struct(fields) => {
+            for (field, child) in fields.iter().zip(array.as_struct().columns()) {
+                measure_widths(&join_path(path, field.name()), child.as_ref(), widths, next)?;
             }
         }
-        DataType::FixedSizeList(_, _) => measure_widths(array.as_fixed_size_list().values().as_ref(), widths, next),
+        DataType::FixedSizeList(_, _) => {
+            measure_widths(path, array.as_fixed_size_list().values().as_ref(), widths, next)?
+        }
+        DataType::List(_) => {
+            let list = array.as_list::<i32>();
+            measure_list(path, list.offsets().lengths(), list.nulls(), widths, next)?;
+            measure_widths(path, list.values().as_ref(), widths, next)?;
+        }
+        DataType::LargeList(_) => {
+            let list = array.as_list::<i64>();
+            measure_list(path, list.offsets().lengths(), list.nulls(), widths, next)?;
+            measure_widths(path, list.values().as_ref(), widths, next)?;
+        }
         DataType::Dictionary(_, values) => {
             if let Ok(plain) = datafusion::arrow::compute::cast(array, values) {
-                measure_widths(plain.as_ref(), widths, next);
+                measure_widths(path, plain.as_ref(), widths, next)?;
             }
         }
         _ => {}
     }
+    Ok(())
+}
+
+/// A list leaf: every non-null row must have the length the first one had.
+fn measure_list(
+    path: &str,
+    lengths: impl Iterator<Item = usize>,
+    nulls: Option<&datafusion::arrow::buffer::NullBuffer>,
+    widths: &mut [usize],
+    next: &mut usize,
+) -> Result<()> {
+    let slot = *next;
+    *next += 1;
+    let Some(width) = widths.get_mut(slot) else { return Ok(()) };
+    for (row, len) in lengths.enumerate() {
+        if nulls.is_some_and(|n| n.is_null(row)) {
+            continue;
+        }
+        if *width == UNSEEN_LIST_LEN {
+            *width = len;
+        } else if *width != len {
+            return Err(NpyError::from(ErrorKind::Unwritable {
+                what: format!("a list of {len} items after lists of {width}"),
+                reason: "numpy arrays have fixed-size items, so every row must hold the same number".into(),
+            })
+            .in_column(path));
+        }
+    }
+    Ok(())
 }
 
 fn max_chars<'a>(values: impl Iterator<Item = Option<&'a str>>) -> usize {
@@ -296,7 +391,7 @@ mod tests {
 
     #[test]
     fn refusals_name_the_column_and_the_type() {
-        let list = DataType::List(Arc::new(Field::new("item", DataType::Int32, true)));
+        let list = DataType::ListView(Arc::new(Field::new("item", DataType::Int32, true)));
         let e = numpy_dtype("tags", &list, &mut std::iter::empty()).unwrap_err();
         assert_eq!(e.location.column.as_deref(), Some("tags"));
         assert!(e.to_string().contains("variable-length"), "{e}");
@@ -305,10 +400,36 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_and_empty_field_names_are_refused() {
+    fn lists_of_one_length_are_a_dimension_and_ragged_ones_name_the_column() {
+        use datafusion::arrow::array::ListArray;
+        use datafusion::arrow::datatypes::Float32Type;
+        let rows = vec![Some(vec![Some(1.0f32), Some(2.0)]), None, Some(vec![Some(3.0), Some(4.0)])];
+        let list = ListArray::from_iter_primitive::<Float32Type, _, _>(rows);
+        let mut widths = initial_widths(list.data_type());
+        assert_eq!(widths, [UNSEEN_LIST_LEN]);
+        measure_widths("emb", &list, &mut widths, &mut 0).unwrap();
+        assert_eq!(widths, [2]);
+        assert_eq!(
+            numpy_dtype("emb", list.data_type(), &mut widths.iter().copied()).unwrap(),
+            DType::SubArray { base: Box::new(DType::Float { bytes: 4, endian: Endian::Little }), shape: vec![2] }
+        );
+        // No row seen: length 0.
+        let none = numpy_dtype("emb", list.data_type(), &mut [UNSEEN_LIST_LEN].into_iter()).unwrap();
+        assert!(matches!(none, DType::SubArray { shape, .. } if shape == vec![0]));
+        let ragged = ListArray::from_iter_primitive::<Float32Type, _, _>(vec![Some(vec![Some(1.0f32)])]);
+        let e = measure_widths("emb", &ragged, &mut widths, &mut 0).unwrap_err();
+        assert_eq!(e.location.column.as_deref(), Some("emb"));
+        assert!(e.to_string().contains("a list of 1 items after lists of 2"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_names_and_void_fields_named_empty_are_refused() {
         let dup = Fields::from(vec![Field::new("a", DataType::Int8, true), Field::new("a", DataType::Int8, true)]);
         assert!(record("", &dup, &mut std::iter::empty()).unwrap_err().to_string().contains("unique"));
+        // numpy keeps a field named '' unless its type is void (then it is padding).
         let empty = Fields::from(vec![Field::new("", DataType::Int8, true)]);
-        assert!(record("p", &empty, &mut std::iter::empty()).unwrap_err().to_string().contains("empty"));
+        assert_eq!(record("p", &empty, &mut std::iter::empty()).unwrap().fields[0].name, "");
+        let void = Fields::from(vec![Field::new("", DataType::FixedSizeBinary(2), true)]);
+        assert!(record("p", &void, &mut std::iter::empty()).unwrap_err().to_string().contains("padding"));
     }
 }

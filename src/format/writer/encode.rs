@@ -8,7 +8,8 @@
 //! complex parts) or NaT (datetimes, timedeltas); any other type has no missing value, so the
 //! [`NullPolicy`] decides: an error naming the column and row, or zero bytes.
 
-use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::compute::CastOptions;
 use datafusion::arrow::buffer::{BooleanBuffer, NullBuffer};
 use datafusion::arrow::datatypes::DataType;
 
@@ -122,7 +123,8 @@ fn dtype_name(dtype: &DType) -> String {
     }
 }
 
-/// Records: each field's bytes for all rows, then interleaved into items.
+/// Records: each field's bytes for all rows, then placed at the fields' offsets in items of
+/// the record's size (gaps, i.e. padding, are zero bytes, as in a fresh numpy array).
 fn encode_record(
     array: &dyn Array,
     nulls: Option<&NullBuffer>,
@@ -138,9 +140,9 @@ fn encode_record(
     for (field, child) in record.fields.iter().zip(structs.columns()) {
         let mut bytes = Vec::with_capacity(child.len() * field.dtype.itemsize());
         encode(child.as_ref(), nulls, &field.dtype, &ctx.field(&field.name), &mut bytes)?;
-        parts.push((bytes, field.dtype.itemsize()));
+        parts.push(Part { bytes, size: field.dtype.itemsize(), offset: field.offset });
     }
-    interleave(&parts, array.len(), out);
+    scatter(&parts, array.len(), record.itemsize, out);
     Ok(())
 }
 
@@ -157,21 +159,34 @@ fn encode_complex(
         return Err(mismatch(array, &part, ctx));
     };
     let mut parts = Vec::with_capacity(2);
-    for (name, child) in ["real", "imag"].iter().zip(structs.columns()) {
+    for ((name, child), offset) in ["real", "imag"].iter().zip(structs.columns()).zip([0, part_bytes]) {
         let mut bytes = Vec::with_capacity(child.len() * part_bytes);
         encode(child.as_ref(), nulls, &part, &ctx.field(name), &mut bytes)?;
-        parts.push((bytes, part_bytes));
+        parts.push(Part { bytes, size: part_bytes, offset });
     }
-    interleave(&parts, array.len(), out);
+    scatter(&parts, array.len(), 2 * part_bytes, out);
     Ok(())
 }
 
-/// Row `r` of the output is row `r` of each part, in order.
-fn interleave(parts: &[(Vec<u8>, usize)], rows: usize, out: &mut Vec<u8>) {
-    out.reserve(rows * parts.iter().map(|(_, size)| size).sum::<usize>());
-    for row in 0..rows {
-        for (bytes, size) in parts {
-            out.extend_from_slice(&bytes[row * size..(row + 1) * size]);
+/// One field's bytes for a run of items: `size` bytes each, to go at `offset` in every item.
+pub struct Part {
+    pub bytes: Vec<u8>,
+    pub size: usize,
+    pub offset: usize,
+}
+
+/// `count` items of `itemsize` bytes: item `i` holds item `i` of each part at the part's offset,
+/// zeros elsewhere.
+pub fn scatter(parts: &[Part], count: usize, itemsize: usize, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(start + count * itemsize, 0);
+    let items = &mut out[start..];
+    for part in parts {
+        if part.size == 0 {
+            continue;
+        }
+        for (item, value) in items.chunks_exact_mut(itemsize).zip(part.bytes.chunks_exact(part.size)) {
+            item[part.offset..part.offset + part.size].copy_from_slice(value);
         }
     }
 }
@@ -189,6 +204,7 @@ fn encode_sub_array(
     let mut nulls = nulls;
     let mut items_per_row = ctx.items_per_row.max(1);
     for &len in shape {
+        values = list_as_fixed_size(values, len)?;
         let Some(list) = values.as_fixed_size_list_opt().filter(|l| l.value_length() as usize == len) else {
             return Err(mismatch(values.as_ref(), base, ctx));
         };
@@ -199,6 +215,24 @@ fn encode_sub_array(
     }
     let inner = Context { items_per_row, ..ctx.clone() };
     encode(values.as_ref(), nulls.as_ref(), base, &inner, out)
+}
+
+/// A List (or LargeList) whose rows all hold `len` items, which `super::dtype_map::measure_widths`
+/// checked, as a FixedSizeList (a null row gets `len` null items); any other array as it is.
+fn list_as_fixed_size(values: ArrayRef, len: usize) -> Result<ArrayRef> {
+    match values.data_type() {
+        DataType::List(item) | DataType::LargeList(item) => {
+            let size = i32::try_from(len).map_err(|_| internal_list_length(len))?;
+            let fixed = DataType::FixedSizeList(item.clone(), size);
+            let options = CastOptions { safe: false, ..Default::default() };
+            Ok(datafusion::arrow::compute::cast_with_options(&values, &fixed, &options)?)
+        }
+        _ => Ok(values),
+    }
+}
+
+fn internal_list_length(len: usize) -> NpyError {
+    NpyError::from(ErrorKind::Unwritable { what: format!("lists of {len} items"), reason: "too long".into() })
 }
 
 /// Each validity bit repeated `times` times: a list's nulls spread over its items.

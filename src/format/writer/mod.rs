@@ -36,6 +36,7 @@ mod encode;
 mod header;
 mod npy;
 mod npz;
+mod provenance;
 mod spill;
 
 use std::path::{Path, PathBuf};
@@ -48,7 +49,7 @@ use tempfile::NamedTempFile;
 use crate::error::{ErrorKind, NpyError, Result, ResultExt};
 use crate::format::dtype::DType;
 use dtype_map::{check_field_names, numpy_dtype, record, variable_leaves};
-use encode::{encode, Context};
+use encode::{encode, scatter, Context, Part};
 
 pub use header::npy_header;
 
@@ -128,10 +129,12 @@ impl ArrayFileWriter {
     }
 
     fn create(path: &Path, schema: SchemaRef, options: WriteOptions) -> Result<Self> {
-        if schema.fields().is_empty() {
-            return Err(unwritable("a table without columns", "a numpy array needs at least one column"));
+        // Column names must be unique (as record fields, or as .npz members); whether one may
+        // be '' is the record's business (`dtype_map::record`), and a lone column's name is
+        // no field name at all.
+        if schema.fields().len() > 1 {
+            check_field_names("", schema.fields())?;
         }
-        check_field_names("", schema.fields())?;
         let dir = match path.parent() {
             Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
             _ => PathBuf::from("."),
@@ -224,21 +227,26 @@ struct OutputColumns {
 }
 
 impl OutputColumns {
-    fn new(schema: &Schema, indices: Vec<usize>) -> Self {
+    /// The columns `indices` of `schema`; with `whole_array`, the schema's metadata too (it
+    /// describes the array the columns are the fields of, see [`provenance::array_record`]).
+    fn new(schema: &Schema, indices: Vec<usize>, whole_array: bool) -> Self {
         let fields: Fields = indices.iter().map(|&i| Arc::new(schema.field(i).clone().with_nullable(true))).collect();
-        OutputColumns { indices, schema: Arc::new(Schema::new(fields)) }
+        let metadata = if whole_array { schema.metadata().clone() } else { Default::default() };
+        OutputColumns { indices, schema: Arc::new(Schema::new_with_metadata(fields, metadata)) }
     }
 
     /// These columns of `batch`, under this schema (nested names and nullability may differ).
     fn take(&self, batch: &RecordBatch) -> Result<RecordBatch> {
         let columns = self.indices.iter().map(|&i| Arc::clone(batch.column(i))).collect();
-        let same_layout = RecordBatchOptions::new().with_match_field_names(false);
+        let same_layout =
+            RecordBatchOptions::new().with_match_field_names(false).with_row_count(Some(batch.num_rows()));
         Ok(RecordBatch::try_new_with_options(Arc::clone(&self.schema), columns, &same_layout)?)
     }
 
-    /// The item type with every string width 1: checks that each column has a numpy form.
+    /// The item type with every string width 1 (no width given): checks that each column has a
+    /// numpy form.
     fn check_types(&self) -> Result<()> {
-        item_dtype(self.schema.fields(), &mut std::iter::repeat(1)).map(|_| ())
+        item_for(&self.schema, &mut std::iter::empty()).map(|_| ())
     }
 
     fn has_strings(&self) -> bool {
@@ -246,41 +254,110 @@ impl OutputColumns {
     }
 }
 
-/// The item type of an array holding `fields`: one column's own type (so a struct column
-/// becomes a record of its fields), or a record of the columns. Built directly from the
-/// columns when there are several, so two columns `real`, `imag` stay two fields.
-fn item_dtype(fields: &Fields, widths: &mut dyn Iterator<Item = usize>) -> Result<DType> {
+/// What the array holding some columns is: its item type and shape after the first axis, and
+/// how the columns make its items.
+#[derive(Debug, Clone)]
+struct Item {
+    /// The header's item type (never a sub-array: those are `dims`).
+    dtype: DType,
+    /// The array's dimensions after the first.
+    dims: Vec<usize>,
+    /// Written as a 0-d array (shape `()`) if exactly one row is written.
+    zero_d: bool,
+    /// The columns are the fields of the record `dtype` (else the one column is the item).
+    columns_are_fields: bool,
+}
+
+/// The array holding the columns of `schema`: one column's own type (so a struct column
+/// becomes a record of its fields, a FixedSizeList column extra dimensions), or a record of the
+/// columns (built directly from them, so two columns `real`, `imag` stay two fields). The
+/// reader's metadata is honoured where it fits (see [`provenance`]): a structured array of one
+/// field or of several dimensions, a 0-d array, exact widths, padding and offsets.
+fn item_for(schema: &Schema, widths: &mut dyn Iterator<Item = usize>) -> Result<Item> {
+    // Each attempt below reads the widths from the start.
+    let widths: Vec<usize> = widths.collect();
+    let fields = schema.fields();
+    if !schema.metadata().is_empty() {
+        // Columns that make no record (a name used twice, say) make no record array either.
+        let columns = record("", fields, &mut widths.iter().copied()).ok();
+        if let Some(array) = columns.and_then(|columns| provenance::array_record(schema, &columns)) {
+            let split = !array.dims.is_empty();
+            return Ok(Item {
+                dtype: DType::Record(array.record),
+                dims: array.dims,
+                zero_d: array.zero_d && !split,
+                columns_are_fields: true,
+            });
+        }
+    }
     match &fields[..] {
-        [only] => numpy_dtype(only.name(), only.data_type(), widths),
-        _ => Ok(DType::Record(record("", fields, widths)?)),
+        [] => Err(unwritable("a table without columns", "a numpy array needs at least one column")),
+        [only] => {
+            let dtype = provenance::refine(only, numpy_dtype(only.name(), only.data_type(), &mut widths.iter().copied())?);
+            let (dtype, dims) = match dtype {
+                DType::SubArray { base, shape } => (*base, shape),
+                other => (other, vec![]),
+            };
+            let zero_d = dims.is_empty() && provenance::is_zero_d(only);
+            Ok(Item { dtype, dims, zero_d, columns_are_fields: false })
+        }
+        _ => Ok(Item {
+            dtype: DType::Record(record("", fields, &mut widths.iter().copied())?),
+            dims: vec![],
+            zero_d: false,
+            columns_are_fields: true,
+        }),
     }
 }
 
-/// The header of an array of `rows` items of `item`. A top-level sub-array is not an item
-/// type but extra dimensions of the array: shape `(rows, a, b)`.
-fn header_for(item: &DType, rows: u64) -> Result<Vec<u8>> {
-    let (base, inner) = match item {
-        DType::SubArray { base, shape } => (base.as_ref(), shape.as_slice()),
-        other => (other, &[][..]),
+/// The header of an array of `rows` rows of `item`: shape `(rows, *dims)`, or `()`.
+fn header_for(item: &Item, rows: u64) -> Result<Vec<u8>> {
+    let shape: Vec<u64> = if item.zero_d && rows == 1 {
+        vec![]
+    } else {
+        std::iter::once(rows).chain(item.dims.iter().map(|&d| d as u64)).collect()
     };
-    let shape: Vec<u64> = std::iter::once(rows).chain(inner.iter().map(|&d| d as u64)).collect();
-    npy_header(&base.descr(), &shape)
+    npy_header(&item.dtype.descr(), &shape)
 }
 
 /// The bytes of one batch's rows for an array of `item`s.
-fn encode_rows(batch: &RecordBatch, item: &DType, first_row: u64, nulls: NullPolicy) -> Result<Vec<u8>> {
+fn encode_rows(batch: &RecordBatch, item: &Item, first_row: u64, nulls: NullPolicy) -> Result<Vec<u8>> {
+    let elements: usize = item.dims.iter().product();
+    let mut out = Vec::with_capacity(batch.num_rows() * elements * item.dtype.itemsize());
+    if let (DType::Record(record), true, false) = (&item.dtype, item.columns_are_fields, item.dims.is_empty()) {
+        // A record array of more than one axis: each column holds one field for every element
+        // of the row; the items are the elements, each with all the fields.
+        let mut parts = Vec::with_capacity(record.fields.len());
+        for (field, column) in record.fields.iter().zip(batch.columns()) {
+            let dtype = DType::SubArray { base: Box::new(field.dtype.clone()), shape: item.dims.clone() };
+            let ctx = Context { column: field.name.clone(), first_row, items_per_row: 1, nulls };
+            let mut bytes = Vec::with_capacity(batch.num_rows() * dtype.itemsize());
+            encode(plain(column)?.as_ref(), None, &dtype, &ctx, &mut bytes)?;
+            parts.push(Part { bytes, size: field.dtype.itemsize(), offset: field.offset });
+        }
+        scatter(&parts, batch.num_rows() * elements, record.itemsize, &mut out);
+        return Ok(out);
+    }
     let (array, column): (ArrayRef, String) = match batch.columns() {
-        [only] => (plain(only)?, batch.schema_ref().field(0).name().clone()),
+        [only] if !item.columns_are_fields => (plain(only)?, batch.schema_ref().field(0).name().clone()),
         columns => {
             let columns = columns.iter().map(plain).collect::<Result<Vec<_>>>()?;
             let fields: Fields =
                 batch.schema_ref().fields().iter().zip(&columns).map(|(f, c)| field_like(f, c)).collect();
-            (Arc::new(StructArray::try_new(fields, columns, None)?), String::new())
+            let structs = if columns.is_empty() {
+                StructArray::new_empty_fields(batch.num_rows(), None)
+            } else {
+                StructArray::try_new(fields, columns, None)?
+            };
+            (Arc::new(structs), String::new())
         }
     };
+    let dtype = match item.dims.as_slice() {
+        [] => item.dtype.clone(),
+        dims => DType::SubArray { base: Box::new(item.dtype.clone()), shape: dims.to_vec() },
+    };
     let ctx = Context { column, first_row, items_per_row: 1, nulls };
-    let mut out = Vec::with_capacity(array.len() * item.itemsize());
-    encode(array.as_ref(), None, item, &ctx, &mut out)?;
+    encode(array.as_ref(), None, &dtype, &ctx, &mut out)?;
     Ok(out)
 }
 
@@ -294,7 +371,7 @@ fn check_spilled_nulls(batch: &RecordBatch, widths: Vec<usize>, first_row: u64, 
     if nulls != NullPolicy::Error || !batch.columns().iter().any(|c| has_nulls(&c.to_data())) {
         return Ok(());
     }
-    let item = item_dtype(batch.schema_ref().fields(), &mut widths.into_iter())?;
+    let item = item_for(batch.schema_ref(), &mut widths.into_iter())?;
     encode_rows(batch, &item, first_row, nulls).map(|_| ())
 }
 

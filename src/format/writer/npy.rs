@@ -1,6 +1,6 @@
 //! One `.npy`: a plain array of one column, or a structured array of several.
 
-use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use datafusion::arrow::datatypes::Schema;
@@ -9,10 +9,9 @@ use tempfile::NamedTempFile;
 
 use super::spill::Spill;
 use super::{
-    check_spilled_nulls, encode_rows, header_for, internal, item_dtype, temp_file_in, NullPolicy, OutputColumns,
+    check_spilled_nulls, encode_rows, header_for, internal, item_for, temp_file_in, Item, NullPolicy, OutputColumns,
 };
 use crate::error::Result;
-use crate::format::dtype::DType;
 
 pub struct NpyOutput {
     columns: OutputColumns,
@@ -23,20 +22,20 @@ pub struct NpyOutput {
 
 enum State {
     /// Fixed widths: items follow a header for 0 rows, patched at the end.
-    Direct { item: DType, header_len: usize },
+    Direct { item: Item, header_len: usize },
     /// Strings: batches spilled until the widths are known; the file is written at the end.
     Spilled(Box<Spill>),
 }
 
 impl NpyOutput {
     pub fn create(schema: &Schema, path: &Path, dir: &Path) -> Result<Self> {
-        let columns = OutputColumns::new(schema, (0..schema.fields().len()).collect());
+        let columns = OutputColumns::new(schema, (0..schema.fields().len()).collect(), true);
         columns.check_types()?;
         let mut file = BufWriter::new(temp_file_in(dir, path)?);
         let state = if columns.has_strings() {
             State::Spilled(Box::new(Spill::create(dir, &columns.schema)?))
         } else {
-            let item = item_dtype(columns.schema.fields(), &mut std::iter::empty())?;
+            let item = item_for(&columns.schema, &mut std::iter::empty())?;
             let header = header_for(&item, 0)?;
             file.write_all(&header)?;
             State::Direct { item, header_len: header.len() }
@@ -63,16 +62,28 @@ impl NpyOutput {
             State::Direct { item, header_len } => {
                 // numpy's growth room makes the header for `rows` as long as the one for 0.
                 let header = header_for(&item, rows)?;
-                if header.len() != header_len {
+                if header.len() == header_len {
+                    self.file.seek(SeekFrom::Start(0))?;
+                    self.file.write_all(&header)?;
+                } else if rows == 1 {
+                    // A 0-d array's header has no growth room: write the file again, one item.
+                    let mut file = self.file.into_inner().map_err(|e| e.into_error())?;
+                    let mut data = Vec::with_capacity(item.dtype.itemsize());
+                    file.seek(SeekFrom::Start(header_len as u64))?;
+                    file.read_to_end(&mut data)?;
+                    file.as_file().set_len(0)?;
+                    file.seek(SeekFrom::Start(0))?;
+                    file.write_all(&header)?;
+                    file.write_all(&data)?;
+                    return Ok(file);
+                } else {
                     return Err(internal("the final header does not fit the room reserved for it"));
                 }
-                self.file.seek(SeekFrom::Start(0))?;
-                self.file.write_all(&header)?;
             }
             State::Spilled(spill) => {
                 let spill = spill.finish()?;
                 let all: Vec<usize> = (0..self.columns.indices.len()).collect();
-                let item = item_dtype(self.columns.schema.fields(), &mut spill.widths(&all).into_iter())?;
+                let item = item_for(&self.columns.schema, &mut spill.widths(&all).into_iter())?;
                 self.file.write_all(&header_for(&item, rows)?)?;
                 let mut first_row = 0;
                 for batch in spill.batches(None)? {

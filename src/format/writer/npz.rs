@@ -17,11 +17,10 @@ use tempfile::NamedTempFile;
 
 use super::spill::{Spill, SpillFile};
 use super::{
-    check_spilled_nulls, encode_rows, header_for, internal, item_dtype, temp_file_in, zip_error, NpzCompression,
-    NullPolicy, OutputColumns,
+    check_spilled_nulls, encode_rows, header_for, internal, item_for, temp_file_in, zip_error, Item,
+    NpzCompression, NullPolicy, OutputColumns,
 };
 use crate::error::{Result, ResultExt};
-use crate::format::dtype::DType;
 
 pub struct NpzOutput {
     members: Vec<Member>,
@@ -44,7 +43,7 @@ struct Member {
 
 enum MemberKind {
     /// Fixed widths: the byte ranges of its items in the chunk file, batch by batch.
-    Direct { item: DType, chunks: Vec<(u64, u64)> },
+    Direct { item: Item, chunks: Vec<(u64, u64)> },
     /// Strings: its position among the spilled columns.
     Spilled { position: usize },
 }
@@ -54,14 +53,14 @@ impl NpzOutput {
         let mut members = Vec::with_capacity(schema.fields().len());
         let mut spilled_columns = Vec::new();
         for (index, field) in schema.fields().iter().enumerate() {
-            let column = OutputColumns::new(schema, vec![index]);
+            let column = OutputColumns::new(schema, vec![index], false);
             column.check_types().in_member(field.name())?;
             let kind = if column.has_strings() {
                 spilled_columns.push(index);
                 MemberKind::Spilled { position: spilled_columns.len() - 1 }
             } else {
                 MemberKind::Direct {
-                    item: item_dtype(column.schema.fields(), &mut std::iter::empty())?,
+                    item: item_for(&column.schema, &mut std::iter::empty())?,
                     chunks: vec![],
                 }
             };
@@ -70,7 +69,7 @@ impl NpzOutput {
         let spilled = if spilled_columns.is_empty() {
             None
         } else {
-            let columns = OutputColumns::new(schema, spilled_columns);
+            let columns = OutputColumns::new(schema, spilled_columns, false);
             let spill = Spill::create(dir, &columns.schema)?;
             Some((columns, spill))
         };
@@ -146,7 +145,7 @@ fn write_spilled(
     nulls: NullPolicy,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let item = item_dtype(member.column.schema.fields(), &mut spill.widths(&[position]).into_iter())?;
+    let item = item_for(&member.column.schema, &mut spill.widths(&[position]).into_iter())?;
     out.write_all(&header_for(&item, rows)?)?;
     // The projected spill has the one column, to be read under the member's own schema.
     let projected = OutputColumns { indices: vec![0], schema: member.column.schema.clone() };

@@ -11,28 +11,32 @@ use datafusion::arrow::ipc::reader::StreamReader;
 use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::arrow::record_batch::RecordBatch;
 
-use super::dtype_map::{measure_widths, variable_leaves};
+use super::dtype_map::{initial_widths, measure_widths};
 use super::plain;
 use crate::error::Result;
 
 /// The spill being written.
 pub struct Spill {
     writer: StreamWriter<BufWriter<File>>,
-    /// Per column, the widest value of each of its string/binary leaves so far.
+    /// Per column, the widest value of each of its string/binary leaves so far (and the
+    /// length of each list leaf's rows).
     widths: Vec<Vec<usize>>,
+    /// The columns' names, for errors.
+    names: Vec<String>,
 }
 
 impl Spill {
     pub fn create(dir: &Path, schema: &SchemaRef) -> Result<Self> {
         let writer = StreamWriter::try_new(BufWriter::new(tempfile::tempfile_in(dir)?), schema)?;
-        let widths = schema.fields().iter().map(|f| vec![0; variable_leaves(f.data_type())]).collect();
-        Ok(Spill { writer, widths })
+        let widths = schema.fields().iter().map(|f| initial_widths(f.data_type())).collect();
+        let names = schema.fields().iter().map(|f| f.name().clone()).collect();
+        Ok(Spill { writer, widths, names })
     }
 
     /// Measure and spill a batch with the spill's schema.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        for (column, widths) in batch.columns().iter().zip(&mut self.widths) {
-            measure_widths(plain(column)?.as_ref(), widths, &mut 0);
+        for ((column, widths), name) in batch.columns().iter().zip(&mut self.widths).zip(&self.names) {
+            measure_widths(name, plain(column)?.as_ref(), widths, &mut 0)?;
         }
         self.writer.write(batch)?;
         Ok(())
