@@ -72,6 +72,11 @@ const VIA: &[&str] = &["", "arrow", "arrows", "parquet"];
 const NOT_THROUGH_PARQUET: &[(&str, &str)] = &[
     ("rt_no_fields.npy", "Parquet written with no columns keeps no row count (3 rows come back as 0)"),
     ("rt_no_fields_itemsize.npy", "Parquet written with no columns keeps no row count"),
+    // Parquet has no second-precision timestamp: like pyarrow, every Parquet writer stores
+    // milliseconds, so these come back as `<M8[ms]` holding the same instants (checked by
+    // `interop::parquet_types`), not as `<M8[s]`.
+    ("rt_M8_s.npy", "Parquet stores second-precision datetimes as milliseconds"),
+    ("rt_M8_h.npy", "Parquet stores hour-precision datetimes as milliseconds"),
 ];
 
 #[test]
