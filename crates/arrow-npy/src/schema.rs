@@ -37,7 +37,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, TimeUnit as ArrowTimeUnit};
+use crate::arrow::datatypes::{DataType, Field, FieldRef, Fields, TimeUnit as ArrowTimeUnit};
 
 use super::dtype::{DType, Record, TimeUnit};
 use crate::error::ErrorKind;
@@ -239,7 +239,7 @@ pub fn time_mapping(dtype: &DType) -> Result<TimeMapping, ErrorKind> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::dtype::{Endian, RecordField};
+    use crate::dtype::{Endian, RecordField};
 
     fn dt(unit: TimeUnit, multiple: u32) -> DType {
         DType::DateTime { unit, multiple, endian: Endian::Little }

@@ -5,10 +5,10 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, FixedSizeListArray, Int64Array};
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
-use datafusion::arrow::error::ArrowError;
-use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions, RecordBatchReader};
+use crate::arrow::array::{Array, ArrayRef, AsArray, FixedSizeListArray, Int64Array};
+use crate::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
+use crate::arrow::error::ArrowError;
+use crate::arrow::record_batch::{RecordBatch, RecordBatchOptions, RecordBatchReader};
 
 use super::array::{ArrayData, NpyArray, RowReader};
 use super::bytes::open_file;
@@ -507,12 +507,12 @@ impl RecordBatchReader for NpyReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::AsArray;
-    use datafusion::arrow::datatypes::{Float32Type, Int64Type};
+    use crate::arrow::array::AsArray;
+    use crate::arrow::datatypes::{Float32Type, Int64Type};
     use std::io::Write;
 
     fn corpus(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus/files").join(name)
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/corpus/files").join(name)
     }
 
     fn read_all(table: &NpyTable, batch_size: usize) -> Vec<RecordBatch> {
@@ -578,7 +578,7 @@ mod tests {
             let batch = batch.unwrap();
             let outer = batch.column(0).as_fixed_size_list();
             let inner = outer.values().as_fixed_size_list();
-            let values = inner.values().as_primitive::<datafusion::arrow::datatypes::Int32Type>();
+            let values = inner.values().as_primitive::<crate::arrow::datatypes::Int32Type>();
             rows.push(values.values().to_vec());
         }
         assert_eq!(rows, vec![vec![4, 5, 6, 7], vec![8, 9, 10, 11]]);
@@ -592,7 +592,7 @@ mod tests {
         let a = read_all(&stored, 100);
         let b = read_all(&deflated, 4);
         assert_eq!(b.len(), 2, "6 rows in batches of 4");
-        let b = datafusion::arrow::compute::concat_batches(&deflated.schema(), &b).unwrap();
+        let b = crate::arrow::compute::concat_batches(&deflated.schema(), &b).unwrap();
         assert_eq!(a[0], b);
     }
 
@@ -648,7 +648,7 @@ mod tests {
         let path = dir.path().join("bad.npz");
         let mut bytes = std::fs::read(corpus("dataset_compressed.npz")).unwrap();
         // Flip bits in the middle of the first member's compressed data (past its header).
-        let members = list_members(&datafusion::arrow::buffer::Buffer::from_vec(bytes.clone())).unwrap();
+        let members = list_members(&crate::arrow::buffer::Buffer::from_vec(bytes.clone())).unwrap();
         let first = &members[0];
         let at = (first.data_start + first.compressed_size * 3 / 4) as usize;
         bytes[at] ^= 0x5a;

@@ -19,8 +19,8 @@ mod primitive;
 mod strings;
 mod temporal;
 
-use datafusion::arrow::array::{new_empty_array, ArrayRef};
-use datafusion::arrow::buffer::{Buffer, MutableBuffer};
+use crate::arrow::array::{new_empty_array, ArrayRef};
+use crate::arrow::buffer::{Buffer, MutableBuffer};
 
 use super::dtype::{DType, Endian};
 use super::schema::{arrow_type, time_mapping, TimeMapping};

@@ -1,4 +1,4 @@
-//! Arrow type → numpy dtype: the inverse of `crate::format::schema` (SPEC §3, §7).
+//! Arrow type → numpy dtype: the inverse of `crate::schema` (SPEC §3, §7).
 //!
 //! | Arrow | numpy |
 //! |---|---|
@@ -26,11 +26,11 @@
 //! numbered depth-first, and [`numpy_dtype`] takes their widths in that order (see
 //! [`measure_widths`]).
 
-use datafusion::arrow::array::{Array, AsArray};
-use datafusion::arrow::datatypes::{DataType, Fields, TimeUnit as ArrowTimeUnit};
+use crate::arrow::array::{Array, AsArray};
+use crate::arrow::datatypes::{DataType, Fields, TimeUnit as ArrowTimeUnit};
 
 use crate::error::{ErrorKind, NpyError, Result};
-use crate::format::dtype::{DType, Endian, Record, RecordField, TimeUnit};
+use crate::dtype::{DType, Endian, Record, RecordField, TimeUnit};
 
 /// How many `U`/`S` leaves (widths known only from the data) `data_type` has.
 pub fn variable_leaves(data_type: &DataType) -> usize {
@@ -170,7 +170,7 @@ pub fn measure_widths(array: &dyn Array, widths: &mut [usize], next: &mut usize)
         }
         DataType::FixedSizeList(_, _) => measure_widths(array.as_fixed_size_list().values().as_ref(), widths, next),
         DataType::Dictionary(_, values) => {
-            if let Ok(plain) = datafusion::arrow::compute::cast(array, values) {
+            if let Ok(plain) = crate::arrow::compute::cast(array, values) {
                 measure_widths(plain.as_ref(), widths, next);
             }
         }
@@ -233,7 +233,7 @@ fn unwritable_type(path: &str, data_type: &DataType, reason: &str) -> NpyError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::datatypes::{Field, IntervalUnit};
+    use crate::arrow::datatypes::{Field, IntervalUnit};
     use std::sync::Arc;
 
     fn fixed(dt: &DataType) -> DType {

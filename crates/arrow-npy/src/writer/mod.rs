@@ -41,12 +41,12 @@ mod spill;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayData, ArrayRef, RecordBatch, RecordBatchOptions, StructArray};
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
+use crate::arrow::array::{Array, ArrayData, ArrayRef, RecordBatch, RecordBatchOptions, StructArray};
+use crate::arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
 use tempfile::NamedTempFile;
 
 use crate::error::{ErrorKind, NpyError, Result, ResultExt};
-use crate::format::dtype::DType;
+use crate::dtype::DType;
 use dtype_map::{check_field_names, numpy_dtype, record, variable_leaves};
 use encode::{encode, Context};
 
@@ -99,8 +99,8 @@ enum Body {
 /// at `path` only when [`ArrayFileWriter::finish`] succeeds.
 ///
 /// ```no_run
-/// # use datafusion_npy::{ArrayFileWriter, WriteOptions};
-/// # fn demo(batches: Vec<datafusion::arrow::record_batch::RecordBatch>) -> datafusion_npy::Result<()> {
+/// # use arrow_npy::{ArrayFileWriter, WriteOptions};
+/// # fn demo(batches: Vec<arrow_array::RecordBatch>) -> arrow_npy::Result<()> {
 /// let mut writer = ArrayFileWriter::try_new("out.npy", batches[0].schema(), WriteOptions::default())?;
 /// for batch in &batches {
 ///     writer.write(batch)?;
@@ -301,7 +301,7 @@ fn check_spilled_nulls(batch: &RecordBatch, widths: Vec<usize>, first_row: u64, 
 /// A dictionary column as its values (numpy has no dictionary encoding).
 fn plain(column: &ArrayRef) -> Result<ArrayRef> {
     match column.data_type() {
-        DataType::Dictionary(_, values) => Ok(datafusion::arrow::compute::cast(column, values)?),
+        DataType::Dictionary(_, values) => Ok(crate::arrow::compute::cast(column, values)?),
         _ => Ok(Arc::clone(column)),
     }
 }

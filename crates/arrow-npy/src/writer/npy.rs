@@ -3,8 +3,8 @@
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use datafusion::arrow::datatypes::Schema;
-use datafusion::arrow::record_batch::RecordBatch;
+use crate::arrow::datatypes::Schema;
+use crate::arrow::record_batch::RecordBatch;
 use tempfile::NamedTempFile;
 
 use super::spill::Spill;
@@ -12,7 +12,7 @@ use super::{
     check_spilled_nulls, encode_rows, header_for, internal, item_dtype, temp_file_in, NullPolicy, OutputColumns,
 };
 use crate::error::Result;
-use crate::format::dtype::DType;
+use crate::dtype::DType;
 
 pub struct NpyOutput {
     columns: OutputColumns,
