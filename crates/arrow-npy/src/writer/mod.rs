@@ -41,8 +41,9 @@ mod spill;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::arrow::array::{Array, ArrayData, ArrayRef, RecordBatch, RecordBatchOptions, StructArray};
+use crate::arrow::array::{Array, ArrayData, ArrayRef, RecordBatch, RecordBatchOptions, RecordBatchWriter, StructArray};
 use crate::arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
+use crate::arrow::error::ArrowError;
 use tempfile::NamedTempFile;
 
 use crate::error::{ErrorKind, NpyError, Result, ResultExt};
@@ -212,6 +213,18 @@ impl ArrayFileWriter {
         // (an fsync here stalled conversions for seconds behind other disk writers).
         result.persist(&self.path).map_err(|e| e.error)?;
         Ok(())
+    }
+}
+
+/// The arrow-rs writer interface, for code generic over writers; `write` and `close` are
+/// [`ArrayFileWriter::write`] and [`ArrayFileWriter::finish`], their errors as `ArrowError`.
+impl RecordBatchWriter for ArrayFileWriter {
+    fn write(&mut self, batch: &RecordBatch) -> std::result::Result<(), ArrowError> {
+        ArrayFileWriter::write(self, batch).map_err(ArrowError::from)
+    }
+
+    fn close(self) -> std::result::Result<(), ArrowError> {
+        self.finish().map_err(ArrowError::from)
     }
 }
 
