@@ -1,26 +1,12 @@
 //! Arrow type → numpy dtype: the inverse of `crate::schema` (SPEC §3, §7).
 //!
-//! | Arrow | numpy |
-//! |---|---|
-//! | Boolean | `\|b1` |
-//! | Int8..Int64 / UInt8..UInt64 | `i1..i8` / `u1..u8` |
-//! | Float16 / Float32 / Float64 | `f2` / `f4` / `f8` |
-//! | Struct{`real`, `imag`} of Float32 / Float64 | `c8` / `c16` |
-//! | Utf8, LargeUtf8, Utf8View | `U<n>`, `n` the most characters of any value (at least 1) |
-//! | Binary, LargeBinary, BinaryView | `S<n>`, `n` the longest value in bytes (at least 1) |
-//! | FixedSizeBinary(n) | `V<n>` |
-//! | Timestamp(unit, tz) | `M8[unit]`; with a time zone, the UTC instant (numpy has no zones) |
-//! | Date32 / Date64 | `M8[D]` / `M8[ms]` |
-//! | Duration(unit) | `m8[unit]` |
-//! | FixedSizeList(T, k) | a sub-array `(T, (k,))`, nested lists adding dimensions |
-//! | other Struct | a nested record |
-//! | Dictionary(K, V) | as V (the values are written, not the keys) |
+//! The table is the second half of [`crate::type_table`].
 //!
 //! numpy reads `S`/`U` values without their trailing NULs, so a value that ends in `\0` comes
 //! back shorter; interior NULs survive. Non-null NaN payloads are written as they are.
 //!
-//! Everything else (variable-length lists, decimals, times of day, intervals, maps, unions,
-//! Null) has no numpy form and is refused, naming the column.
+//! Types the table does not list (variable-length lists, decimals, times of day, intervals, maps, unions,
+//! Null) have no numpy form and are refused, naming the column.
 //!
 //! Widths of `U`/`S` depend on the data. Such a type is a *variable leaf*; the leaves are
 //! numbered depth-first, and [`numpy_dtype`] takes their widths in that order (see
