@@ -3,12 +3,14 @@
 //! NumPy's `.npy` and `.npz` files as Apache Arrow record batches and Apache DataFusion tables.
 //!
 //! - [`format`]: the format layer (headers, dtypes, dtype → Arrow, zero-copy reading from
-//!   memory maps, `.npz` archives, writing). Knows nothing of DataFusion's planning.
+//!   memory maps, `.npz` archives, writing): the crate [`arrow_npy`], which knows nothing of
+//!   DataFusion, re-exported under its old path.
 //! - [`datasource`]: the DataFusion layer (file format, scans, catalog of a directory, sink).
 
 pub mod datasource;
-pub mod error;
-pub mod format;
+
+pub use arrow_npy as format;
+pub use arrow_npy::error;
 
 pub use error::{ErrorKind, Location, NpyError, Result};
 pub use format::table::{NpyReader, NpyTable, OpenOptions, ReaderBuilder};

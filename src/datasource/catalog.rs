@@ -31,6 +31,7 @@ use datafusion::execution::cache::TableScopedPath;
 use datafusion::execution::session_state::SessionState;
 
 use super::file_format::{listing_table, NpyFormatOptions};
+use super::local::df_err;
 use super::natural::natural_cmp;
 use crate::format::table::{NpyTable, OpenOptions};
 
@@ -298,7 +299,7 @@ impl SchemaProvider for NpzMemberSchema {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        let members = NpyTable::npz_member_names(&self.path).map_err(DataFusionError::from)?;
+        let members = NpyTable::npz_member_names(&self.path).map_err(df_err)?;
         if !members.iter().any(|m| m == name) {
             return Ok(None);
         }

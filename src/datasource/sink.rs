@@ -33,6 +33,7 @@ use datafusion::physical_expr::LexRequirement;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use tokio::sync::mpsc::Receiver;
 
+use super::local::df_err;
 use super::ROW_COLUMN;
 use crate::format::writer::{ArrayFileWriter, NpzCompression, NullPolicy, WriteOptions};
 
@@ -234,7 +235,7 @@ impl FileSink for NpySink {
         tokio::task::spawn_blocking(move || {
             let mut rows = 0;
             for (writer, count) in writers {
-                writer.finish()?;
+                writer.finish().map_err(df_err)?;
                 rows += count;
             }
             Ok(rows)
@@ -262,11 +263,11 @@ fn write_file(
     nulls: NullPolicy,
 ) -> Result<(ArrayFileWriter, u64)> {
     create_parent(&path)?;
-    let mut writer = ArrayFileWriter::try_new(&path, schema, options)?.with_nulls(nulls);
+    let mut writer = ArrayFileWriter::try_new(&path, schema, options).map_err(df_err)?.with_nulls(nulls);
     let mut rows = 0u64;
     while let Some(batch) = rx.blocking_recv() {
         let batch = batch.project(&keep)?;
-        writer.write(&batch)?;
+        writer.write(&batch).map_err(df_err)?;
         rows += batch.num_rows() as u64;
     }
     Ok((writer, rows))

@@ -1,27 +1,12 @@
-//! Arrow type → numpy dtype: the inverse of `crate::format::schema` (SPEC §3, §7).
+//! Arrow type → numpy dtype: the inverse of `crate::schema` (SPEC §3, §7).
 //!
-//! | Arrow | numpy |
-//! |---|---|
-//! | Boolean | `\|b1` |
-//! | Int8..Int64 / UInt8..UInt64 | `i1..i8` / `u1..u8` |
-//! | Float16 / Float32 / Float64 | `f2` / `f4` / `f8` |
-//! | Struct{`real`, `imag`} of Float32 / Float64 | `c8` / `c16` |
-//! | Utf8, LargeUtf8, Utf8View | `U<n>`, `n` the most characters of any value (at least 1) |
-//! | Binary, LargeBinary, BinaryView | `S<n>`, `n` the longest value in bytes (at least 1) |
-//! | FixedSizeBinary(n) | `V<n>` |
-//! | Timestamp(unit, tz) | `M8[unit]`; with a time zone, the UTC instant (numpy has no zones) |
-//! | Date32 / Date64 | `M8[D]` / `M8[ms]` |
-//! | Duration(unit) | `m8[unit]` |
-//! | FixedSizeList(T, k) | a sub-array `(T, (k,))`, nested lists adding dimensions |
-//! | List(T), LargeList(T) whose non-null rows all hold `k` items | as FixedSizeList(T, k) (a ragged list is refused, naming the column) |
-//! | other Struct | a nested record |
-//! | Dictionary(K, V) | as V (the values are written, not the keys) |
+//! The table is the second half of [`crate::type_table`].
 //!
 //! numpy reads `S`/`U` values without their trailing NULs, so a value that ends in `\0` comes
 //! back shorter; interior NULs survive. Non-null NaN payloads are written as they are.
 //!
-//! Everything else (list views, decimals, times of day, intervals, maps, unions, Null) has no
-//! numpy form and is refused, naming the column.
+//! Types the table does not list (list views, ragged lists, decimals, times of day, intervals,
+//! maps, unions, Null) have no numpy form and are refused, naming the column.
 //!
 //! Widths of `U`/`S` and the length of a List's rows depend on the data. Such a type is a
 //! *variable leaf*; the leaves are numbered depth-first (a list before the leaves of its
@@ -30,12 +15,12 @@
 //! Fields carrying `numpy.descr` metadata (what the reader writes) get that exact dtype back
 //! when it fits the data (see `super::provenance`): string widths, padding, offsets, titles.
 
-use datafusion::arrow::array::{Array, AsArray};
-use datafusion::arrow::datatypes::{DataType, Fields, TimeUnit as ArrowTimeUnit};
+use crate::arrow::array::{Array, AsArray};
+use crate::arrow::datatypes::{DataType, Fields, TimeUnit as ArrowTimeUnit};
 
 use super::provenance::refine;
 use crate::error::{ErrorKind, NpyError, Result};
-use crate::format::dtype::{DType, Endian, Record, RecordField, TimeUnit};
+use crate::dtype::{DType, Endian, Record, RecordField, TimeUnit};
 
 /// How many `U`/`S` leaves (widths known only from the data) `data_type` has.
 pub fn variable_leaves(data_type: &DataType) -> usize {
@@ -236,7 +221,7 @@ pub fn measure_widths(path: &str, array: &dyn Array, widths: &mut [usize], next:
             measure_widths(path, list.values().as_ref(), widths, next)?;
         }
         DataType::Dictionary(_, values) => {
-            if let Ok(plain) = datafusion::arrow::compute::cast(array, values) {
+            if let Ok(plain) = crate::arrow::compute::cast(array, values) {
                 measure_widths(path, plain.as_ref(), widths, next)?;
             }
         }
@@ -249,7 +234,7 @@ pub fn measure_widths(path: &str, array: &dyn Array, widths: &mut [usize], next:
 fn measure_list(
     path: &str,
     lengths: impl Iterator<Item = usize>,
-    nulls: Option<&datafusion::arrow::buffer::NullBuffer>,
+    nulls: Option<&crate::arrow::buffer::NullBuffer>,
     widths: &mut [usize],
     next: &mut usize,
 ) -> Result<()> {
@@ -328,7 +313,7 @@ fn unwritable_type(path: &str, data_type: &DataType, reason: &str) -> NpyError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::datatypes::{Field, IntervalUnit};
+    use crate::arrow::datatypes::{Field, IntervalUnit};
     use std::sync::Arc;
 
     fn fixed(dt: &DataType) -> DType {
@@ -401,8 +386,8 @@ mod tests {
 
     #[test]
     fn lists_of_one_length_are_a_dimension_and_ragged_ones_name_the_column() {
-        use datafusion::arrow::array::ListArray;
-        use datafusion::arrow::datatypes::Float32Type;
+        use crate::arrow::array::ListArray;
+        use crate::arrow::datatypes::Float32Type;
         let rows = vec![Some(vec![Some(1.0f32), Some(2.0)]), None, Some(vec![Some(3.0), Some(4.0)])];
         let list = ListArray::from_iter_primitive::<Float32Type, _, _>(rows);
         let mut widths = initial_widths(list.data_type());

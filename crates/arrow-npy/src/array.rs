@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::sync::Arc;
 
-use datafusion::arrow::buffer::Buffer;
+use crate::arrow::buffer::Buffer;
 use flate2::read::DeflateDecoder;
 
 use super::bytes::{filled_buffer, BufferReader, LengthGuard};

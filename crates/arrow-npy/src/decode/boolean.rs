@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, BooleanArray};
-use datafusion::arrow::buffer::BooleanBuffer;
+use crate::arrow::array::{ArrayRef, BooleanArray};
+use crate::arrow::buffer::BooleanBuffer;
 
 use super::ByteView;
 

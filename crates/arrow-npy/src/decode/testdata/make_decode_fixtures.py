@@ -1,7 +1,7 @@
 """Writes the decode fixtures the shared corpus lacks, plus expected.json beside them.
 
 Run from anywhere: `python3 make_decode_fixtures.py` (needs numpy). The Rust tests in
-`src/format/decode/tests.rs` read the files; they never run Python. The corpus cases they also
+`crates/arrow-npy/src/decode/tests.rs` read the files; they never run Python. The corpus cases they also
 use live in tests/data/corpus (shared with the integration tests).
 
 Every value in expected.json is what numpy itself computes, in the form Arrow holds it:

@@ -5,13 +5,14 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, FixedSizeListArray, Int64Array};
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
-use datafusion::arrow::error::ArrowError;
-use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions, RecordBatchReader};
+use crate::arrow::array::{Array, ArrayRef, AsArray, FixedSizeListArray, Int64Array};
+use crate::arrow::buffer::Buffer;
+use crate::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
+use crate::arrow::error::ArrowError;
+use crate::arrow::record_batch::{RecordBatch, RecordBatchOptions, RecordBatchReader};
 
 use super::array::{ArrayData, NpyArray, RowReader};
-use super::bytes::open_file;
+use super::bytes::{open_file, LengthGuard};
 use super::decode::{self, decode, ByteView};
 use super::dtype::DType;
 use super::header::{NpyHeader, DEFAULT_MAX_HEADER_LEN};
@@ -32,6 +33,22 @@ pub struct OpenOptions {
 impl Default for OpenOptions {
     fn default() -> Self {
         OpenOptions { max_header_len: DEFAULT_MAX_HEADER_LEN, mmap: true }
+    }
+}
+
+impl OpenOptions {
+    /// Longest header text accepted, in bytes; a longer one is refused before anything is
+    /// allocated for it. Default: 16 MiB ([`DEFAULT_MAX_HEADER_LEN`]).
+    pub fn with_max_header_len(mut self, bytes: u64) -> Self {
+        self.max_header_len = bytes;
+        self
+    }
+
+    /// Memory-map files (`true`, the default), or read a private copy into memory (`false`:
+    /// for inputs another process may truncate while they are read).
+    pub fn with_mmap(mut self, mmap: bool) -> Self {
+        self.mmap = mmap;
+        self
     }
 }
 
@@ -103,8 +120,24 @@ impl NpyTable {
         }
     }
 
+    /// A table over the bytes of a `.npy` or `.npz` file held in memory, as if they were the
+    /// file `name`: its extension says which format, its stem names a plain array's column, and
+    /// errors name it. Nothing is copied.
+    pub fn from_bytes(name: impl AsRef<Path>, bytes: impl Into<Buffer>, options: &OpenOptions) -> Result<Self> {
+        let path = name.as_ref();
+        if is_npz(path) {
+            Self::npz_from_buffer(path, bytes.into(), None, options)
+        } else {
+            Self::npy_from_buffer(path, bytes.into(), None, options)
+        }
+    }
+
     fn open_npy(path: &Path, options: &OpenOptions) -> Result<Self> {
         let (buffer, guard) = open_file(path, options.mmap)?;
+        Self::npy_from_buffer(path, buffer, guard, options)
+    }
+
+    fn npy_from_buffer(path: &Path, buffer: Buffer, guard: Option<Arc<LengthGuard>>, options: &OpenOptions) -> Result<Self> {
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let location = Location { file: Some(path.to_path_buf()), ..Location::default() };
         let array = NpyArray::from_mapped(name, location, Storage::NpyFile, buffer, guard, options.max_header_len)?;
@@ -113,6 +146,10 @@ impl NpyTable {
 
     fn open_npz(path: &Path, options: &OpenOptions) -> Result<Self> {
         let (buffer, guard) = open_file(path, options.mmap)?;
+        Self::npz_from_buffer(path, buffer, guard, options)
+    }
+
+    fn npz_from_buffer(path: &Path, buffer: Buffer, guard: Option<Arc<LengthGuard>>, options: &OpenOptions) -> Result<Self> {
         let members = list_members(&buffer).in_file(path)?;
         let mut arrays = Vec::new();
         for entry in &members {
@@ -207,15 +244,7 @@ impl NpyTable {
 
     /// A reader over this table; nothing is read until batches are pulled.
     pub fn reader(&self) -> ReaderBuilder<'_> {
-        ReaderBuilder {
-            table: self,
-            batch_size: 65536,
-            batch_bytes: 16 << 20,
-            zero_copy_batch_bytes: None,
-            projection: None,
-            rows: None,
-            row_number: None,
-        }
+        ReaderBuilder::with_source(Source::Table(self))
     }
 }
 
@@ -309,9 +338,14 @@ fn is_zero_copy(array: &NpyArray, column: &Column) -> bool {
     !array.is_fortran() && decode::is_zero_copy(&column.dtype, &view)
 }
 
-/// Builds an [`NpyReader`] (arrow-csv style: consuming `with_*` setters).
+/// Builds an [`NpyReader`] (arrow-csv style: consuming `with_*` setters), over a table opened
+/// already ([`NpyTable::reader`]: its schema can be looked at first, and one opened table can
+/// serve many readers) or over a file it opens itself ([`ReaderBuilder::new`]).
 pub struct ReaderBuilder<'a> {
-    table: &'a NpyTable,
+    source: Source<'a>,
+    /// Only for a builder made by `new`: which `.npz` member, and how to open the file.
+    member: Option<String>,
+    open: Option<OpenOptions>,
     batch_size: usize,
     batch_bytes: usize,
     zero_copy_batch_bytes: Option<usize>,
@@ -320,7 +354,50 @@ pub struct ReaderBuilder<'a> {
     row_number: Option<(String, i64)>,
 }
 
+/// What a [`ReaderBuilder`] reads.
+enum Source<'a> {
+    Table(&'a NpyTable),
+    File(PathBuf),
+}
+
+impl ReaderBuilder<'static> {
+    /// A reader of the `.npy` or `.npz` file at `path` (by its extension), opened by
+    /// [`build`](Self::build): a `.npy` file's record fields, or the array itself, are the
+    /// columns; an `.npz` archive has one column per member (see [`NpyTable::open`]).
+    pub fn new(path: impl AsRef<Path>) -> Self {
+        Self::with_source(Source::File(path.as_ref().to_path_buf()))
+    }
+
+    /// Read only this member of the `.npz` archive, its record fields (or itself) as the columns,
+    /// as [`NpyTable::open_npz_member`] does. Default: every member, one column each.
+    pub fn with_member(mut self, name: impl Into<String>) -> Self {
+        self.member = Some(name.into());
+        self
+    }
+
+    /// How the file is opened (header length cap, memory map or copy). Default:
+    /// [`OpenOptions::default`].
+    pub fn with_open_options(mut self, options: OpenOptions) -> Self {
+        self.open = Some(options);
+        self
+    }
+}
+
 impl<'a> ReaderBuilder<'a> {
+    fn with_source(source: Source<'a>) -> Self {
+        ReaderBuilder {
+            source,
+            member: None,
+            open: None,
+            batch_size: 65536,
+            batch_bytes: 16 << 20,
+            zero_copy_batch_bytes: None,
+            projection: None,
+            rows: None,
+            row_number: None,
+        }
+    }
+
     /// Most rows in one batch. Default 65,536.
     pub fn with_batch_size(mut self, rows: usize) -> Self {
         self.batch_size = rows.max(1);
@@ -356,8 +433,29 @@ impl<'a> ReaderBuilder<'a> {
         self
     }
 
+    /// The reader. A builder made by [`new`](Self::new) opens its file here, reading headers
+    /// only; the reader owns what it reads from, so it outlives the builder and any table.
     pub fn build(self) -> Result<NpyReader> {
-        let table = self.table;
+        let opened;
+        let table = match &self.source {
+            Source::Table(table) => {
+                if self.member.is_some() || self.open.is_some() {
+                    return Err(NpyError::from(ErrorKind::InvalidArgument(
+                        "with_member and with_open_options apply to a builder made by ReaderBuilder::new, not to an opened table".into(),
+                    ))
+                    .in_file(&table.path));
+                }
+                *table
+            }
+            Source::File(path) => {
+                let options = self.open.clone().unwrap_or_default();
+                opened = match &self.member {
+                    Some(member) => NpyTable::open_npz_member(path, member, &options)?,
+                    None => NpyTable::open_with(path, &options)?,
+                };
+                &opened
+            }
+        };
         let projection: Vec<usize> = self.projection.unwrap_or_else(|| (0..table.columns.len()).collect());
         let mut parts: Vec<Part> = Vec::new();
         let mut order = Vec::with_capacity(projection.len());
@@ -530,12 +628,12 @@ impl RecordBatchReader for NpyReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::AsArray;
-    use datafusion::arrow::datatypes::{Float32Type, Int64Type};
+    use crate::arrow::array::AsArray;
+    use crate::arrow::datatypes::{Float32Type, Int64Type};
     use std::io::Write;
 
     fn corpus(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus/files").join(name)
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/corpus/files").join(name)
     }
 
     fn read_all(table: &NpyTable, batch_size: usize) -> Vec<RecordBatch> {
@@ -601,7 +699,7 @@ mod tests {
             let batch = batch.unwrap();
             let outer = batch.column(0).as_fixed_size_list();
             let inner = outer.values().as_fixed_size_list();
-            let values = inner.values().as_primitive::<datafusion::arrow::datatypes::Int32Type>();
+            let values = inner.values().as_primitive::<crate::arrow::datatypes::Int32Type>();
             rows.push(values.values().to_vec());
         }
         assert_eq!(rows, vec![vec![4, 5, 6, 7], vec![8, 9, 10, 11]]);
@@ -615,7 +713,7 @@ mod tests {
         let a = read_all(&stored, 100);
         let b = read_all(&deflated, 4);
         assert_eq!(b.len(), 2, "6 rows in batches of 4");
-        let b = datafusion::arrow::compute::concat_batches(&deflated.schema(), &b).unwrap();
+        let b = crate::arrow::compute::concat_batches(&deflated.schema(), &b).unwrap();
         assert_eq!(a[0], b);
     }
 
@@ -671,7 +769,7 @@ mod tests {
         let path = dir.path().join("bad.npz");
         let mut bytes = std::fs::read(corpus("dataset_compressed.npz")).unwrap();
         // Flip bits in the middle of the first member's compressed data (past its header).
-        let members = list_members(&datafusion::arrow::buffer::Buffer::from_vec(bytes.clone())).unwrap();
+        let members = list_members(&crate::arrow::buffer::Buffer::from_vec(bytes.clone())).unwrap();
         let first = &members[0];
         let at = (first.data_start + first.compressed_size * 3 / 4) as usize;
         bytes[at] ^= 0x5a;

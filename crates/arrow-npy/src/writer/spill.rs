@@ -6,10 +6,10 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Seek, SeekFrom};
 use std::path::Path;
 
-use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::arrow::ipc::reader::StreamReader;
-use datafusion::arrow::ipc::writer::StreamWriter;
-use datafusion::arrow::record_batch::RecordBatch;
+use crate::arrow::datatypes::SchemaRef;
+use crate::arrow::ipc::reader::StreamReader;
+use crate::arrow::ipc::writer::StreamWriter;
+use crate::arrow::record_batch::RecordBatch;
 
 use super::dtype_map::{initial_widths, measure_widths};
 use super::plain;

@@ -3,16 +3,16 @@
 use std::mem::{align_of, size_of};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, PrimitiveArray};
-use datafusion::arrow::buffer::{MutableBuffer, ScalarBuffer};
-use datafusion::arrow::datatypes::{
+use crate::arrow::array::{ArrayRef, PrimitiveArray};
+use crate::arrow::buffer::{MutableBuffer, ScalarBuffer};
+use crate::arrow::datatypes::{
     ArrowNativeType, ArrowPrimitiveType, Float16Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
     Int8Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
 };
 use half::f16;
 
 use super::ByteView;
-use crate::format::dtype::{DType, Endian};
+use crate::dtype::{DType, Endian};
 use crate::error::ErrorKind;
 
 /// A Rust scalar numpy stores as `size_of::<Self>()` bytes in either byte order.
@@ -54,7 +54,7 @@ pub(super) fn decode_number(dtype: &DType, view: &ByteView) -> Result<ArrayRef, 
         DType::Float { bytes: 4, .. } => array::<Float32Type>(view, endian),
         DType::Float { bytes: 8, .. } => array::<Float64Type>(view, endian),
         // Long doubles, odd widths: the same refusal as the schema's.
-        _ => return Err(crate::format::schema::arrow_type(dtype).err().unwrap_or_else(|| {
+        _ => return Err(crate::schema::arrow_type(dtype).err().unwrap_or_else(|| {
             ErrorKind::InvalidArgument(format!("{dtype:?} is not a number"))
         })),
     })

@@ -14,7 +14,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::buffer::{Buffer, MutableBuffer};
+use crate::arrow::buffer::{Buffer, MutableBuffer};
 
 use crate::error::{ErrorKind, Result, ResultExt};
 

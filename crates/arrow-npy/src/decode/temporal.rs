@@ -8,9 +8,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, Date32Array, PrimitiveArray};
-use datafusion::arrow::buffer::{NullBuffer, ScalarBuffer};
-use datafusion::arrow::datatypes::{
+use crate::arrow::array::{ArrayRef, Date32Array, PrimitiveArray};
+use crate::arrow::buffer::{NullBuffer, ScalarBuffer};
+use crate::arrow::datatypes::{
     ArrowPrimitiveType, DurationMicrosecondType, DurationMillisecondType, DurationNanosecondType,
     DurationSecondType, TimeUnit as ArrowTimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
     TimestampNanosecondType, TimestampSecondType,
@@ -18,8 +18,8 @@ use datafusion::arrow::datatypes::{
 
 use super::{primitive, ByteView};
 use crate::error::ErrorKind;
-use crate::format::dtype::{DType, Endian};
-use crate::format::schema::{time_mapping, TimeMapping};
+use crate::dtype::{DType, Endian};
+use crate::schema::{time_mapping, TimeMapping};
 
 /// numpy's Not-a-Time.
 pub const NAT: i64 = i64::MIN;

@@ -1,26 +1,8 @@
 //! The one place where numpy dtypes become Arrow types (SPEC §3), and where a header becomes the
 //! columns of a table.
 //!
-//! | numpy | Arrow |
-//! |---|---|
-//! | `b1` | Boolean |
-//! | `i1 i2 i4 i8` / `u1 u2 u4 u8` | Int8..Int64 / UInt8..UInt64 |
-//! | `f2 f4 f8` | Float16, Float32, Float64 |
-//! | `c8`, `c16` | Struct{`real`, `imag`} of Float32 / Float64 (children non-nullable) |
-//! | `S<n>` | Binary |
-//! | `U<n>` | Utf8 |
-//! | `V<n>` | FixedSizeBinary(n) |
-//! | `M8[ns\|us\|ms\|s]` | Timestamp(unit, no time zone) |
-//! | `M8[h\|m]` | Timestamp(Second) |
-//! | `M8[D\|W\|M\|Y]` | Date32 |
-//! | `m8[ns\|us\|ms\|s]` | Duration(unit) |
-//! | `m8[m\|h\|D\|W]` | Duration(Second) |
-//! | `M8[10s]` and other multiples | the base unit's type |
-//! | record | Struct of its named fields (padding is not a field) |
-//! | sub-array `(T, (a, b))` | FixedSizeList(FixedSizeList(T, b), a) |
-//!
-//! Refused (`ErrorKind::UnsupportedDtype` naming the offending type string): `O`, long double
-//! (`f12`/`f16`, `c24`/`c32`), generic `M8`/`m8`, `ps`/`fs`/`as` units, `m8[Y]`/`m8[M]`.
+//! The table, both ways, is [`crate::type_table`]. Refusals are `ErrorKind::UnsupportedDtype`
+//! naming the offending type string.
 //!
 //! Nullability: numpy has no null, except NaT in datetime64/timedelta64. So a field is nullable
 //! exactly when its items can contain NaT ([`can_be_null`]): a datetime column, a record with a
@@ -37,7 +19,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, TimeUnit as ArrowTimeUnit};
+use crate::arrow::datatypes::{DataType, Field, FieldRef, Fields, TimeUnit as ArrowTimeUnit};
 
 use super::dtype::{DType, Record, TimeUnit};
 use crate::error::ErrorKind;
@@ -253,7 +235,7 @@ pub fn time_mapping(dtype: &DType) -> Result<TimeMapping, ErrorKind> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::dtype::{Endian, RecordField};
+    use crate::dtype::{Endian, RecordField};
 
     fn dt(unit: TimeUnit, multiple: u32) -> DType {
         DType::DateTime { unit, multiple, endian: Endian::Little }

@@ -612,7 +612,7 @@ fn time_unit(meta: &str) -> Option<(TimeUnit, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::literal::parse;
+    use crate::literal::parse;
 
     const LE: Endian = Endian::Little;
     const BE: Endian = Endian::Big;

@@ -6,12 +6,12 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, BinaryArray, FixedSizeBinaryArray, StringArray};
-use datafusion::arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
+use crate::arrow::array::{ArrayRef, BinaryArray, FixedSizeBinaryArray, StringArray};
+use crate::arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 
 use super::ByteView;
 use crate::error::ErrorKind;
-use crate::format::dtype::Endian;
+use crate::dtype::Endian;
 
 /// `S<len>`: each item without its trailing NUL bytes.
 pub(super) fn decode_bytes(len: usize, view: &ByteView) -> Result<ArrayRef, ErrorKind> {

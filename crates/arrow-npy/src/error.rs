@@ -3,8 +3,8 @@
 //! Every error carries *where* it happened ([`Location`]: file, `.npz` member, column) and
 //! *what* happened ([`ErrorKind`], with structured fields). `Display` prints one line, e.g.
 //! `data/ds.npz[features]: column 'x': data is 40 bytes but the header's shape needs 48`.
-//! At the DataFusion boundary it becomes a `DataFusionError::External`; in the CLI it is printed
-//! as is.
+//! At the Arrow boundary (the [`Reader`](crate::Reader)'s batches) it becomes an
+//! `ArrowError::ExternalError`; engines wrap it likewise (DataFusion: `DataFusionError::External`).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -99,7 +99,7 @@ pub enum ErrorKind {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
     #[error("{0}")]
-    Arrow(#[from] datafusion::arrow::error::ArrowError),
+    Arrow(#[from] crate::arrow::error::ArrowError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -174,19 +174,13 @@ impl<T, E: Into<NpyError>> ResultExt<T> for std::result::Result<T, E> {
     }
 }
 
-impl From<NpyError> for datafusion::arrow::error::ArrowError {
+impl From<NpyError> for crate::arrow::error::ArrowError {
     fn from(e: NpyError) -> Self {
         match e.kind {
             // Keep Arrow's own errors as they are, but with the location prefixed.
             ErrorKind::Arrow(inner) if e.location.is_empty() => inner,
-            _ => datafusion::arrow::error::ArrowError::ExternalError(Box::new(e)),
+            _ => crate::arrow::error::ArrowError::ExternalError(Box::new(e)),
         }
-    }
-}
-
-impl From<NpyError> for datafusion::error::DataFusionError {
-    fn from(e: NpyError) -> Self {
-        datafusion::error::DataFusionError::External(Box::new(e))
     }
 }
 

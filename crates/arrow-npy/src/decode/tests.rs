@@ -6,12 +6,12 @@
 
 use std::path::{Path, PathBuf};
 
-use datafusion::arrow::array::{
+use crate::arrow::array::{
     Array, ArrayRef, AsArray, BinaryArray, BooleanArray, FixedSizeBinaryArray, FixedSizeListArray, StringArray,
     StructArray,
 };
-use datafusion::arrow::buffer::{Buffer, MutableBuffer};
-use datafusion::arrow::datatypes::{
+use crate::arrow::buffer::{Buffer, MutableBuffer};
+use crate::arrow::datatypes::{
     DataType, Date32Type, DurationMicrosecondType, DurationMillisecondType, DurationNanosecondType,
     DurationSecondType, Float16Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type,
     TimeUnit as ArrowTimeUnit, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
@@ -21,16 +21,16 @@ use serde_json::{json, Value};
 
 use super::{decode, is_zero_copy, ByteView};
 use crate::error::ErrorKind;
-use crate::format::dtype::{DType, Endian, Record, RecordField, TimeUnit};
-use crate::format::schema::arrow_type;
+use crate::dtype::{DType, Endian, Record, RecordField, TimeUnit};
+use crate::schema::arrow_type;
 
 fn testdata() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("src/format/decode/testdata")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src/decode/testdata")
 }
 
 /// The numpy corpus, shared with the integration tests.
 fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/corpus/files")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/corpus/files")
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,15 +8,15 @@
 //! complex parts) or NaT (datetimes, timedeltas); any other type has no missing value, so the
 //! [`NullPolicy`] decides: an error naming the column and row, or zero bytes.
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray};
-use datafusion::arrow::compute::CastOptions;
-use datafusion::arrow::buffer::{BooleanBuffer, NullBuffer};
-use datafusion::arrow::datatypes::DataType;
+use crate::arrow::array::{Array, ArrayRef, AsArray};
+use crate::arrow::compute::CastOptions;
+use crate::arrow::buffer::{BooleanBuffer, NullBuffer};
+use crate::arrow::datatypes::DataType;
 
 use super::dtype_map::join_path;
 use super::NullPolicy;
 use crate::error::{ErrorKind, NpyError, Result};
-use crate::format::dtype::DType;
+use crate::dtype::DType;
 
 /// Where the values being encoded are, for error messages and null handling.
 #[derive(Debug, Clone)]
@@ -49,7 +49,7 @@ pub fn encode(
     out: &mut Vec<u8>,
 ) -> Result<()> {
     if let DataType::Dictionary(_, values) = array.data_type() {
-        let plain = datafusion::arrow::compute::cast(array, values)?;
+        let plain = crate::arrow::compute::cast(array, values)?;
         return encode(plain.as_ref(), inherited, dtype, ctx, out);
     }
     let nulls = NullBuffer::union(array.logical_nulls().as_ref(), inherited);
@@ -128,7 +128,7 @@ fn dtype_name(dtype: &DType) -> String {
 fn encode_record(
     array: &dyn Array,
     nulls: Option<&NullBuffer>,
-    record: &crate::format::dtype::Record,
+    record: &crate::dtype::Record,
     ctx: &Context,
     out: &mut Vec<u8>,
 ) -> Result<()> {
@@ -154,7 +154,7 @@ fn encode_complex(
     ctx: &Context,
     out: &mut Vec<u8>,
 ) -> Result<()> {
-    let part = DType::Float { bytes: part_bytes as u8, endian: crate::format::dtype::Endian::Little };
+    let part = DType::Float { bytes: part_bytes as u8, endian: crate::dtype::Endian::Little };
     let Some(structs) = array.as_struct_opt().filter(|s| s.num_columns() == 2) else {
         return Err(mismatch(array, &part, ctx));
     };
@@ -225,7 +225,7 @@ fn list_as_fixed_size(values: ArrayRef, len: usize) -> Result<ArrayRef> {
             let size = i32::try_from(len).map_err(|_| internal_list_length(len))?;
             let fixed = DataType::FixedSizeList(item.clone(), size);
             let options = CastOptions { safe: false, ..Default::default() };
-            Ok(datafusion::arrow::compute::cast_with_options(&values, &fixed, &options)?)
+            Ok(crate::arrow::compute::cast_with_options(&values, &fixed, &options)?)
         }
         _ => Ok(values),
     }
@@ -277,7 +277,7 @@ fn encode_fixed_width(array: &dyn Array, width: usize, swap: bool, ctx: &Context
 
 /// datetime64 / timedelta64 are i64; Date32 days are widened.
 fn encode_time(array: &dyn Array, ctx: &Context, out: &mut Vec<u8>) -> Result<()> {
-    if let Some(days) = array.as_primitive_opt::<datafusion::arrow::datatypes::Date32Type>() {
+    if let Some(days) = array.as_primitive_opt::<crate::arrow::datatypes::Date32Type>() {
         out.extend(days.values().iter().flat_map(|&d| i64::from(d).to_le_bytes()));
         return Ok(());
     }
@@ -311,7 +311,7 @@ fn encode_unicode(array: &dyn Array, chars: usize, ctx: &Context, out: &mut Vec<
         DataType::Utf8 => push(&mut array.as_string::<i32>().iter()),
         DataType::LargeUtf8 => push(&mut array.as_string::<i64>().iter()),
         DataType::Utf8View => push(&mut array.as_string_view().iter()),
-        _ => Err(mismatch(array, &DType::Unicode { chars, endian: crate::format::dtype::Endian::Little }, ctx)),
+        _ => Err(mismatch(array, &DType::Unicode { chars, endian: crate::dtype::Endian::Little }, ctx)),
     }
 }
 
@@ -354,10 +354,10 @@ fn mismatch(array: &dyn Array, dtype: &DType, ctx: &Context) -> NpyError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::dtype::{Endian, TimeUnit};
-    use crate::format::writer::dtype_map::numpy_dtype;
-    use datafusion::arrow::array::*;
-    use datafusion::arrow::datatypes::{Field, Fields, Float32Type};
+    use crate::dtype::{Endian, TimeUnit};
+    use crate::writer::dtype_map::numpy_dtype;
+    use crate::arrow::array::*;
+    use crate::arrow::datatypes::{Field, Fields, Float32Type};
     use std::sync::Arc;
 
     fn bytes_of(array: &dyn Array, widths: &[usize], nulls: NullPolicy) -> Result<Vec<u8>> {
@@ -451,7 +451,7 @@ mod tests {
         let values: Vec<f32> = out.chunks(4).map(|p| f32::from_le_bytes(p.try_into().unwrap())).collect();
         assert!(values[0].is_nan() && values[1].is_nan() && values[3].is_nan());
         assert_eq!(values[2], 5.0);
-        let ints = FixedSizeListArray::from_iter_primitive::<datafusion::arrow::datatypes::Int32Type, _, _>(
+        let ints = FixedSizeListArray::from_iter_primitive::<crate::arrow::datatypes::Int32Type, _, _>(
             vec![Some(vec![Some(1), Some(2)]), Some(vec![Some(3), None])],
             2,
         );

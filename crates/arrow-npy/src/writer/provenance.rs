@@ -1,4 +1,4 @@
-//! The numpy facts the reader leaves in metadata (`crate::format::schema`: `numpy.descr`,
+//! The numpy facts the reader leaves in metadata (`crate::schema`: `numpy.descr`,
 //! `numpy.shape`), honoured by the writer when they fit the data, so that what was read comes
 //! back as numpy wrote it: the exact dtype (string widths, padding, offsets, titles, a record
 //! of fields named `real` and `imag`), a 0-d array, a structured array with one field, a
@@ -13,11 +13,11 @@
 
 use std::collections::HashMap;
 
-use datafusion::arrow::datatypes::{Field, Schema};
+use crate::arrow::datatypes::{Field, Schema};
 
-use crate::format::dtype::{DType, Endian, Record, RecordField};
-use crate::format::literal::{self, Literal};
-use crate::format::schema::{DESCR_KEY, SHAPE_KEY};
+use crate::dtype::{DType, Endian, Record, RecordField};
+use crate::literal::{self, Literal};
+use crate::schema::{DESCR_KEY, SHAPE_KEY};
 
 /// `derived` (the dtype of `field`'s Arrow type) as the field's `numpy.descr` has it, when that
 /// fits; else `derived`.
@@ -125,7 +125,7 @@ fn merge(meta: &DType, derived: &DType) -> Option<DType> {
                 }
                 fields.push(RecordField { dtype, ..mf.clone() });
             }
-            Record(crate::format::dtype::Record { fields, itemsize: m.itemsize })
+            Record(crate::dtype::Record { fields, itemsize: m.itemsize })
         }
         // A record of two floats named `real` and `imag` reads as a complex number's struct.
         (Record(m), Complex { bytes, .. }) => {
@@ -136,7 +136,7 @@ fn merge(meta: &DType, derived: &DType) -> Option<DType> {
                 return None;
             }
             let fields = m.fields.iter().map(|f| RecordField { dtype: part.clone(), ..f.clone() }).collect();
-            Record(crate::format::dtype::Record { fields, itemsize: m.itemsize })
+            Record(crate::dtype::Record { fields, itemsize: m.itemsize })
         }
         (SubArray { base: mb, shape: ms }, SubArray { base: db, shape: ds }) if ms == ds => {
             SubArray { base: Box::new(merge(mb, db)?), shape: ms.clone() }
@@ -161,7 +161,7 @@ fn merge(meta: &DType, derived: &DType) -> Option<DType> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::datatypes::DataType;
+    use crate::arrow::datatypes::DataType;
 
     /// A type string (`<f4`) or a descr literal, as `numpy.descr` holds them.
     fn ty(s: &str) -> DType {

@@ -4,7 +4,7 @@
 
 use std::io::Cursor;
 
-use datafusion::arrow::buffer::Buffer;
+use crate::arrow::buffer::Buffer;
 use zip::CompressionMethod;
 
 use crate::error::{ErrorKind, Result};

@@ -42,12 +42,13 @@ mod spill;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayData, ArrayRef, RecordBatch, RecordBatchOptions, StructArray};
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
+use crate::arrow::array::{Array, ArrayData, ArrayRef, RecordBatch, RecordBatchOptions, RecordBatchWriter, StructArray};
+use crate::arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
+use crate::arrow::error::ArrowError;
 use tempfile::NamedTempFile;
 
 use crate::error::{ErrorKind, NpyError, Result, ResultExt};
-use crate::format::dtype::DType;
+use crate::dtype::DType;
 use dtype_map::{check_field_names, numpy_dtype, record, variable_leaves};
 use encode::{encode, scatter, Context, Part};
 
@@ -100,8 +101,8 @@ enum Body {
 /// at `path` only when [`ArrayFileWriter::finish`] succeeds.
 ///
 /// ```no_run
-/// # use datafusion_npy::{ArrayFileWriter, WriteOptions};
-/// # fn demo(batches: Vec<datafusion::arrow::record_batch::RecordBatch>) -> datafusion_npy::Result<()> {
+/// # use arrow_npy::{ArrayFileWriter, WriteOptions};
+/// # fn demo(batches: Vec<arrow_array::RecordBatch>) -> arrow_npy::Result<()> {
 /// let mut writer = ArrayFileWriter::try_new("out.npy", batches[0].schema(), WriteOptions::default())?;
 /// for batch in &batches {
 ///     writer.write(batch)?;
@@ -215,6 +216,18 @@ impl ArrayFileWriter {
         // (an fsync here stalled conversions for seconds behind other disk writers).
         result.persist(&self.path).map_err(|e| e.error)?;
         Ok(())
+    }
+}
+
+/// The arrow-rs writer interface, for code generic over writers; `write` and `close` are
+/// [`ArrayFileWriter::write`] and [`ArrayFileWriter::finish`], their errors as `ArrowError`.
+impl RecordBatchWriter for ArrayFileWriter {
+    fn write(&mut self, batch: &RecordBatch) -> std::result::Result<(), ArrowError> {
+        ArrayFileWriter::write(self, batch).map_err(ArrowError::from)
+    }
+
+    fn close(self) -> std::result::Result<(), ArrowError> {
+        self.finish().map_err(ArrowError::from)
     }
 }
 
@@ -378,7 +391,7 @@ fn check_spilled_nulls(batch: &RecordBatch, widths: Vec<usize>, first_row: u64, 
 /// A dictionary column as its values (numpy has no dictionary encoding).
 fn plain(column: &ArrayRef) -> Result<ArrayRef> {
     match column.data_type() {
-        DataType::Dictionary(_, values) => Ok(datafusion::arrow::compute::cast(column, values)?),
+        DataType::Dictionary(_, values) => Ok(crate::arrow::compute::cast(column, values)?),
         _ => Ok(Arc::clone(column)),
     }
 }

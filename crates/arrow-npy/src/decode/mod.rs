@@ -7,8 +7,8 @@
 //! Everything else (bool, byte-swapped, strided record fields, misaligned) is copied, in one
 //! pass into one fresh allocation.
 //!
-//! Families: [`primitive`] (ints, floats), [`boolean`], [`strings`] (`S`, `U`, `V`),
-//! [`temporal`] (datetime64, timedelta64), [`nested`] (complex, records, sub-arrays).
+//! Families: `primitive` (ints, floats), `boolean`, `strings` (`S`, `U`, `V`),
+//! `temporal` (datetime64, timedelta64), `nested` (complex, records, sub-arrays).
 //!
 //! A view is checked against its buffer once, at the top of [`decode`] (and again for every
 //! child view a nested type derives), so the family decoders may slice items directly.
@@ -19,8 +19,8 @@ mod primitive;
 mod strings;
 mod temporal;
 
-use datafusion::arrow::array::{new_empty_array, ArrayRef};
-use datafusion::arrow::buffer::{Buffer, MutableBuffer};
+use crate::arrow::array::{new_empty_array, ArrayRef};
+use crate::arrow::buffer::{Buffer, MutableBuffer};
 
 use super::dtype::{DType, Endian};
 use super::schema::{arrow_type, time_mapping, TimeMapping};

@@ -11,8 +11,8 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use datafusion::arrow::datatypes::Schema;
-use datafusion::arrow::record_batch::RecordBatch;
+use crate::arrow::datatypes::Schema;
+use crate::arrow::record_batch::RecordBatch;
 use tempfile::NamedTempFile;
 
 use super::spill::{Spill, SpillFile};

@@ -7,13 +7,13 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, FixedSizeListArray, StructArray};
-use datafusion::arrow::datatypes::DataType;
+use crate::arrow::array::{ArrayRef, FixedSizeListArray, StructArray};
+use crate::arrow::datatypes::DataType;
 
 use super::{decode, with_row, ByteView};
 use crate::error::ErrorKind;
-use crate::format::dtype::{DType, Record};
-use crate::format::schema::{arrow_type, can_be_null, list_item_field, record_fields};
+use crate::dtype::{DType, Record};
+use crate::schema::{arrow_type, can_be_null, list_item_field, record_fields};
 
 /// `c8` / `c16`: Struct{real, imag}, each half decoded as the float of half the width.
 pub(super) fn decode_complex(dtype: &DType, view: &ByteView) -> Result<ArrayRef, ErrorKind> {

@@ -273,7 +273,7 @@ fn descr_provenance(descr: &Descr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::dtype::{Endian, Record};
+    use crate::dtype::{Endian, Record};
     use std::path::{Path, PathBuf};
 
     /// An `.npy` preamble + header text, with no data, padded the way numpy pads (to 64 bytes,
@@ -623,7 +623,7 @@ mod tests {
     /// `expected.json` where it says something about the header.
     #[test]
     fn corpus_headers_parse() {
-        let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/corpus/files"));
+        let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/corpus/files"));
         let expected = expected_headers(&dir);
         let mut parsed = 0;
         for entry in std::fs::read_dir(&dir).unwrap() {
