@@ -9,6 +9,8 @@
 //! - [`source`]: [`NpySource`] / [`NpyOpener`], the one scan path every table uses (projection,
 //!   limit, `_row` ranges, byte ranges mapped to row ranges).
 //! - [`catalog`]: a directory as tables and schemas, re-listed on every query.
+//! - [`header_cache`]: [`HeaderCache`], each file's header read once per session (again only
+//!   when the file changed), shared by the catalog, schema inference, statistics and scans.
 //! - [`sink`]: `COPY ... TO 'x.npy' | 'x.npz'`.
 //! - [`positional_join`]: joins on `_row` planned as zipping two scans by position.
 //! - [`context`]: [`SessionContextNpyExt`] (`register_npy_dir`, `register_npy`, `read_npy`).
@@ -22,6 +24,7 @@
 pub mod catalog;
 pub mod context;
 pub mod file_format;
+pub mod header_cache;
 mod local;
 pub mod natural;
 pub mod positional_join;
@@ -32,6 +35,7 @@ pub mod widening_sum;
 
 pub use catalog::NpyDirCatalog;
 pub use context::SessionContextNpyExt;
+pub use header_cache::{FileSummary, HeaderCache};
 pub use file_format::{Extension, NpyFormat, NpyFormatFactory, NpyFormatOptions, NpyTableFactory};
 pub use source::{FileRows, NpyOpener, NpySource, Splittable};
 pub use widening_sum::{widening_avg_udaf, widening_sum_udaf, WideningAvg, WideningSum};

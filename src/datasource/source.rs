@@ -39,7 +39,8 @@ use datafusion::physical_plan::{apply_expression_roots, DisplayFormatType};
 use futures::StreamExt;
 
 use super::file_format::NpyFormatOptions;
-use super::local::{df_err, local_file};
+use super::header_cache::HeaderCache;
+use super::local::{df_err, local_file, local_path};
 use super::row_filter::{local_rows, row_range};
 use super::ROW_COLUMN;
 use crate::error::{ErrorKind, NpyError, ResultExt};
@@ -77,6 +78,9 @@ pub struct NpySource {
     row_filter: Option<Arc<dyn PhysicalExpr>>,
     /// The `_row` values those filters allow.
     row_range: Option<Range<i64>>,
+    /// Headers of files already read (by planning or earlier queries): a scan that needs no
+    /// data column (`count(*)`, `_row`) opens no file whose header is there.
+    headers: Option<Arc<HeaderCache>>,
 }
 
 impl NpySource {
@@ -92,7 +96,14 @@ impl NpySource {
             metrics: ExecutionPlanMetricsSet::new(),
             row_filter: None,
             row_range: None,
+            headers: None,
         }
+    }
+
+    /// Answer scans that need no data column from `cache` (see [`HeaderCache`]).
+    pub fn with_header_cache(mut self, cache: Arc<HeaderCache>) -> Self {
+        self.headers = Some(cache);
+        self
     }
 
     /// The `_row` values a pushed-down filter allows (`None`: all).
@@ -130,6 +141,7 @@ impl FileSource for NpySource {
             .collect();
         let opener = NpyOpener {
             store: object_store,
+            headers: self.headers.clone(),
             plan: Arc::new(OpenPlan {
                 row_index,
                 file_schema: Arc::clone(&file_schema),
@@ -266,6 +278,7 @@ impl FileSource for NpySource {
 /// Opens one file of a scan: see the module docs.
 pub struct NpyOpener {
     store: Arc<dyn ObjectStore>,
+    headers: Option<Arc<HeaderCache>>,
     plan: Arc<OpenPlan>,
 }
 
@@ -290,6 +303,7 @@ struct OpenPlan {
 impl FileOpener for NpyOpener {
     fn open(&self, file: PartitionedFile) -> Result<FileOpenFuture> {
         let store = Arc::clone(&self.store);
+        let headers = self.headers.clone();
         let plan = Arc::clone(&self.plan);
         Ok(Box::pin(async move {
             // A file the `_row` range excludes is not even opened.
@@ -298,20 +312,22 @@ impl FileOpener for NpyOpener {
                     return Ok(futures::stream::empty().boxed());
                 }
             }
+            if let (true, Some(headers)) = (plan.data_columns.is_empty(), headers) {
+                // Only `_row` (or nothing, for count(*)): the header says all, and planning
+                // has usually read it already.
+                let summary = headers.summaries(&store, std::slice::from_ref(&file.object_meta), &plan.options).await?;
+                let summary = summary.into_iter().next().ok_or_else(|| DataFusionError::Internal("no header summary".into()))?;
+                let path = || local_path(store.as_ref(), &file.object_meta.location).unwrap_or_else(|| file.object_meta.location.as_ref().into());
+                plan.check_columns(&summary.schema).map_err(|e| df_err(e.in_file(path())))?;
+                let place = plan.place(&file, summary.rows).map_err(|e| df_err(e.in_file(path())))?;
+                let wanted = plan.rows_to_read(&file, summary.rows, place.offset);
+                return Ok(futures::stream::iter(plan.positions_only(wanted, place.offset)).boxed());
+            }
             let local = local_file(store.as_ref(), &file.object_meta.location).await?;
             let table = plan.open_table(local.path())?;
-            plan.check_columns(&table, local.path())?;
+            plan.check_columns(&table.schema()).map_err(|e| df_err(e.in_file(local.path())))?;
             let rows = table.num_rows();
-            let place = file.extension::<FileRows>().copied().unwrap_or(FileRows { offset: 0, rows });
-            if place.rows != rows {
-                return Err(df_err(
-                    NpyError::from(ErrorKind::InvalidArgument(format!(
-                        "the file changed while the query ran: it had {} rows when planned, {rows} now",
-                        place.rows
-                    )))
-                    .in_file(local.path()),
-                ));
-            }
+            let place = plan.place(&file, rows).map_err(|e| df_err(e.in_file(local.path())))?;
             let wanted = plan.rows_to_read(&file, rows, place.offset);
             if wanted.is_empty() {
                 return Ok(futures::stream::empty().boxed());
@@ -337,9 +353,21 @@ impl OpenPlan {
     }
 
 
+    /// The file's place in the table (its `FileRows`, or its own rows from 0), which must
+    /// agree with the `rows` it has now.
+    fn place(&self, file: &PartitionedFile, rows: u64) -> crate::Result<FileRows> {
+        let place = file.extension::<FileRows>().copied().unwrap_or(FileRows { offset: 0, rows });
+        if place.rows != rows {
+            return Err(NpyError::from(ErrorKind::InvalidArgument(format!(
+                "the file changed while the query ran: it had {} rows when planned, {rows} now",
+                place.rows
+            ))));
+        }
+        Ok(place)
+    }
+
     /// A file joins a table only with the table's column types, in the table's order.
-    fn check_columns(&self, table: &NpyTable, path: &Path) -> Result<()> {
-        let found = table.schema();
+    fn check_columns(&self, found: &Schema) -> crate::Result<()> {
         let expected = self.file_schema.fields().iter().take(self.row_index.unwrap_or(usize::MAX));
         let same = found.fields().len() == expected.len()
             && found.fields().iter().zip(expected).all(|(a, b)| a.data_type() == b.data_type());
@@ -354,7 +382,7 @@ impl OpenPlan {
             describe(&mut found.fields().iter()),
             describe(&mut self.file_schema.fields().iter().take(self.row_index.unwrap_or(usize::MAX)))
         );
-        Err(df_err(NpyError::from(ErrorKind::InvalidArgument(message)).in_file(path)))
+        Err(NpyError::from(ErrorKind::InvalidArgument(message)))
     }
 
     /// Rows of this file to read: its byte range as rows, within the `_row` range, at most `limit`.
