@@ -49,7 +49,7 @@ use futures::TryStreamExt;
 use super::header_cache::{FileSummary, HeaderCache};
 use super::local::{df_err, local_path};
 use super::natural::natural_cmp;
-use super::source::{row_column_index, FileRows, NpySource, Splittable};
+use super::source::{row_column_index, FileRows, NpySource, RowSpan, Splittable};
 use super::ROW_COLUMN;
 use crate::error::{ErrorKind, NpyError, ResultExt};
 use crate::format::table::{NpyTable, OpenOptions};
@@ -361,6 +361,62 @@ impl NpyFormat {
     }
 }
 
+/// A scan that reads no data column (`count(*)`, `_row` alone) of a table without partition
+/// columns needs no file, only row positions: its files become one [`RowSpan`] per run of
+/// consecutive files (usually one for the whole table), so the plan does not carry one
+/// `PartitionedFile` (with its statistics) per shard. A span shows as its first file in
+/// `EXPLAIN`. Any other scan is handed back (`Err`) unchanged.
+fn row_spans(conf: FileScanConfig, places: &HashMap<Path, FileRows>) -> Result<std::result::Result<FileScanConfig, FileScanConfig>> {
+    let reads_data = match conf.file_source.downcast_ref::<NpySource>() {
+        Some(source) => source.reads_data_columns(),
+        None => true,
+    };
+    let byte_ranges = conf.file_groups.iter().flat_map(|g| g.files()).any(|f| f.range.is_some());
+    if reads_data || byte_ranges || !conf.table_partition_cols().is_empty() || conf.output_partitioning.is_some() {
+        return Ok(Err(conf));
+    }
+    let mut files: Vec<(&PartitionedFile, FileRows)> = Vec::new();
+    for file in conf.file_groups.iter().flat_map(|g| g.files()) {
+        let place = *places.get(&file.object_meta.location).ok_or_else(|| {
+            DataFusionError::Internal(format!("no row count for {}", file.object_meta.location))
+        })?;
+        files.push((file, place));
+    }
+    files.sort_by_key(|(_, place)| place.offset);
+    let mut spans: Vec<PartitionedFile> = Vec::new();
+    let mut current: Option<(ObjectMeta, FileRows, u64)> = None;
+    let file_schema = Arc::clone(conf.file_schema());
+    let finish = |(mut meta, place, files): (ObjectMeta, FileRows, u64)| {
+        let stats = file_statistics(&file_schema, place.rows, Some(place.offset), meta.size);
+        meta.e_tag = None;
+        meta.version = None;
+        PartitionedFile::new_from_meta(meta).with_extension(place).with_extension(RowSpan { files }).with_statistics(Arc::new(stats))
+    };
+    for (file, place) in files {
+        current = match current {
+            Some((mut meta, mut span, n)) if span.offset.saturating_add(span.rows) == place.offset => {
+                span.rows = span.rows.saturating_add(place.rows);
+                meta.size = meta.size.saturating_add(file.object_meta.size);
+                Some((meta, span, n + 1))
+            }
+            previous => {
+                spans.extend(previous.map(&finish));
+                Some((file.object_meta.clone(), place, 1))
+            }
+        };
+    }
+    spans.extend(current.map(&finish));
+    let table_schema = Arc::clone(conf.file_source.table_schema().table_schema());
+    let chunk = spans.len().div_ceil(conf.file_groups.len().max(1)).max(1);
+    let mut groups = Vec::new();
+    for files in spans.chunks(chunk) {
+        let stats = Statistics::try_merge_iter(files.iter().filter_map(|f| f.statistics.as_deref()), &table_schema)?;
+        groups.push(FileGroup::new(files.to_vec()).with_statistics(Arc::new(stats)));
+    }
+    let stats = Statistics::try_merge_iter(groups.iter().filter_map(|g| g.file_statistics(None)), &table_schema)?;
+    Ok(Ok(FileScanConfigBuilder::from(conf).with_file_groups(groups).with_statistics(stats).build()))
+}
+
 /// Exact statistics of one file from its header: rows, and `_row`'s range once the file's
 /// offset in the table is known; the rest unknown.
 fn file_statistics(file_schema: &Schema, rows: u64, offset: Option<u64>, size: u64) -> Statistics {
@@ -426,6 +482,10 @@ impl FileFormat for NpyFormat {
         let placed = self.place_files(state, &store, &conf).await?;
         let conf = self.first_files(conf, &placed);
         let places: HashMap<Path, FileRows> = placed.into_iter().map(|(meta, place)| (meta.location, place)).collect();
+        let conf = match row_spans(conf, &places)? {
+            Ok(spans) => return Ok(DataSourceExec::from_data_source(spans)),
+            Err(conf) => conf,
+        };
         let deflated = self.deflated_files(&store, &conf).await?;
         Ok(DataSourceExec::from_data_source(self.arrange(conf, &places, &deflated)?))
     }

@@ -37,7 +37,7 @@ pub use catalog::NpyDirCatalog;
 pub use context::SessionContextNpyExt;
 pub use header_cache::{FileSummary, HeaderCache};
 pub use file_format::{Extension, NpyFormat, NpyFormatFactory, NpyFormatOptions, NpyTableFactory};
-pub use source::{FileRows, NpyOpener, NpySource, Splittable};
+pub use source::{FileRows, NpyOpener, NpySource, RowSpan, Splittable};
 pub use widening_sum::{widening_avg_udaf, widening_sum_udaf, WideningAvg, WideningSum};
 
 /// Name of the row-position column every table gets.

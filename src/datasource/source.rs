@@ -66,6 +66,15 @@ pub struct FileRows {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Splittable(pub bool);
 
+/// A `PartitionedFile` that stands for this many consecutive files of a table, read for row
+/// positions only (its [`FileRows`] cover them all): planned for scans that need no data
+/// column, so that `count(*)` over 100,000 shards does not carry 100,000 files. The opener
+/// reads nothing for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowSpan {
+    pub files: u64,
+}
+
 /// The `FileSource` of `.npy`/`.npz` tables.
 #[derive(Clone)]
 pub struct NpySource {
@@ -109,6 +118,12 @@ impl NpySource {
     /// The `_row` values a pushed-down filter allows (`None`: all).
     pub fn row_range(&self) -> Option<Range<i64>> {
         self.row_range.clone()
+    }
+
+    /// Whether a scan with this source reads any column from the files (not only `_row`).
+    pub fn reads_data_columns(&self) -> bool {
+        let row = self.row_index();
+        self.projection.file_indices.iter().any(|&c| Some(c) != row)
     }
 
     fn row_index(&self) -> Option<usize> {
@@ -311,6 +326,10 @@ impl FileOpener for NpyOpener {
                 if plan.rows_to_read(&file, place.rows, place.offset).is_empty() {
                     return Ok(futures::stream::empty().boxed());
                 }
+            }
+            if let (Some(place), Some(_)) = (file.extension::<FileRows>(), file.extension::<RowSpan>()) {
+                let wanted = plan.rows_to_read(&file, place.rows, place.offset);
+                return Ok(futures::stream::iter(plan.positions_only(wanted, place.offset)).boxed());
             }
             if let (true, Some(headers)) = (plan.data_columns.is_empty(), headers) {
                 // Only `_row` (or nothing, for count(*)): the header says all, and planning

@@ -127,8 +127,22 @@ pub const HEADER_PREFIX_LEN: u64 = 4096;
 /// against `max_header_len` before more is read). For answers from headers alone (schemas, row
 /// counts), where mapping the file would cost more than reading it.
 pub fn read_header(reader: &mut impl Read, max_header_len: u64) -> Result<NpyHeader, ErrorKind> {
-    let mut bytes = Vec::new();
-    reader.by_ref().take(HEADER_PREFIX_LEN).read_to_end(&mut bytes)?;
+    let mut bytes = vec![0u8; HEADER_PREFIX_LEN as usize];
+    let mut filled = 0;
+    // One read of a file usually holds the whole header: read on only while it is incomplete.
+    loop {
+        let n = match reader.read(&mut bytes[filled..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        filled += n;
+        let complete = matches!(read_preamble(&bytes[..filled], max_header_len), Ok((_, end)) if end <= filled as u64);
+        if n == 0 || filled == bytes.len() || complete {
+            break;
+        }
+    }
+    bytes.truncate(filled);
     let (_, data_offset) = read_preamble(&bytes, max_header_len)?;
     let have = bytes.len() as u64;
     if data_offset > have && have == HEADER_PREFIX_LEN {

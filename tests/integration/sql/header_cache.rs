@@ -85,3 +85,41 @@ async fn tables_of_one_session_share_the_cache() {
     assert_eq!(value(&ctx, "SELECT sum(id) FROM t").await, 5 * (0 + 1 + 2));
     assert_eq!(headers.header_reads(), 5);
 }
+
+/// A scan that reads no data column is planned as row spans, not one file per shard; its
+/// `_row` values are those of the files, in every partition.
+#[tokio::test]
+async fn header_only_scans_carry_row_spans_not_files() {
+    let n = 30;
+    let dir = tempfile::tempdir().unwrap();
+    shards(&dir.path().join("shards"), n);
+    let config = datafusion::prelude::SessionConfig::new().with_target_partitions(3);
+    let ctx = SessionContext::new_with_config(config);
+    ctx.register_npy_dir(dir.path()).unwrap();
+    let rows = 3 * n as i64;
+
+    let plan = ctx.sql("EXPLAIN SELECT count(*) FROM shards WHERE _row % 2 = 0").await.unwrap().collect().await.unwrap();
+    let text = datafusion::arrow::util::pretty::pretty_format_batches(&plan).unwrap().to_string();
+    let scan = text.lines().find(|l| l.contains("DataSourceExec")).unwrap();
+    assert_eq!(scan.matches(".npy").count(), 1, "one span, not {n} files: {scan}");
+
+    // _row % 3 = 1: rows 1, 4, ..., rows - 2.
+    let batches = ctx
+        .sql("SELECT count(*), min(_row), max(_row), sum(_row) FROM shards WHERE _row % 3 = 1")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let column = |i: usize| batches[0].column(i).as_any().downcast_ref::<Int64Array>().unwrap().value(0);
+    let expected: Vec<i64> = (0..rows).filter(|r| r % 3 == 1).collect();
+    assert_eq!(column(0), expected.len() as i64);
+    assert_eq!((column(1), column(2)), (expected[0], *expected.last().unwrap()));
+    assert_eq!(column(3), expected.iter().sum::<i64>());
+
+    // A limit keeps the table's first rows; a `_row` range only its rows.
+    let first = ctx.sql("SELECT _row FROM shards LIMIT 5").await.unwrap().collect().await.unwrap();
+    let first: Vec<i64> = first.iter().flat_map(|b| b.column(0).as_any().downcast_ref::<Int64Array>().unwrap().values().to_vec()).collect();
+    assert_eq!(first, vec![0, 1, 2, 3, 4]);
+    assert_eq!(value(&ctx, "SELECT sum(_row) FROM shards WHERE _row >= 10 AND _row < 20").await, (10..20).sum::<i64>());
+}
