@@ -242,17 +242,24 @@ impl NpyFormat {
 
     /// Every file of the table, for numbering: the table's listing when known, else the scan's.
     async fn table_files(&self, state: &dyn Session, store: &Arc<dyn ObjectStore>, conf: &FileScanConfig) -> Result<Vec<ObjectMeta>> {
-        let mut files: HashMap<Path, ObjectMeta> = HashMap::new();
         // Without partition columns or a limit, the listing left no file out of the scan.
         let scan_has_all = conf.table_partition_cols().is_empty() && conf.limit.is_none();
-        if let (Some((url, ext)), false) = (&self.table, scan_has_all) {
-            let listed: Vec<ObjectMeta> = url.list_all_files(state, store.as_ref(), ext).await?.try_collect().await?;
-            files.extend(listed.into_iter().map(|m| (m.location.clone(), m)));
-        }
-        for file in conf.file_groups.iter().flat_map(|g| g.files()) {
-            files.entry(file.object_meta.location.clone()).or_insert_with(|| file.object_meta.clone());
-        }
-        let mut files: Vec<ObjectMeta> = files.into_values().collect();
+        let mut files: Vec<ObjectMeta> = match (&self.table, scan_has_all) {
+            (Some((url, ext)), false) => url.list_all_files(state, store.as_ref(), ext).await?.try_collect().await?,
+            _ => Vec::new(),
+        };
+        let listed: HashSet<&Path> = files.iter().map(|m| &m.location).collect();
+        let mut scanned = HashSet::new();
+        let unlisted: Vec<ObjectMeta> = conf
+            .file_groups
+            .iter()
+            .flat_map(|g| g.files())
+            .map(|f| &f.object_meta)
+            .filter(|m| !listed.contains(&m.location) && scanned.insert(&m.location))
+            .cloned()
+            .collect();
+        drop(listed);
+        files.extend(unlisted);
         files.sort_by(|a, b| natural_cmp(a.location.as_ref(), b.location.as_ref()));
         Ok(files)
     }
@@ -457,12 +464,14 @@ impl FileFormat for NpyFormat {
     }
 
     async fn infer_schema(&self, _state: &dyn Session, store: &Arc<dyn ObjectStore>, objects: &[ObjectMeta]) -> Result<SchemaRef> {
-        let mut objects = objects.to_vec();
-        objects.sort_by(|a, b| natural_cmp(a.location.as_ref(), b.location.as_ref()));
-        let summaries = self.headers.summaries(store, &objects, &self.options).await?;
-        let files: Vec<FileColumns> =
-            objects.iter().zip(summaries).map(|(meta, summary)| FileColumns::describe(&meta.location, summary, &self.options)).collect();
-        let name = objects.first().map(|m| table_dir_name(&m.location));
+        let mut summaries: Vec<Option<FileSummary>> = self.headers.summaries(store, objects, &self.options).await?.into_iter().map(Some).collect();
+        let mut order: Vec<usize> = (0..objects.len()).collect();
+        order.sort_by(|&a, &b| natural_cmp(objects[a].location.as_ref(), objects[b].location.as_ref()));
+        let files: Vec<FileColumns> = order
+            .iter()
+            .filter_map(|&i| summaries[i].take().map(|summary| FileColumns::describe(&objects[i].location, summary, &self.options)))
+            .collect();
+        let name = order.first().map(|&i| table_dir_name(&objects[i].location));
         let file_path = |location: &Path| local_path(store.as_ref(), location).unwrap_or_else(|| PathBuf::from(location.as_ref()));
         Ok(Arc::new(merge_file_schemas(&files, name.flatten().as_deref(), file_path).map_err(df_err)?))
     }
