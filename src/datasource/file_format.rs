@@ -469,7 +469,7 @@ impl FileFormat for NpyFormat {
         order.sort_by(|&a, &b| natural_cmp(objects[a].location.as_ref(), objects[b].location.as_ref()));
         let files: Vec<FileColumns> = order
             .iter()
-            .filter_map(|&i| summaries[i].take().map(|summary| FileColumns::describe(&objects[i].location, summary, &self.options)))
+            .filter_map(|&i| summaries[i].take().map(|summary| FileColumns::describe(&objects[i].location, summary)))
             .collect();
         let name = order.first().map(|&i| table_dir_name(&objects[i].location));
         let file_path = |location: &Path| local_path(store.as_ref(), location).unwrap_or_else(|| PathBuf::from(location.as_ref()));
@@ -524,9 +524,9 @@ struct FileColumns<'a> {
 }
 
 impl<'a> FileColumns<'a> {
-    fn describe(location: &'a Path, summary: FileSummary, options: &NpyFormatOptions) -> Self {
-        let stem = location.filename().and_then(|name| name.strip_suffix(".npy"));
-        let plain_stem = stem.filter(|_| options.member.is_none() && !summary.is_record);
+    fn describe(location: &'a Path, summary: FileSummary) -> Self {
+        let stem = location.filename().and_then(|name| std::path::Path::new(name).file_stem()).and_then(|s| s.to_str());
+        let plain_stem = stem.filter(|_| summary.plain_npy);
         FileColumns { location, schema: summary.schema, plain_stem }
     }
 }
@@ -552,9 +552,10 @@ fn merge_file_schemas(files: &[FileColumns], dir_name: Option<&str>, file_path: 
         f.schema
             .fields()
             .iter()
-            .map(|field| match (&f.plain_stem, dir_name) {
+            .map(|field| match (f.plain_stem, dir_name) {
                 (Some(_), Some(dir)) if stems_differ => field.as_ref().clone().with_name(dir),
-                _ => field.as_ref().clone(),
+                (Some(stem), _) => field.as_ref().clone().with_name(stem),
+                (None, _) => field.as_ref().clone(),
             })
             .collect()
     };

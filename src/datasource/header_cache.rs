@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::config::SessionConfig;
 use datafusion::object_store::path::Path;
@@ -32,7 +32,7 @@ use datafusion::object_store::{ObjectMeta, ObjectStore};
 use futures::StreamExt;
 
 use super::file_format::NpyFormatOptions;
-use super::local::{df_err, local_file, local_path};
+use super::local::{df_err, local_file, LocalRoot};
 use crate::format::table::{NpyTable, Storage, TableSummary};
 
 /// Files read per task on the blocking pool: enough to make the hand-off negligible, few
@@ -46,11 +46,12 @@ const DEFAULT_MAX_ENTRIES: usize = 1 << 20;
 /// What a file's headers say, as a table of this crate sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FileSummary {
-    /// The file's columns (without `_row`).
+    /// The file's columns (without `_row`). The one column of a plain (non-record) `.npy`
+    /// array has an empty name here: the table names it (after the file or its directory).
     pub schema: SchemaRef,
     pub rows: u64,
-    /// The first array is a record (its fields are the columns), not one plain column.
-    pub is_record: bool,
+    /// A `.npy` (read without `member`) holding a plain array: one column, unnamed here.
+    pub plain_npy: bool,
     /// An `.npz` member is deflated (the file cannot be split into byte ranges cheaply).
     pub deflated: bool,
 }
@@ -247,14 +248,31 @@ impl HeaderCache {
         indices: &[usize],
         options: &NpyFormatOptions,
     ) -> Vec<(usize, Result<FileSummary>)> {
+        let root = LocalRoot::of(store.as_ref());
         let local: Option<Vec<(usize, PathBuf)>> =
-            indices.iter().map(|&i| local_path(store.as_ref(), &files[i].location).map(|p| (i, p))).collect();
+            root.and_then(|root| indices.iter().map(|&i| root.path(&files[i].location).map(|p| (i, p))).collect());
         if let Some(local) = local {
             let batches: Vec<Vec<(usize, PathBuf)>> = local.chunks(FILES_PER_TASK).map(<[_]>::to_vec).collect();
             let read = futures::stream::iter(batches)
                 .map(|batch| {
                     let options = options.clone();
-                    blocking(move || batch.into_iter().map(|(i, path)| (i, summarize(&path, &options))).collect::<Vec<_>>())
+                    blocking(move || {
+                        // Shards share a schema: keep one per batch, not one per file, until
+                        // `remember` shares them across batches.
+                        let mut last: Option<SchemaRef> = None;
+                        let mut read = Vec::with_capacity(batch.len());
+                        for (i, path) in batch {
+                            let summary = summarize(&path, &options).map(|mut summary| {
+                                match &last {
+                                    Some(same) if **same == *summary.schema => summary.schema = Arc::clone(same),
+                                    _ => last = Some(Arc::clone(&summary.schema)),
+                                }
+                                summary
+                            });
+                            read.push((i, summary));
+                        }
+                        read
+                    })
                 })
                 .buffer_unordered(self.concurrency)
                 .collect::<Vec<_>>()
@@ -303,7 +321,16 @@ impl State {
 fn summarize(path: &std::path::Path, options: &NpyFormatOptions) -> Result<FileSummary> {
     let TableSummary { schema, num_rows, storage, is_record } =
         NpyTable::read_summary(path, options.member.as_deref(), &options.open).map_err(df_err)?;
-    Ok(FileSummary { schema, rows: num_rows, is_record, deflated: storage.contains(&Storage::ZipDeflated) })
+    let plain_npy = options.member.is_none() && !is_record && storage == [Storage::NpyFile];
+    let schema = if plain_npy { unnamed(&schema) } else { schema };
+    Ok(FileSummary { schema, rows: num_rows, plain_npy, deflated: storage.contains(&Storage::ZipDeflated) })
+}
+
+/// `schema` with its columns' names left empty: a plain array's column is named after its
+/// file, so shards would each have their own schema (and 400-odd bytes of it) otherwise.
+fn unnamed(schema: &Schema) -> SchemaRef {
+    let fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone().with_name("")).collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
 /// Run `work` on the runtime's blocking pool (in place when there is no tokio runtime).

@@ -51,11 +51,24 @@ pub async fn local_file(store: &dyn ObjectStore, location: &Path) -> Result<Loca
 /// maps it (its root URL joined with the location's parts). The store is known by what it
 /// prints (`LocalFileSystem(file:///root/)`): `ObjectStore` offers no downcast.
 pub fn local_path(store: &dyn ObjectStore, location: &Path) -> Option<PathBuf> {
-    let name = store.to_string();
-    let root = name.strip_prefix("LocalFileSystem(")?.strip_suffix(')')?;
-    let mut url = url::Url::parse(root).ok()?;
-    url.path_segments_mut().ok()?.pop_if_empty().extend(location.parts());
-    url.to_file_path().ok()
+    LocalRoot::of(store)?.path(location)
+}
+
+/// The root of a `LocalFileSystem` store, for mapping many locations (see [`local_path`]).
+pub struct LocalRoot(url::Url);
+
+impl LocalRoot {
+    pub fn of(store: &dyn ObjectStore) -> Option<Self> {
+        let name = store.to_string();
+        let root = name.strip_prefix("LocalFileSystem(")?.strip_suffix(')')?;
+        url::Url::parse(root).ok().map(LocalRoot)
+    }
+
+    pub fn path(&self, location: &Path) -> Option<PathBuf> {
+        let mut url = self.0.clone();
+        url.path_segments_mut().ok()?.pop_if_empty().extend(location.parts());
+        url.to_file_path().ok()
+    }
 }
 
 /// Wraps a crate error as a DataFusion error (the message already names file, member, column).
