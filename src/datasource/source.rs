@@ -8,7 +8,9 @@
 //!   so DataFusion's byte-range repartitioning splits a file into row ranges;
 //! - only the rows a `_row` filter can keep (see `row_filter`);
 //! - at most `limit` rows;
-//! - zero-copy columns in batches of [`ZERO_COPY_BATCH_BYTES`], others in `batch_size` rows.
+//! - zero-copy columns in batches of [`ZERO_COPY_BATCH_BYTES`], others in `batch_size` rows;
+//! - nothing at all when the scan needs no data column (`count(*)`, `_row`): a [`RowSpan`]
+//!   gives its rows, else the session's [`HeaderCache`] (read once, not mapped).
 //!
 //! `_row` is numbered from the file's [`FileRows`] extension, which
 //! `NpyFormat::create_physical_plan` attaches (offset = rows of the files before it, in natural
