@@ -9,9 +9,10 @@
 //! | `ds.npz` | table `ds` (one column per member) and schema `ds` with a table per member |
 //! | `parts/` holding `.npy` or `.npz` files (`key=value/` levels allowed) | table `parts` |
 //!
-//! Nothing is cached: names are listed, and tables built (a `ListingTable` through
-//! [`listing_table`]), each time a query names them; the list-files cache entry of the table is
-//! dropped first, so files added since the last query are seen. When two entries give the same
+//! Names are listed, and tables built (a `ListingTable` through [`listing_table`]), each time a
+//! query names them; the list-files cache entry of the table is dropped first, so files added
+//! since the last query are seen. Only headers are kept between queries, in the session's
+//! [`super::HeaderCache`], and used only while a file's size and modification time are unchanged. When two entries give the same
 //! name, the first wins: earlier registered directories first, then natural order of the file
 //! names (`x/` before `x.npy` before `x.npz`). Tables registered by other means (`CREATE
 //! EXTERNAL TABLE`, `register_table`) win over directory entries.

@@ -25,6 +25,7 @@ use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::execution::FunctionRegistry;
 
 use super::catalog::NpyDirCatalog;
+use super::header_cache::HeaderCache;
 use super::file_format::{listing_table, NpyFormatFactory, NpyFormatOptions, NpyTableFactory};
 use super::parquet_types::ParquetStorableTypes;
 use super::positional_join::PositionalJoinRule;
@@ -37,9 +38,11 @@ pub trait SessionContextNpyExt {
     /// extensions `.npy`/`.npz` to `COPY ... TO 'file'`. Also plans joins on `_row` between
     /// numpy scans by position ([`PositionalJoinRule`]), and replaces `sum`/`avg` by versions
     /// that add `Float32` values as `f64` without first casting the column
-    /// ([`widening_sum_udaf`]; same results and types), and makes `COPY ... STORED AS PARQUET`
+    /// ([`widening_sum_udaf`]; same results and types), makes `COPY ... STORED AS PARQUET`
     /// write second-precision timestamps as milliseconds, as pyarrow does
-    /// ([`ParquetStorableTypes`]). Idempotent; the other methods call it.
+    /// ([`ParquetStorableTypes`]), and puts a [`HeaderCache`] in the session's config (if it has
+    /// none), which every numpy table of the session reads headers through. Idempotent; the
+    /// other methods call it.
     fn register_npy_format(&self) -> Result<()>;
 
     /// Serve a directory (or one `.npy`/`.npz` file) as tables: `x.npy` → `x`, `ds.npz` → `ds`
@@ -71,8 +74,17 @@ impl SessionContextNpyExt for SessionContext {
         // `sum`/`avg` of Float32 columns without a materialised cast to Float64 (same results).
         state.register_udaf(Arc::new(widening_sum_udaf()))?;
         state.register_udaf(Arc::new(widening_avg_udaf()))?;
-        state.register_file_format(Arc::new(NpyFormatFactory::new()), true)?;
-        state.register_file_format(Arc::new(NpyFormatFactory::npz()), true)?;
+        // One header cache for the session: its catalog, tables, formats and scans share it.
+        let headers = match HeaderCache::of_session(state.config()) {
+            Some(headers) => headers,
+            None => {
+                let headers = Arc::new(HeaderCache::new());
+                state.config_mut().set_extension(Arc::clone(&headers));
+                headers
+            }
+        };
+        state.register_file_format(Arc::new(NpyFormatFactory::new().with_header_cache(Arc::clone(&headers))), true)?;
+        state.register_file_format(Arc::new(NpyFormatFactory::npz().with_header_cache(headers)), true)?;
         state.table_factories_mut().insert("NPY".to_string(), Arc::new(NpyTableFactory));
         state.table_factories_mut().insert("NPZ".to_string(), Arc::new(NpyTableFactory));
         Ok(())

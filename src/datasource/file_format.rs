@@ -46,13 +46,13 @@ use datafusion::physical_expr::LexRequirement;
 use datafusion::physical_plan::ExecutionPlan;
 use futures::TryStreamExt;
 
-use super::local::{df_err, local_file};
+use super::header_cache::{FileSummary, HeaderCache};
+use super::local::{df_err, local_path};
 use super::natural::natural_cmp;
-use super::source::{row_column_index, FileRows, NpySource, Splittable};
+use super::source::{row_column_index, FileRows, NpySource, RowSpan, Splittable};
 use super::ROW_COLUMN;
 use crate::error::{ErrorKind, NpyError, ResultExt};
-use crate::format::dtype::DType;
-use crate::format::table::{NpyTable, OpenOptions, Storage};
+use crate::format::table::{NpyTable, OpenOptions};
 use crate::format::writer::{NullPolicy, WriteOptions};
 
 /// How files are read as tables.
@@ -148,6 +148,8 @@ impl Extension {
 pub struct NpyFormatFactory {
     options: NpyFormatOptions,
     extension: Extension,
+    /// For formats made without a session that has one ([`HeaderCache::of_session`]).
+    headers: Option<Arc<HeaderCache>>,
 }
 
 impl NpyFormatFactory {
@@ -162,6 +164,19 @@ impl NpyFormatFactory {
         self.options = options;
         self
     }
+    /// Formats made by this factory keep headers in `cache` (unless the session has its own).
+    pub fn with_header_cache(mut self, cache: Arc<HeaderCache>) -> Self {
+        self.headers = Some(cache);
+        self
+    }
+
+    fn format(&self, options: NpyFormatOptions, session: Option<&dyn Session>) -> NpyFormat {
+        let mut format = NpyFormat { extension: self.extension, ..NpyFormat::new(options) };
+        if let Some(cache) = session.and_then(|s| HeaderCache::of_session(s.config())).or_else(|| self.headers.clone()) {
+            format = format.with_header_cache(cache);
+        }
+        format
+    }
 }
 
 impl GetExt for NpyFormatFactory {
@@ -171,17 +186,17 @@ impl GetExt for NpyFormatFactory {
 }
 
 impl FileFormatFactory for NpyFormatFactory {
-    fn create(&self, _state: &dyn Session, format_options: &HashMap<String, String>) -> Result<Arc<dyn FileFormat>> {
+    fn create(&self, state: &dyn Session, format_options: &HashMap<String, String>) -> Result<Arc<dyn FileFormat>> {
         let options = if format_options.is_empty() {
             self.options.clone()
         } else {
             NpyFormatOptions::from_map(format_options)?
         };
-        Ok(Arc::new(NpyFormat { extension: self.extension, ..NpyFormat::new(options) }))
+        Ok(Arc::new(self.format(options, Some(state))))
     }
 
     fn default(&self) -> Arc<dyn FileFormat> {
-        Arc::new(NpyFormat { extension: self.extension, ..NpyFormat::new(self.options.clone()) })
+        Arc::new(self.format(self.options.clone(), None))
     }
 }
 
@@ -194,11 +209,25 @@ pub struct NpyFormat {
     /// file of the table, also those a partition filter or a limit left out of a scan;
     /// otherwise they count the files of the scan.
     table: Option<(ListingTableUrl, String)>,
+    /// Where headers are read and kept: the session's cache when the format was made for a
+    /// session that has one, else the format's own.
+    headers: Arc<HeaderCache>,
 }
 
 impl NpyFormat {
     pub fn new(options: NpyFormatOptions) -> Self {
-        NpyFormat { options, extension: Extension::Npy, table: None }
+        NpyFormat { options, extension: Extension::Npy, table: None, headers: Arc::default() }
+    }
+
+    /// Read and keep headers in `cache` (shared with the session's catalog and other tables).
+    pub fn with_header_cache(mut self, cache: Arc<HeaderCache>) -> Self {
+        self.headers = cache;
+        self
+    }
+
+    /// The cache this format reads headers through.
+    pub fn header_cache(&self) -> &Arc<HeaderCache> {
+        &self.headers
     }
 
     /// Number `_row` over all files of the table at `url` with extension `ext` (".npy"/".npz").
@@ -213,15 +242,24 @@ impl NpyFormat {
 
     /// Every file of the table, for numbering: the table's listing when known, else the scan's.
     async fn table_files(&self, state: &dyn Session, store: &Arc<dyn ObjectStore>, conf: &FileScanConfig) -> Result<Vec<ObjectMeta>> {
-        let mut files: HashMap<Path, ObjectMeta> = HashMap::new();
-        if let Some((url, ext)) = &self.table {
-            let listed: Vec<ObjectMeta> = url.list_all_files(state, store.as_ref(), ext).await?.try_collect().await?;
-            files.extend(listed.into_iter().map(|m| (m.location.clone(), m)));
-        }
-        for file in conf.file_groups.iter().flat_map(|g| g.files()) {
-            files.entry(file.object_meta.location.clone()).or_insert_with(|| file.object_meta.clone());
-        }
-        let mut files: Vec<ObjectMeta> = files.into_values().collect();
+        // Without partition columns or a limit, the listing left no file out of the scan.
+        let scan_has_all = conf.table_partition_cols().is_empty() && conf.limit.is_none();
+        let mut files: Vec<ObjectMeta> = match (&self.table, scan_has_all) {
+            (Some((url, ext)), false) => url.list_all_files(state, store.as_ref(), ext).await?.try_collect().await?,
+            _ => Vec::new(),
+        };
+        let listed: HashSet<&Path> = files.iter().map(|m| &m.location).collect();
+        let mut scanned = HashSet::new();
+        let unlisted: Vec<ObjectMeta> = conf
+            .file_groups
+            .iter()
+            .flat_map(|g| g.files())
+            .map(|f| &f.object_meta)
+            .filter(|m| !listed.contains(&m.location) && scanned.insert(&m.location))
+            .cloned()
+            .collect();
+        drop(listed);
+        files.extend(unlisted);
         files.sort_by(|a, b| natural_cmp(a.location.as_ref(), b.location.as_ref()));
         Ok(files)
     }
@@ -238,13 +276,16 @@ impl NpyFormat {
                 _ => None,
             })
             .collect();
-        let mut placed = Vec::new();
+        let files = self.table_files(state, store, conf).await?;
+        let unknown: Vec<ObjectMeta> = files.iter().filter(|m| !known.contains_key(&m.location)).cloned().collect();
+        let read = self.headers.summaries(store, &unknown, &self.options).await?;
+        let read: HashMap<&Path, u64> = unknown.iter().map(|m| &m.location).zip(read.iter().map(|s| s.rows)).collect();
+        let mut placed = Vec::with_capacity(files.len());
         let mut offset = 0u64;
-        for meta in self.table_files(state, store, conf).await? {
-            let rows = match known.get(&meta.location) {
-                Some(rows) => *rows,
-                None => self.count_rows(store, &meta).await?,
-            };
+        for meta in files {
+            let rows = known.get(&meta.location).or_else(|| read.get(&meta.location)).copied().ok_or_else(|| {
+                DataFusionError::Internal(format!("no row count for {}", meta.location))
+            })?;
             placed.push((meta, FileRows { offset, rows }));
             offset = offset.saturating_add(rows);
         }
@@ -278,24 +319,17 @@ impl NpyFormat {
     /// The scan's `.npz` files with a deflated member in the table: splitting such a file into
     /// byte ranges would make every range inflate the stream from its start.
     async fn deflated_files(&self, store: &Arc<dyn ObjectStore>, conf: &FileScanConfig) -> Result<HashSet<Path>> {
-        let mut deflated = HashSet::new();
-        for file in conf.file_groups.iter().flat_map(|g| g.files()) {
-            let location = &file.object_meta.location;
-            if !location.as_ref().ends_with(".npz") || deflated.contains(location) {
-                continue;
-            }
-            let local = local_file(store.as_ref(), location).await?;
-            let table = self.options.open(local.path()).map_err(df_err)?;
-            if table.arrays().iter().any(|a| a.storage == Storage::ZipDeflated) {
-                deflated.insert(location.clone());
-            }
-        }
-        Ok(deflated)
-    }
-
-    async fn count_rows(&self, store: &Arc<dyn ObjectStore>, meta: &ObjectMeta) -> Result<u64> {
-        let local = local_file(store.as_ref(), &meta.location).await?;
-        Ok(self.options.open(local.path()).map_err(df_err)?.num_rows())
+        let mut seen = HashSet::new();
+        let archives: Vec<ObjectMeta> = conf
+            .file_groups
+            .iter()
+            .flat_map(|g| g.files())
+            .map(|f| &f.object_meta)
+            .filter(|m| m.location.as_ref().ends_with(".npz") && seen.insert(&m.location))
+            .cloned()
+            .collect();
+        let summaries = self.headers.summaries(store, &archives, &self.options).await?;
+        Ok(archives.into_iter().zip(summaries).filter(|(_, s)| s.deflated).map(|(m, _)| m.location).collect())
     }
 
     /// The scan's files in natural order with their places and exact statistics, in as many
@@ -332,6 +366,62 @@ impl NpyFormat {
         let stats = Statistics::try_merge_iter(group_stats.iter(), &table_schema)?;
         Ok(FileScanConfigBuilder::from(conf).with_file_groups(file_groups).with_statistics(stats).build())
     }
+}
+
+/// A scan that reads no data column (`count(*)`, `_row` alone) of a table without partition
+/// columns needs no file, only row positions: its files become one [`RowSpan`] per run of
+/// consecutive files (usually one for the whole table), so the plan does not carry one
+/// `PartitionedFile` (with its statistics) per shard. A span shows as its first file in
+/// `EXPLAIN`. Any other scan is handed back (`Err`) unchanged.
+fn row_spans(conf: FileScanConfig, places: &HashMap<Path, FileRows>) -> Result<std::result::Result<FileScanConfig, FileScanConfig>> {
+    let reads_data = match conf.file_source.downcast_ref::<NpySource>() {
+        Some(source) => source.reads_data_columns(),
+        None => true,
+    };
+    let byte_ranges = conf.file_groups.iter().flat_map(|g| g.files()).any(|f| f.range.is_some());
+    if reads_data || byte_ranges || !conf.table_partition_cols().is_empty() || conf.output_partitioning.is_some() {
+        return Ok(Err(conf));
+    }
+    let mut files: Vec<(&PartitionedFile, FileRows)> = Vec::new();
+    for file in conf.file_groups.iter().flat_map(|g| g.files()) {
+        let place = *places.get(&file.object_meta.location).ok_or_else(|| {
+            DataFusionError::Internal(format!("no row count for {}", file.object_meta.location))
+        })?;
+        files.push((file, place));
+    }
+    files.sort_by_key(|(_, place)| place.offset);
+    let mut spans: Vec<PartitionedFile> = Vec::new();
+    let mut current: Option<(ObjectMeta, FileRows, u64)> = None;
+    let file_schema = Arc::clone(conf.file_schema());
+    let finish = |(mut meta, place, files): (ObjectMeta, FileRows, u64)| {
+        let stats = file_statistics(&file_schema, place.rows, Some(place.offset), meta.size);
+        meta.e_tag = None;
+        meta.version = None;
+        PartitionedFile::new_from_meta(meta).with_extension(place).with_extension(RowSpan { files }).with_statistics(Arc::new(stats))
+    };
+    for (file, place) in files {
+        current = match current {
+            Some((mut meta, mut span, n)) if span.offset.saturating_add(span.rows) == place.offset => {
+                span.rows = span.rows.saturating_add(place.rows);
+                meta.size = meta.size.saturating_add(file.object_meta.size);
+                Some((meta, span, n + 1))
+            }
+            previous => {
+                spans.extend(previous.map(&finish));
+                Some((file.object_meta.clone(), place, 1))
+            }
+        };
+    }
+    spans.extend(current.map(&finish));
+    let table_schema = Arc::clone(conf.file_source.table_schema().table_schema());
+    let chunk = spans.len().div_ceil(conf.file_groups.len().max(1)).max(1);
+    let mut groups = Vec::new();
+    for files in spans.chunks(chunk) {
+        let stats = Statistics::try_merge_iter(files.iter().filter_map(|f| f.statistics.as_deref()), &table_schema)?;
+        groups.push(FileGroup::new(files.to_vec()).with_statistics(Arc::new(stats)));
+    }
+    let stats = Statistics::try_merge_iter(groups.iter().filter_map(|g| g.file_statistics(None)), &table_schema)?;
+    Ok(Ok(FileScanConfigBuilder::from(conf).with_file_groups(groups).with_statistics(stats).build()))
 }
 
 /// Exact statistics of one file from its header: rows, and `_row`'s range once the file's
@@ -374,19 +464,21 @@ impl FileFormat for NpyFormat {
     }
 
     async fn infer_schema(&self, _state: &dyn Session, store: &Arc<dyn ObjectStore>, objects: &[ObjectMeta]) -> Result<SchemaRef> {
-        let mut objects = objects.to_vec();
-        objects.sort_by(|a, b| natural_cmp(a.location.as_ref(), b.location.as_ref()));
-        let mut files = Vec::with_capacity(objects.len());
-        for meta in &objects {
-            let local = local_file(store.as_ref(), &meta.location).await?;
-            files.push(FileColumns::describe(local.path(), &self.options).map_err(df_err)?);
-        }
-        let name = objects.first().map(|m| table_dir_name(&m.location));
-        Ok(Arc::new(merge_file_schemas(files, name.flatten().as_deref()).map_err(df_err)?))
+        let mut summaries: Vec<Option<FileSummary>> = self.headers.summaries(store, objects, &self.options).await?.into_iter().map(Some).collect();
+        let mut order: Vec<usize> = (0..objects.len()).collect();
+        order.sort_by(|&a, &b| natural_cmp(objects[a].location.as_ref(), objects[b].location.as_ref()));
+        let files: Vec<FileColumns> = order
+            .iter()
+            .filter_map(|&i| summaries[i].take().map(|summary| FileColumns::describe(&objects[i].location, summary)))
+            .collect();
+        let name = order.first().map(|&i| table_dir_name(&objects[i].location));
+        let file_path = |location: &Path| local_path(store.as_ref(), location).unwrap_or_else(|| PathBuf::from(location.as_ref()));
+        Ok(Arc::new(merge_file_schemas(&files, name.flatten().as_deref(), file_path).map_err(df_err)?))
     }
 
     async fn infer_stats(&self, _state: &dyn Session, store: &Arc<dyn ObjectStore>, table_schema: SchemaRef, object: &ObjectMeta) -> Result<Statistics> {
-        let rows = self.count_rows(store, object).await?;
+        let summary = self.headers.summaries(store, std::slice::from_ref(object), &self.options).await?;
+        let rows = summary.first().map(|s| s.rows).unwrap_or(0);
         // The file's offset in the table is known only when a scan is planned.
         Ok(file_statistics(&table_schema, rows, None, object.size))
     }
@@ -399,6 +491,10 @@ impl FileFormat for NpyFormat {
         let placed = self.place_files(state, &store, &conf).await?;
         let conf = self.first_files(conf, &placed);
         let places: HashMap<Path, FileRows> = placed.into_iter().map(|(meta, place)| (meta.location, place)).collect();
+        let conf = match row_spans(conf, &places)? {
+            Ok(spans) => return Ok(DataSourceExec::from_data_source(spans)),
+            Err(conf) => conf,
+        };
         let deflated = self.deflated_files(&store, &conf).await?;
         Ok(DataSourceExec::from_data_source(self.arrange(conf, &places, &deflated)?))
     }
@@ -415,26 +511,23 @@ impl FileFormat for NpyFormat {
     }
 
     fn file_source(&self, table_schema: TableSchema) -> Arc<dyn FileSource> {
-        Arc::new(NpySource::new(table_schema, self.options.clone()))
+        Arc::new(NpySource::new(table_schema, self.options.clone()).with_header_cache(Arc::clone(&self.headers)))
     }
 }
 
-/// One file's columns, as the format layer reads them.
-struct FileColumns {
-    path: PathBuf,
+/// One file's columns, as its headers give them.
+struct FileColumns<'a> {
+    location: &'a Path,
     schema: SchemaRef,
     /// For a plain (non-record) `.npy` array: the file stem its one column is named after.
-    plain_stem: Option<String>,
+    plain_stem: Option<&'a str>,
 }
 
-impl FileColumns {
-    fn describe(path: &std::path::Path, options: &NpyFormatOptions) -> crate::Result<Self> {
-        let table = options.open(path)?;
-        let is_plain_npy = options.member.is_none()
-            && path.extension().is_some_and(|e| e == "npy")
-            && table.arrays().first().is_some_and(|a| !matches!(a.header.dtype, DType::Record(_)));
-        let plain_stem = is_plain_npy.then(|| path.file_stem().map(|s| s.to_string_lossy().into_owned())).flatten();
-        Ok(FileColumns { path: path.to_path_buf(), schema: table.schema(), plain_stem })
+impl<'a> FileColumns<'a> {
+    fn describe(location: &'a Path, summary: FileSummary) -> Self {
+        let stem = location.filename().and_then(|name| std::path::Path::new(name).file_stem()).and_then(|s| s.to_str());
+        let plain_stem = stem.filter(|_| summary.plain_npy);
+        FileColumns { location, schema: summary.schema, plain_stem }
     }
 }
 
@@ -449,7 +542,8 @@ fn table_dir_name(location: &Path) -> Option<String> {
 /// The table's file schema: the columns every file shares (same types, in the same order),
 /// then `_row`. Plain arrays from files with different stems get one column name: the
 /// directory's (`dir_name`).
-fn merge_file_schemas(files: Vec<FileColumns>, dir_name: Option<&str>) -> crate::Result<Schema> {
+/// `file_path` names a file in errors.
+fn merge_file_schemas(files: &[FileColumns], dir_name: Option<&str>, file_path: impl Fn(&Path) -> PathBuf) -> crate::Result<Schema> {
     let Some(first) = files.first() else {
         return Err(ErrorKind::InvalidArgument("no .npy or .npz files".into()).into());
     };
@@ -458,14 +552,19 @@ fn merge_file_schemas(files: Vec<FileColumns>, dir_name: Option<&str>) -> crate:
         f.schema
             .fields()
             .iter()
-            .map(|field| match (&f.plain_stem, dir_name) {
+            .map(|field| match (f.plain_stem, dir_name) {
                 (Some(_), Some(dir)) if stems_differ => field.as_ref().clone().with_name(dir),
-                _ => field.as_ref().clone(),
+                (Some(stem), _) => field.as_ref().clone().with_name(stem),
+                (None, _) => field.as_ref().clone(),
             })
             .collect()
     };
     let fields = rename(first);
     for other in &files[1..] {
+        // Shards share one schema (the header cache hands out one allocation): nothing to compare.
+        if Arc::ptr_eq(&other.schema, &first.schema) && other.plain_stem.is_some() == first.plain_stem.is_some() {
+            continue;
+        }
         let theirs = rename(other);
         let same = theirs.len() == fields.len()
             && theirs.iter().zip(&fields).all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
@@ -474,17 +573,17 @@ fn merge_file_schemas(files: Vec<FileColumns>, dir_name: Option<&str>) -> crate:
             let message = format!(
                 "its columns ({}) differ from those of {} ({})",
                 describe(&theirs),
-                first.path.display(),
+                file_path(first.location).display(),
                 describe(&fields)
             );
-            return Err(NpyError::from(ErrorKind::InvalidArgument(message)).in_file(&other.path));
+            return Err(NpyError::from(ErrorKind::InvalidArgument(message)).in_file(file_path(other.location)));
         }
     }
     if fields.iter().any(|f| f.name() == ROW_COLUMN) {
         return Err(NpyError::from(ErrorKind::InvalidArgument(format!(
             "a column is named '{ROW_COLUMN}', the name of the row-position column"
         )))
-        .in_file(&first.path));
+        .in_file(file_path(first.location)));
     }
     let mut fields = fields;
     fields.push(Field::new(ROW_COLUMN, DataType::Int64, false));
@@ -555,14 +654,23 @@ pub async fn listing_table(
     partition_cols: &[String],
 ) -> Result<Arc<ListingTable>> {
     let store = state.runtime_env().object_store(&url)?;
-    let ext = table_extension(state, store.as_ref(), &url, options.files).await?;
-    let format = NpyFormat::new(options).with_table(url.clone(), ext.clone());
-    let mut listing = ListingOptions::new(Arc::new(format)).with_file_extension(ext);
+    // One listing for the kind of files, the partition levels and the schema (DataFusion's
+    // `ListingOptions` would list the directory once for each).
+    let listed: Vec<ObjectMeta> = url.list_all_files(state, store.as_ref(), "").await?.try_collect().await?;
+    let ext = table_extension(&url, &listed, options.files)?;
+    let files: Vec<ObjectMeta> = listed.into_iter().filter(|f| f.location.as_ref().ends_with(ext.as_str())).collect();
+    let headers = HeaderCache::of_session(state.config()).unwrap_or_default();
+    let format = NpyFormat::new(options).with_table(url.clone(), ext.clone()).with_header_cache(headers);
     let partitions =
-        if partition_cols.is_empty() && url.is_collection() { listing.infer_partitions(state, &url).await? } else { partition_cols.to_vec() };
+        if partition_cols.is_empty() && url.is_collection() { infer_partitions(&url, &files)? } else { partition_cols.to_vec() };
+    // As `ListingOptions::infer_schema`: empty files say nothing of the schema.
+    let nonempty: Vec<ObjectMeta> = files.into_iter().filter(|f| f.size > 0).collect();
+    let schema = format.infer_schema(state, &store, &nonempty).await?;
+    drop(nonempty);
     let partition_type = DataType::Dictionary(Box::new(DataType::UInt16), Box::new(DataType::Utf8));
-    listing = listing.with_table_partition_cols(partitions.into_iter().map(|p| (p, partition_type.clone())).collect());
-    let schema = listing.infer_schema(state, &url).await?;
+    let listing = ListingOptions::new(Arc::new(format))
+        .with_file_extension(ext)
+        .with_table_partition_cols(partitions.into_iter().map(|p| (p, partition_type.clone())).collect());
     let config = ListingTableConfig::new(url).with_listing_options(listing).with_schema(schema);
     Ok(Arc::new(ListingTable::try_new(config)?))
 }
@@ -590,15 +698,28 @@ pub fn directory_file_kind(npy: usize, npz: usize, chosen: Option<Extension>) ->
     Ok(kind)
 }
 
+/// The `key=value` levels of a table's files, as `ListingOptions::infer_partitions` finds them
+/// (from the first ten files; levels that differ are an error), from a listing already made.
+fn infer_partitions(url: &ListingTableUrl, files: &[ObjectMeta]) -> Result<Vec<String>> {
+    let mut keys_per_file = files.iter().take(10).map(|file| {
+        let parts: Vec<&str> = url.strip_prefix(&file.location).map(|p| p.collect()).unwrap_or_default();
+        let dirs = parts.split_last().map(|(_, dirs)| dirs).unwrap_or(&[]);
+        dirs.iter().filter(|d| d.contains('=')).map(|d| d.split('=').next().unwrap_or_default().to_string()).collect::<Vec<_>>()
+    });
+    let Some(first) = keys_per_file.next() else { return Ok(vec![]) };
+    for other in keys_per_file {
+        if other != first {
+            let mut found = vec![first, other];
+            found.sort();
+            return Err(DataFusionError::Plan(format!("Found mixed partition values on disk {found:?}")));
+        }
+    }
+    Ok(first)
+}
+
 /// ".npy" or ".npz": a file's own; for a directory, the kind of file it holds, or `files` if
 /// it holds both (without `files`, an error naming the directory).
-async fn table_extension(
-    state: &dyn Session,
-    store: &dyn ObjectStore,
-    url: &ListingTableUrl,
-    files: Option<Extension>,
-) -> Result<String> {
-    let listed: Vec<ObjectMeta> = url.list_all_files(state, store, "").await?.try_collect().await?;
+fn table_extension(url: &ListingTableUrl, listed: &[ObjectMeta], files: Option<Extension>) -> Result<String> {
     if listed.is_empty() {
         return Err(DataFusionError::Plan(format!("{url}: no such file or directory (or it is empty)")));
     }
@@ -621,26 +742,31 @@ impl fmt::Display for NpyFormat {
 mod tests {
     use super::*;
 
-    fn plain(path: &str, stem: &str, dtype: DataType) -> FileColumns {
+    fn plain<'a>(location: &'a Path, dtype: DataType) -> FileColumns<'a> {
+        let stem = location.filename().and_then(|f| f.strip_suffix(".npy")).unwrap();
         let schema = Arc::new(Schema::new(vec![Field::new(stem, dtype, false)]));
-        FileColumns { path: PathBuf::from(path), schema, plain_stem: Some(stem.to_string()) }
+        FileColumns { location, schema, plain_stem: Some(stem) }
+    }
+
+    fn merge(files: &[FileColumns], dir: &str) -> crate::Result<Schema> {
+        merge_file_schemas(files, Some(dir), |location| PathBuf::from(location.as_ref()))
     }
 
     #[test]
     fn shards_of_plain_arrays_take_the_directory_name() {
-        let files = vec![plain("d/part-1.npy", "part-1", DataType::Int16), plain("d/part-2.npy", "part-2", DataType::Int16)];
-        let schema = merge_file_schemas(files, Some("d")).unwrap();
+        let (a, b) = (Path::from("d/part-1.npy"), Path::from("d/part-2.npy"));
+        let schema = merge(&[plain(&a, DataType::Int16), plain(&b, DataType::Int16)], "d").unwrap();
         let names: Vec<_> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         assert_eq!(names, ["d", "_row"]);
     }
 
     #[test]
     fn same_stems_keep_their_name_and_types_must_agree() {
-        let same = vec![plain("s/y=1/amount.npy", "amount", DataType::Float64), plain("s/y=2/amount.npy", "amount", DataType::Float64)];
-        let schema = merge_file_schemas(same, Some("s")).unwrap();
+        let (y1, y2) = (Path::from("s/y=1/amount.npy"), Path::from("s/y=2/amount.npy"));
+        let schema = merge(&[plain(&y1, DataType::Float64), plain(&y2, DataType::Float64)], "s").unwrap();
         assert_eq!(schema.field(0).name(), "amount");
-        let differ = vec![plain("d/a.npy", "a", DataType::Int64), plain("d/b.npy", "b", DataType::Float64)];
-        let err = merge_file_schemas(differ, Some("d")).unwrap_err().to_string();
+        let (a, b) = (Path::from("d/a.npy"), Path::from("d/b.npy"));
+        let err = merge(&[plain(&a, DataType::Int64), plain(&b, DataType::Float64)], "d").unwrap_err().to_string();
         assert!(err.starts_with("d/b.npy: ") && err.contains("(d: Float64) differ from those of d/a.npy (d: Int64)"), "{err}");
     }
 

@@ -27,6 +27,11 @@ impl LocalFile {
 
 /// The local file behind `location` (downloaded first when the store is not local).
 pub async fn local_file(store: &dyn ObjectStore, location: &Path) -> Result<LocalFile> {
+    // A local store's file is opened by whoever reads it: asking the store would open it once
+    // more (and hand off to another thread) only to learn its path.
+    if let Some(path) = local_path(store, location) {
+        return Ok(LocalFile { path, _temp: None });
+    }
     let got = store.get(location).await?;
     match got.payload {
         GetResultPayload::File(_file, path) => Ok(LocalFile { path, _temp: None }),
@@ -42,7 +47,51 @@ pub async fn local_file(store: &dyn ObjectStore, location: &Path) -> Result<Loca
     }
 }
 
+/// The filesystem path of `location` when `store` is a `LocalFileSystem`, mapped as the store
+/// maps it (its root URL joined with the location's parts). The store is known by what it
+/// prints (`LocalFileSystem(file:///root/)`): `ObjectStore` offers no downcast.
+pub fn local_path(store: &dyn ObjectStore, location: &Path) -> Option<PathBuf> {
+    LocalRoot::of(store)?.path(location)
+}
+
+/// The root of a `LocalFileSystem` store, for mapping many locations (see [`local_path`]).
+pub struct LocalRoot(url::Url);
+
+impl LocalRoot {
+    pub fn of(store: &dyn ObjectStore) -> Option<Self> {
+        let name = store.to_string();
+        let root = name.strip_prefix("LocalFileSystem(")?.strip_suffix(')')?;
+        url::Url::parse(root).ok().map(LocalRoot)
+    }
+
+    pub fn path(&self, location: &Path) -> Option<PathBuf> {
+        let mut url = self.0.clone();
+        url.path_segments_mut().ok()?.pop_if_empty().extend(location.parts());
+        url.to_file_path().ok()
+    }
+}
+
 /// Wraps a crate error as a DataFusion error (the message already names file, member, column).
 pub fn df_err(e: crate::error::NpyError) -> DataFusionError {
     DataFusionError::External(Box::new(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::object_store::local::LocalFileSystem;
+    use datafusion::object_store::memory::InMemory;
+
+    #[test]
+    fn local_paths_are_the_stores_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let stores = [LocalFileSystem::new(), LocalFileSystem::new_with_prefix(dir.path()).unwrap()];
+        for store in &stores {
+            for location in ["tmp/x.npy", "data/a b/part-1.npy", "d/y=2023/caf\u{e9}.npz", "x%20y.npy"] {
+                let location = Path::from(location);
+                assert_eq!(local_path(store, &location), Some(store.path_to_filesystem(&location).unwrap()), "{location}");
+            }
+        }
+        assert_eq!(local_path(&InMemory::new(), &Path::from("x.npy")), None);
+    }
 }

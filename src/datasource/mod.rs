@@ -9,6 +9,8 @@
 //! - [`source`]: [`NpySource`] / [`NpyOpener`], the one scan path every table uses (projection,
 //!   limit, `_row` ranges, byte ranges mapped to row ranges).
 //! - [`catalog`]: a directory as tables and schemas, re-listed on every query.
+//! - [`header_cache`]: [`HeaderCache`], each file's header read once per session (again only
+//!   when the file changed), shared by the catalog, schema inference, statistics and scans.
 //! - [`sink`]: `COPY ... TO 'x.npy' | 'x.npz'`.
 //! - [`parquet_types`]: Arrow types Parquet cannot hold (`Timestamp(Second)`), written as
 //!   pyarrow writes them, by `COPY ... STORED AS PARQUET` and the CLI alike.
@@ -24,6 +26,7 @@
 pub mod catalog;
 pub mod context;
 pub mod file_format;
+pub mod header_cache;
 mod local;
 pub mod natural;
 pub mod parquet_types;
@@ -36,8 +39,9 @@ pub mod widening_sum;
 pub use catalog::NpyDirCatalog;
 pub use context::SessionContextNpyExt;
 pub use parquet_types::ParquetStorableTypes;
+pub use header_cache::{FileSummary, HeaderCache};
 pub use file_format::{Extension, NpyFormat, NpyFormatFactory, NpyFormatOptions, NpyTableFactory};
-pub use source::{FileRows, NpyOpener, NpySource, Splittable};
+pub use source::{FileRows, NpyOpener, NpySource, RowSpan, Splittable};
 pub use widening_sum::{widening_avg_udaf, widening_sum_udaf, WideningAvg, WideningSum};
 
 /// Name of the row-position column every table gets.

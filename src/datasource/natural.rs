@@ -5,7 +5,17 @@ use std::cmp::Ordering;
 
 /// Compare two names (or paths) naturally.
 pub fn natural_cmp(a: &str, b: &str) -> Ordering {
-    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
+    // Shards share long prefixes (`data/shards/part-`): skip what is equal, back to the start
+    // of the digit run it ends in (a number is compared whole).
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut start = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    while start > 0 && a[start - 1].is_ascii_digit() {
+        start -= 1;
+    }
+    natural_cmp_bytes(&a[start..], &b[start..])
+}
+
+fn natural_cmp_bytes(mut a: &[u8], mut b: &[u8]) -> Ordering {
     loop {
         match (a.first(), b.first()) {
             (None, None) => return Ordering::Equal,
@@ -52,6 +62,19 @@ mod tests {
         let mut names = vec!["part-10.npy", "part-2.npy", "part-1.npy", "part-12.npy", "part-02.npy"];
         names.sort_by(|a, b| natural_cmp(a, b));
         assert_eq!(names, ["part-1.npy", "part-2.npy", "part-02.npy", "part-10.npy", "part-12.npy"]);
+    }
+
+    #[test]
+    fn skipping_the_common_prefix_changes_no_order() {
+        let names = [
+            "part-1", "part-10", "part-10x", "part-1005", "part-100", "part-01", "part-001", "part-1.npy", "part-10.npy",
+            "part-2", "part-", "part", "a1b2", "a1b10", "a01b2", "a1b02", "x9", "x10", "", "9", "09", "d/part-7.npy",
+        ];
+        for a in names {
+            for b in names {
+                assert_eq!(natural_cmp(a, b), natural_cmp_bytes(a.as_bytes(), b.as_bytes()), "{a} vs {b}");
+            }
+        }
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //!   so DataFusion's byte-range repartitioning splits a file into row ranges;
 //! - only the rows a `_row` filter can keep (see `row_filter`);
 //! - at most `limit` rows;
-//! - zero-copy columns in batches of [`ZERO_COPY_BATCH_BYTES`], others in `batch_size` rows.
+//! - zero-copy columns in batches of [`ZERO_COPY_BATCH_BYTES`], others in `batch_size` rows;
+//! - nothing at all when the scan needs no data column (`count(*)`, `_row`): a [`RowSpan`]
+//!   gives its rows, else the session's [`HeaderCache`] (read once, not mapped).
 //!
 //! `_row` is numbered from the file's [`FileRows`] extension, which
 //! `NpyFormat::create_physical_plan` attaches (offset = rows of the files before it, in natural
@@ -39,7 +41,8 @@ use datafusion::physical_plan::{apply_expression_roots, DisplayFormatType};
 use futures::StreamExt;
 
 use super::file_format::NpyFormatOptions;
-use super::local::{df_err, local_file};
+use super::header_cache::HeaderCache;
+use super::local::{df_err, local_file, local_path};
 use super::row_filter::{local_rows, row_range};
 use super::ROW_COLUMN;
 use crate::error::{ErrorKind, NpyError, ResultExt};
@@ -65,6 +68,15 @@ pub struct FileRows {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Splittable(pub bool);
 
+/// A `PartitionedFile` that stands for this many consecutive files of a table, read for row
+/// positions only (its [`FileRows`] cover them all): planned for scans that need no data
+/// column, so that `count(*)` over 100,000 shards does not carry 100,000 files. The opener
+/// reads nothing for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowSpan {
+    pub files: u64,
+}
+
 /// The `FileSource` of `.npy`/`.npz` tables.
 #[derive(Clone)]
 pub struct NpySource {
@@ -77,6 +89,9 @@ pub struct NpySource {
     row_filter: Option<Arc<dyn PhysicalExpr>>,
     /// The `_row` values those filters allow.
     row_range: Option<Range<i64>>,
+    /// Headers of files already read (by planning or earlier queries): a scan that needs no
+    /// data column (`count(*)`, `_row`) opens no file whose header is there.
+    headers: Option<Arc<HeaderCache>>,
 }
 
 impl NpySource {
@@ -92,12 +107,25 @@ impl NpySource {
             metrics: ExecutionPlanMetricsSet::new(),
             row_filter: None,
             row_range: None,
+            headers: None,
         }
+    }
+
+    /// Answer scans that need no data column from `cache` (see [`HeaderCache`]).
+    pub fn with_header_cache(mut self, cache: Arc<HeaderCache>) -> Self {
+        self.headers = Some(cache);
+        self
     }
 
     /// The `_row` values a pushed-down filter allows (`None`: all).
     pub fn row_range(&self) -> Option<Range<i64>> {
         self.row_range.clone()
+    }
+
+    /// Whether a scan with this source reads any column from the files (not only `_row`).
+    pub fn reads_data_columns(&self) -> bool {
+        let row = self.row_index();
+        self.projection.file_indices.iter().any(|&c| Some(c) != row)
     }
 
     fn row_index(&self) -> Option<usize> {
@@ -130,6 +158,7 @@ impl FileSource for NpySource {
             .collect();
         let opener = NpyOpener {
             store: object_store,
+            headers: self.headers.clone(),
             plan: Arc::new(OpenPlan {
                 row_index,
                 file_schema: Arc::clone(&file_schema),
@@ -266,6 +295,7 @@ impl FileSource for NpySource {
 /// Opens one file of a scan: see the module docs.
 pub struct NpyOpener {
     store: Arc<dyn ObjectStore>,
+    headers: Option<Arc<HeaderCache>>,
     plan: Arc<OpenPlan>,
 }
 
@@ -290,6 +320,7 @@ struct OpenPlan {
 impl FileOpener for NpyOpener {
     fn open(&self, file: PartitionedFile) -> Result<FileOpenFuture> {
         let store = Arc::clone(&self.store);
+        let headers = self.headers.clone();
         let plan = Arc::clone(&self.plan);
         Ok(Box::pin(async move {
             // A file the `_row` range excludes is not even opened.
@@ -298,20 +329,26 @@ impl FileOpener for NpyOpener {
                     return Ok(futures::stream::empty().boxed());
                 }
             }
+            if let (Some(place), Some(_)) = (file.extension::<FileRows>(), file.extension::<RowSpan>()) {
+                let wanted = plan.rows_to_read(&file, place.rows, place.offset);
+                return Ok(futures::stream::iter(plan.positions_only(wanted, place.offset)).boxed());
+            }
+            if let (true, Some(headers)) = (plan.data_columns.is_empty(), headers) {
+                // Only `_row` (or nothing, for count(*)): the header says all, and planning
+                // has usually read it already.
+                let summary = headers.summaries(&store, std::slice::from_ref(&file.object_meta), &plan.options).await?;
+                let summary = summary.into_iter().next().ok_or_else(|| DataFusionError::Internal("no header summary".into()))?;
+                let path = || local_path(store.as_ref(), &file.object_meta.location).unwrap_or_else(|| file.object_meta.location.as_ref().into());
+                plan.check_columns(&summary.schema).map_err(|e| df_err(e.in_file(path())))?;
+                let place = plan.place(&file, summary.rows).map_err(|e| df_err(e.in_file(path())))?;
+                let wanted = plan.rows_to_read(&file, summary.rows, place.offset);
+                return Ok(futures::stream::iter(plan.positions_only(wanted, place.offset)).boxed());
+            }
             let local = local_file(store.as_ref(), &file.object_meta.location).await?;
             let table = plan.open_table(local.path())?;
-            plan.check_columns(&table, local.path())?;
+            plan.check_columns(&table.schema()).map_err(|e| df_err(e.in_file(local.path())))?;
             let rows = table.num_rows();
-            let place = file.extension::<FileRows>().copied().unwrap_or(FileRows { offset: 0, rows });
-            if place.rows != rows {
-                return Err(df_err(
-                    NpyError::from(ErrorKind::InvalidArgument(format!(
-                        "the file changed while the query ran: it had {} rows when planned, {rows} now",
-                        place.rows
-                    )))
-                    .in_file(local.path()),
-                ));
-            }
+            let place = plan.place(&file, rows).map_err(|e| df_err(e.in_file(local.path())))?;
             let wanted = plan.rows_to_read(&file, rows, place.offset);
             if wanted.is_empty() {
                 return Ok(futures::stream::empty().boxed());
@@ -337,9 +374,21 @@ impl OpenPlan {
     }
 
 
+    /// The file's place in the table (its `FileRows`, or its own rows from 0), which must
+    /// agree with the `rows` it has now.
+    fn place(&self, file: &PartitionedFile, rows: u64) -> crate::Result<FileRows> {
+        let place = file.extension::<FileRows>().copied().unwrap_or(FileRows { offset: 0, rows });
+        if place.rows != rows {
+            return Err(NpyError::from(ErrorKind::InvalidArgument(format!(
+                "the file changed while the query ran: it had {} rows when planned, {rows} now",
+                place.rows
+            ))));
+        }
+        Ok(place)
+    }
+
     /// A file joins a table only with the table's column types, in the table's order.
-    fn check_columns(&self, table: &NpyTable, path: &Path) -> Result<()> {
-        let found = table.schema();
+    fn check_columns(&self, found: &Schema) -> crate::Result<()> {
         let expected = self.file_schema.fields().iter().take(self.row_index.unwrap_or(usize::MAX));
         let same = found.fields().len() == expected.len()
             && found.fields().iter().zip(expected).all(|(a, b)| a.data_type() == b.data_type());
@@ -354,7 +403,7 @@ impl OpenPlan {
             describe(&mut found.fields().iter()),
             describe(&mut self.file_schema.fields().iter().take(self.row_index.unwrap_or(usize::MAX)))
         );
-        Err(df_err(NpyError::from(ErrorKind::InvalidArgument(message)).in_file(path)))
+        Err(NpyError::from(ErrorKind::InvalidArgument(message)))
     }
 
     /// Rows of this file to read: its byte range as rows, within the `_row` range, at most `limit`.

@@ -25,6 +25,7 @@ mod cli_sql;
 mod copy_options;
 mod custom_scan;
 mod files_added;
+mod header_cache;
 mod positional_join;
 mod remote_store;
 

@@ -10,6 +10,8 @@
 //! numpy's `_filter_header` does. Stricter than numpy: a negative dimension is refused here
 //! (numpy fails later, making the array). Syntax errors name the byte offset in the file.
 
+use std::io::Read;
+
 use super::dtype::DType;
 use super::literal::{self, DictEntry, Literal};
 use crate::error::ErrorKind;
@@ -114,6 +116,39 @@ pub fn parse_header(bytes: &[u8], max_header_len: u64) -> Result<NpyHeader, Erro
         shape: dict.shape,
         data_offset,
     })
+}
+
+/// Bytes read first when only the header is wanted ([`read_header`]): numpy writes headers of
+/// 64 or 128 bytes; only a record dtype with many fields needs a second read.
+pub const HEADER_PREFIX_LEN: u64 = 4096;
+
+/// The header of the `.npy` bytes `reader` starts at, read without touching the data: a prefix
+/// of [`HEADER_PREFIX_LEN`] bytes, then, for a longer header, the rest of it (its length checked
+/// against `max_header_len` before more is read). For answers from headers alone (schemas, row
+/// counts), where mapping the file would cost more than reading it.
+pub fn read_header(reader: &mut impl Read, max_header_len: u64) -> Result<NpyHeader, ErrorKind> {
+    let mut bytes = vec![0u8; HEADER_PREFIX_LEN as usize];
+    let mut filled = 0;
+    // One read of a file usually holds the whole header: read on only while it is incomplete.
+    loop {
+        let n = match reader.read(&mut bytes[filled..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        filled += n;
+        let complete = matches!(read_preamble(&bytes[..filled], max_header_len), Ok((_, end)) if end <= filled as u64);
+        if n == 0 || filled == bytes.len() || complete {
+            break;
+        }
+    }
+    bytes.truncate(filled);
+    let (_, data_offset) = read_preamble(&bytes, max_header_len)?;
+    let have = bytes.len() as u64;
+    if data_offset > have && have == HEADER_PREFIX_LEN {
+        reader.take(data_offset - have).read_to_end(&mut bytes)?;
+    }
+    parse_header(&bytes, max_header_len)
 }
 
 // ---- the steps ------------------------------------------------------------------------------
@@ -324,6 +359,37 @@ mod tests {
 
     fn f4() -> DType {
         DType::Float { bytes: 4, endian: Endian::Little }
+    }
+
+    #[test]
+    fn header_alone_is_read_without_the_data() {
+        let mut bytes = npy((1, 0), "{'descr': '<f4', 'fortran_order': False, 'shape': (262144,), }", true);
+        let header_len = bytes.len() as u64;
+        bytes.extend(vec![0u8; 1 << 20]);
+        let mut reader = std::io::Cursor::new(&bytes);
+        let h = read_header(&mut reader, DEFAULT_MAX_HEADER_LEN).unwrap();
+        assert_eq!((h.shape.as_slice(), h.data_offset), (&[262144u64][..], header_len));
+        assert!(reader.position() <= HEADER_PREFIX_LEN, "read {} bytes", reader.position());
+
+        // A header longer than the prefix (a record of 400 fields) takes a second, bounded read.
+        let fields: Vec<String> = (0..400).map(|i| format!("('field_{i}', '<i4')")).collect();
+        let text = format!("{{'descr': [{}], 'fortran_order': False, 'shape': (2,), }}", fields.join(", "));
+        let mut bytes = npy((2, 0), &text, true);
+        let header_len = bytes.len() as u64;
+        assert!(header_len > HEADER_PREFIX_LEN);
+        bytes.extend(vec![0u8; 2 * 400 * 4]);
+        let mut reader = std::io::Cursor::new(&bytes);
+        let h = read_header(&mut reader, DEFAULT_MAX_HEADER_LEN).unwrap();
+        assert_eq!((h.data_offset, reader.position()), (header_len, header_len));
+        assert_eq!(h, header(&bytes));
+
+        // Cut short inside the header: truncated, as parse_header says of the same bytes.
+        let cut = &bytes[..5000];
+        let err = read_header(&mut std::io::Cursor::new(cut), DEFAULT_MAX_HEADER_LEN).unwrap_err();
+        assert!(matches!(err, ErrorKind::Truncated { .. }), "{err}");
+        // The cap holds before the second read.
+        let err = read_header(&mut std::io::Cursor::new(&bytes), 1000).unwrap_err();
+        assert!(matches!(err, ErrorKind::HeaderTooLong { .. }), "{err}");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use super::array::{ArrayData, NpyArray, RowReader};
 use super::bytes::{open_file, LengthGuard};
 use super::decode::{self, decode, ByteView};
 use super::dtype::DType;
-use super::header::{NpyHeader, DEFAULT_MAX_HEADER_LEN};
+use super::header::{read_header, NpyHeader, DEFAULT_MAX_HEADER_LEN};
 use super::npz::list_members;
 use super::schema::{arrow_field, shape_metadata, DESCR_KEY, FORTRAN_ORDER_KEY, SHAPE_KEY};
 use crate::error::{ErrorKind, Location, NpyError, Result, ResultExt};
@@ -75,6 +75,19 @@ pub struct ArrayInfo {
     pub data_offset: u64,
     /// Names of the table columns this array provides, and whether each is zero-copy.
     pub columns: Vec<(String, bool)>,
+}
+
+/// A table as its headers describe it, read without touching the data
+/// ([`NpyTable::read_summary`]).
+#[derive(Debug, Clone)]
+pub struct TableSummary {
+    pub schema: SchemaRef,
+    /// Rows of the table.
+    pub num_rows: u64,
+    /// How each array is stored (one for a `.npy`, one per member of an `.npz`).
+    pub storage: Vec<Storage>,
+    /// Whether the first array has a record dtype (its fields are the columns).
+    pub is_record: bool,
 }
 
 /// A table over one `.npy` file, one `.npz` archive, or one `.npz` member.
@@ -183,6 +196,46 @@ impl NpyTable {
         Self::from_arrays(path, vec![array], false)
     }
 
+    /// What the headers say of the table that [`NpyTable::open_with`] (or, with `member`,
+    /// [`NpyTable::open_npz_member`]) would open, with the same checks of header and data size
+    /// against the file. A `.npy` file is opened once and only its header read (no map, for
+    /// answers that need no data: schemas, row counts); an `.npz` is opened as a table.
+    pub fn read_summary(path: impl AsRef<Path>, member: Option<&str>, options: &OpenOptions) -> Result<TableSummary> {
+        let path = path.as_ref();
+        if member.is_none() && !is_npz(path) {
+            return Self::read_npy_summary(path, options);
+        }
+        let table = match member {
+            None => Self::open_with(path, options)?,
+            Some(member) => Self::open_npz_member(path, member, options)?,
+        };
+        Ok(TableSummary {
+            schema: table.schema(),
+            num_rows: table.num_rows(),
+            storage: table.arrays.iter().map(|a| a.storage).collect(),
+            is_record: table.arrays.first().is_some_and(|a| matches!(a.header.dtype, DType::Record(_))),
+        })
+    }
+
+    fn read_npy_summary(path: &Path, options: &OpenOptions) -> Result<TableSummary> {
+        let mut file = std::fs::File::open(path).in_file(path)?;
+        let file_len = file.metadata().in_file(path)?.len();
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let location = Location { file: Some(path.to_path_buf()), ..Location::default() };
+        let at = |kind: ErrorKind| NpyError { location: location.clone(), kind };
+        let header = read_header(&mut file, options.max_header_len).map_err(at)?;
+        header.row_len().map_err(at)?;
+        let data_len = header.data_len().map_err(at)?;
+        let available = file_len.saturating_sub(header.data_offset);
+        if data_len > available {
+            return Err(at(ErrorKind::DataSize { needed: data_len, available }));
+        }
+        let columns = plan_columns(0, &name, &location, &header, false)?;
+        let schema = Arc::new(Schema::new(columns.into_iter().map(|c| c.field).collect::<Vec<_>>()));
+        let is_record = matches!(header.dtype, DType::Record(_));
+        Ok(TableSummary { schema, num_rows: header.num_rows(), storage: vec![Storage::NpyFile], is_record })
+    }
+
     /// Names of the `.npy` members of an `.npz` archive, in archive order, without `.npy`.
     pub fn npz_member_names(path: impl AsRef<Path>) -> Result<Vec<String>> {
         let path = path.as_ref();
@@ -196,7 +249,7 @@ impl NpyTable {
     fn from_arrays(path: &Path, arrays: Vec<NpyArray>, member_columns: bool) -> Result<Self> {
         let mut columns = Vec::new();
         for (index, array) in arrays.iter().enumerate() {
-            columns.extend(plan_columns(index, array, member_columns)?);
+            columns.extend(plan_columns(index, &array.name, &array.location, &array.header, member_columns)?);
         }
         let fields = columns.iter().map(|c| c.field.clone()).collect::<Vec<_>>();
         let schema = match arrays.as_slice() {
@@ -272,11 +325,10 @@ fn is_npz(path: &Path) -> bool {
 /// as an archive's member is), or one column holding the whole row. The fields of a record
 /// array with more than one axis are FixedSizeLists over the extra axes, as a plain array's
 /// column is.
-fn plan_columns(index: usize, array: &NpyArray, member_column: bool) -> Result<Vec<Column>> {
-    let header = &array.header;
+fn plan_columns(index: usize, name: &str, location: &Location, header: &NpyHeader, member_column: bool) -> Result<Vec<Column>> {
     let fortran = header.fortran_order && header.shape.len() > 1;
     let at = |column: &str| {
-        let location = Location { column: Some(column.to_string()), ..array.location.clone() };
+        let location = Location { column: Some(column.to_string()), ..location.clone() };
         move |kind: ErrorKind| NpyError { location, kind }
     };
     let inner: Vec<usize> = header.inner_shape().iter().map(|&d| d as usize).collect();
@@ -304,7 +356,7 @@ fn plan_columns(index: usize, array: &NpyArray, member_column: bool) -> Result<V
             })
             .collect(),
         _ => {
-            let mut field = arrow_field(&array.name, &row_dtype, &header.descr, fortran).map_err(at(&array.name))?;
+            let mut field = arrow_field(name, &row_dtype, &header.descr, fortran).map_err(at(name))?;
             if header.shape.is_empty() {
                 // A 0-d array is one row: only the metadata says it had no axis at all.
                 field.metadata_mut().insert(SHAPE_KEY.to_string(), shape_metadata(&header.shape));
@@ -644,6 +696,38 @@ mod tests {
     fn mapped_range(table: &NpyTable) -> Range<usize> {
         let ArrayData::Mapped { npy: buffer, .. } = &table.arrays[0].data else { panic!("not mapped") };
         buffer.as_ptr() as usize..buffer.as_ptr() as usize + buffer.len()
+    }
+
+    /// Header-only summaries say what opening says: the same schema and rows, or the same error.
+    #[test]
+    fn summary_agrees_with_opening_on_every_corpus_file() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fixtures");
+        let mut paths: Vec<PathBuf> = Vec::new();
+        for dir in [corpus(""), fixtures] {
+            paths.extend(std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()));
+        }
+        let mut checked = 0;
+        for path in paths {
+            if !path.extension().is_some_and(|e| e == "npy" || e == "npz") {
+                continue;
+            }
+            let opened = NpyTable::open(&path);
+            let summary = NpyTable::read_summary(&path, None, &OpenOptions::default());
+            match (opened, summary) {
+                (Ok(table), Ok(summary)) => {
+                    assert_eq!(summary.schema, table.schema(), "{}", path.display());
+                    assert_eq!(summary.num_rows, table.num_rows(), "{}", path.display());
+                    let storage: Vec<Storage> = table.arrays().iter().map(|a| a.storage).collect();
+                    assert_eq!(summary.storage, storage, "{}", path.display());
+                    let record = matches!(table.arrays()[0].header.dtype, DType::Record(_));
+                    assert_eq!(summary.is_record, record, "{}", path.display());
+                }
+                (Err(opened), Err(summary)) => assert_eq!(summary.to_string(), opened.to_string()),
+                (opened, summary) => panic!("{}: open {:?} but summary {:?}", path.display(), opened.err(), summary.err()),
+            }
+            checked += 1;
+        }
+        assert!(checked > 200, "only {checked} corpus and fixture files");
     }
 
     #[test]

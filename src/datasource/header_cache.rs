@@ -1,0 +1,346 @@
+//! [`HeaderCache`]: what each file's headers say (columns, rows, how it is stored), kept for the
+//! session so that a file's header is read once, not once per planning step and query.
+//!
+//! An entry is keyed by the file's identity as the object store lists it: location, size,
+//! modification time and ETag (when the store gives one). Listings are fresh on every query, so a
+//! file that changed (another size, time or ETag) misses and is read again; an unchanged one is
+//! answered from memory. Schema inference, statistics, scan planning and header-only scans
+//! (`count(*)`, `_row`) all ask here; [`super::SessionContextNpyExt::register_npy_format`] puts
+//! one cache in the session's config ([`HeaderCache::of_session`]) for the catalog, the formats
+//! and the scans to share.
+//!
+//! Misses are read concurrently, with a bounded number of reads in flight: files of a local
+//! store in batches on the blocking pool (one open and one small read each, no map: see
+//! [`NpyTable::read_summary`]), so 100,000 shards cost a few hundred thread hand-offs, not
+//! 100,000; other stores' objects one by one through [`local_file`].
+//!
+//! Memory: about 150 bytes per file (its location, the key fields, row count, flags); schemas
+//! are shared between files that have the same one.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::config::SessionConfig;
+use datafusion::object_store::path::Path;
+use datafusion::object_store::{ObjectMeta, ObjectStore};
+use futures::StreamExt;
+
+use super::file_format::NpyFormatOptions;
+use super::local::{df_err, local_file, LocalRoot};
+use crate::format::table::{NpyTable, Storage, TableSummary};
+
+/// Files read per task on the blocking pool: enough to make the hand-off negligible, few
+/// enough that both cores get work on a directory of a few hundred files.
+const FILES_PER_TASK: usize = 64;
+
+/// Entries kept at most by default (about 150 MB at 150 bytes each); when full, the cache
+/// starts over rather than grow (a rare, cheap event: the next query re-reads headers).
+const DEFAULT_MAX_ENTRIES: usize = 1 << 20;
+
+/// What a file's headers say, as a table of this crate sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileSummary {
+    /// The file's columns (without `_row`). The one column of a plain (non-record) `.npy`
+    /// array has an empty name here: the table names it (after the file or its directory).
+    pub schema: SchemaRef,
+    pub rows: u64,
+    /// A `.npy` (read without `member`) holding a plain array: one column, unnamed here.
+    pub plain_npy: bool,
+    /// An `.npz` member is deflated (the file cannot be split into byte ranges cheaply).
+    pub deflated: bool,
+}
+
+/// Headers of files, by file identity; see the module docs.
+pub struct HeaderCache {
+    state: Mutex<State>,
+    /// Headers read (cache misses), since the cache was made.
+    header_reads: AtomicU64,
+    max_entries: usize,
+    /// Reads (or batches of local reads) in flight at most.
+    concurrency: usize,
+}
+
+#[derive(Default)]
+struct State {
+    scopes: HashMap<Scope, HashMap<Path, Entry>>,
+    entries: usize,
+    /// Distinct schemas seen lately, so that files with equal schemas share one allocation.
+    schemas: Vec<SchemaRef>,
+}
+
+/// What else decides a summary besides the file: its store and how it is read.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Scope {
+    /// The store's address: stores live as long as the session's registry holds them.
+    store: usize,
+    member: Option<String>,
+    max_header_len: u64,
+}
+
+struct Entry {
+    size: u64,
+    modified: i64,
+    e_tag: Option<u64>,
+    summary: FileSummary,
+}
+
+impl Entry {
+    fn matches(&self, meta: &ObjectMeta) -> bool {
+        let (size, modified, e_tag) = identity(meta);
+        self.size == size && self.modified == modified && self.e_tag == e_tag
+    }
+}
+
+/// Size, modification time (ns) and a hash of the ETag: what tells one version of a file
+/// from another.
+fn identity(meta: &ObjectMeta) -> (u64, i64, Option<u64>) {
+    let modified = meta.last_modified.timestamp_nanos_opt().unwrap_or_else(|| meta.last_modified.timestamp());
+    let e_tag = meta.e_tag.as_ref().map(|tag| {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        tag.hash(&mut hasher);
+        hasher.finish()
+    });
+    (meta.size, modified, e_tag)
+}
+
+impl Default for HeaderCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for HeaderCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HeaderCache").field("entries", &self.len()).field("header_reads", &self.header_reads()).finish()
+    }
+}
+
+impl HeaderCache {
+    pub fn new() -> Self {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        HeaderCache {
+            state: Mutex::new(State::default()),
+            header_reads: AtomicU64::new(0),
+            max_entries: DEFAULT_MAX_ENTRIES,
+            concurrency: cores.max(2),
+        }
+    }
+
+    /// Keep at most this many files (default 1,048,576); when full, the cache starts over.
+    pub fn with_max_entries(mut self, entries: usize) -> Self {
+        self.max_entries = entries.max(1);
+        self
+    }
+
+    /// Read at most this many headers (or batches of local files) at once. Default: the
+    /// number of cores, at least 2.
+    pub fn with_concurrency(mut self, reads: usize) -> Self {
+        self.concurrency = reads.max(1);
+        self
+    }
+
+    /// The session's cache (installed by `register_npy_format`), if it has one.
+    pub fn of_session(config: &SessionConfig) -> Option<Arc<HeaderCache>> {
+        config.get_extension::<HeaderCache>()
+    }
+
+    /// Headers read so far (each miss is one read of one file's headers).
+    pub fn header_reads(&self) -> u64 {
+        self.header_reads.load(Ordering::Relaxed)
+    }
+
+    /// Files held.
+    pub fn len(&self) -> usize {
+        self.state.lock().map(|s| s.entries).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forget every file.
+    pub fn clear(&self) {
+        if let Ok(mut state) = self.state.lock() {
+            *state = State::default();
+        }
+    }
+
+    /// The summary of each of `files` (in the same order), from memory where the file is
+    /// unchanged, else read (concurrently) and remembered. The first error in `files` order
+    /// is returned; it names the file.
+    pub async fn summaries(&self, store: &Arc<dyn ObjectStore>, files: &[ObjectMeta], options: &NpyFormatOptions) -> Result<Vec<FileSummary>> {
+        let scope = Scope {
+            store: Arc::as_ptr(store) as *const () as usize,
+            member: options.member.clone(),
+            max_header_len: options.open.max_header_len,
+        };
+        let mut found: Vec<Option<FileSummary>> = self.lookup(&scope, files)?;
+        let missing: Vec<usize> = (0..files.len()).filter(|&i| found[i].is_none()).collect();
+        if !missing.is_empty() {
+            let read = self.read(store, files, &missing, options).await;
+            self.header_reads.fetch_add(missing.len() as u64, Ordering::Relaxed);
+            let mut first_error: Option<(usize, DataFusionError)> = None;
+            let mut fresh = Vec::with_capacity(read.len());
+            for (index, summary) in read {
+                match summary {
+                    Ok(summary) => fresh.push((index, summary)),
+                    Err(e) if first_error.as_ref().is_none_or(|(at, _)| index < *at) => first_error = Some((index, e)),
+                    Err(_) => {}
+                }
+            }
+            let fresh = self.remember(&scope, files, fresh)?;
+            for (index, summary) in fresh {
+                found[index] = Some(summary);
+            }
+            if let Some((_, e)) = first_error {
+                return Err(e);
+            }
+        }
+        found
+            .into_iter()
+            .zip(files)
+            .map(|(s, meta)| s.ok_or_else(|| DataFusionError::Internal(format!("no header summary for {}", meta.location))))
+            .collect()
+    }
+
+    fn lookup(&self, scope: &Scope, files: &[ObjectMeta]) -> Result<Vec<Option<FileSummary>>> {
+        let state = self.state.lock().map_err(|_| poisoned())?;
+        let Some(entries) = state.scopes.get(scope) else { return Ok(vec![None; files.len()]) };
+        Ok(files
+            .iter()
+            .map(|meta| entries.get(&meta.location).filter(|e| e.matches(meta)).map(|e| e.summary.clone()))
+            .collect())
+    }
+
+    /// Store fresh summaries (their schemas shared with equal ones already held) and give them
+    /// back as stored.
+    fn remember(&self, scope: &Scope, files: &[ObjectMeta], fresh: Vec<(usize, FileSummary)>) -> Result<Vec<(usize, FileSummary)>> {
+        let mut state = self.state.lock().map_err(|_| poisoned())?;
+        if state.entries.saturating_add(fresh.len()) > self.max_entries {
+            *state = State::default();
+        }
+        let mut stored = Vec::with_capacity(fresh.len());
+        for (index, mut summary) in fresh {
+            summary.schema = state.shared_schema(summary.schema);
+            let (size, modified, e_tag) = identity(&files[index]);
+            let entry = Entry { size, modified, e_tag, summary: summary.clone() };
+            let entries = state.scopes.entry(scope.clone()).or_default();
+            let added = entries.insert(files[index].location.clone(), entry).is_none();
+            if added {
+                state.entries += 1;
+            }
+            stored.push((index, summary));
+        }
+        Ok(stored)
+    }
+
+    /// Read the headers of `files[i]` for each `i` in `indices`, at most `concurrency` at once.
+    async fn read(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        files: &[ObjectMeta],
+        indices: &[usize],
+        options: &NpyFormatOptions,
+    ) -> Vec<(usize, Result<FileSummary>)> {
+        let root = LocalRoot::of(store.as_ref());
+        let local: Option<Vec<(usize, PathBuf)>> =
+            root.and_then(|root| indices.iter().map(|&i| root.path(&files[i].location).map(|p| (i, p))).collect());
+        if let Some(local) = local {
+            let batches: Vec<Vec<(usize, PathBuf)>> = local.chunks(FILES_PER_TASK).map(<[_]>::to_vec).collect();
+            let read = futures::stream::iter(batches)
+                .map(|batch| {
+                    let options = options.clone();
+                    blocking(move || {
+                        // Shards share a schema: keep one per batch, not one per file, until
+                        // `remember` shares them across batches.
+                        let mut last: Option<SchemaRef> = None;
+                        let mut read = Vec::with_capacity(batch.len());
+                        for (i, path) in batch {
+                            let summary = summarize(&path, &options).map(|mut summary| {
+                                match &last {
+                                    Some(same) if **same == *summary.schema => summary.schema = Arc::clone(same),
+                                    _ => last = Some(Arc::clone(&summary.schema)),
+                                }
+                                summary
+                            });
+                            read.push((i, summary));
+                        }
+                        read
+                    })
+                })
+                .buffer_unordered(self.concurrency)
+                .collect::<Vec<_>>()
+                .await;
+            return read
+                .into_iter()
+                .flat_map(|batch| match batch {
+                    Ok(batch) => batch,
+                    Err(e) => vec![(usize::MAX, Err(e))],
+                })
+                .collect();
+        }
+        futures::stream::iter(indices.iter().copied())
+            .map(|i| {
+                let store = Arc::clone(store);
+                let options = options.clone();
+                let location = files[i].location.clone();
+                async move {
+                    let summary = async {
+                        let local = local_file(store.as_ref(), &location).await?;
+                        blocking(move || summarize(local.path(), &options)).await?
+                    };
+                    (i, summary.await)
+                }
+            })
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await
+    }
+}
+
+impl State {
+    fn shared_schema(&mut self, schema: SchemaRef) -> SchemaRef {
+        if let Some(same) = self.schemas.iter().find(|s| Arc::ptr_eq(s, &schema) || **s == schema) {
+            return Arc::clone(same);
+        }
+        // A handful of recent schemas covers directories of shards, which share one.
+        if self.schemas.len() >= 16 {
+            self.schemas.remove(0);
+        }
+        self.schemas.push(Arc::clone(&schema));
+        schema
+    }
+}
+
+fn summarize(path: &std::path::Path, options: &NpyFormatOptions) -> Result<FileSummary> {
+    let TableSummary { schema, num_rows, storage, is_record } =
+        NpyTable::read_summary(path, options.member.as_deref(), &options.open).map_err(df_err)?;
+    let plain_npy = options.member.is_none() && !is_record && storage == [Storage::NpyFile];
+    let schema = if plain_npy { unnamed(&schema) } else { schema };
+    Ok(FileSummary { schema, rows: num_rows, plain_npy, deflated: storage.contains(&Storage::ZipDeflated) })
+}
+
+/// `schema` with its columns' names left empty: a plain array's column is named after its
+/// file, so shards would each have their own schema (and 400-odd bytes of it) otherwise.
+fn unnamed(schema: &Schema) -> SchemaRef {
+    let fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone().with_name("")).collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// Run `work` on the runtime's blocking pool (in place when there is no tokio runtime).
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => handle.spawn_blocking(work).await.map_err(|e| DataFusionError::External(Box::new(e))),
+        Err(_) => Ok(work()),
+    }
+}
+
+fn poisoned() -> DataFusionError {
+    DataFusionError::Internal("header cache lock poisoned".into())
+}
