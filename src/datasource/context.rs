@@ -64,6 +64,7 @@ impl SessionContextNpyExt for SessionContext {
         // `sum`/`avg` of Float32 columns without a materialised cast to Float64 (same results).
         state.register_udaf(Arc::new(widening_sum_udaf()))?;
         state.register_udaf(Arc::new(widening_avg_udaf()))?;
+        crate::engine::vector::register_vector_functions(&mut *state)?;
         state.register_file_format(Arc::new(NpyFormatFactory::new()), true)?;
         state.register_file_format(Arc::new(NpyFormatFactory::npz()), true)?;
         state.table_factories_mut().insert("NPY".to_string(), Arc::new(NpyTableFactory));

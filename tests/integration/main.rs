@@ -5,4 +5,5 @@ mod cli;
 mod corpus;
 mod fuzz;
 mod sql;
+mod vector;
 mod writer;
