@@ -161,10 +161,11 @@ impl ScalarUDFImpl for VectorFunction {
 
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
         let types: Vec<&DataType> = args.arg_fields.iter().map(|f| f.data_type()).collect();
-        if let [a, b] = args.arg_fields {
+        if let ([a, b], [a_scalar, b_scalar]) = (args.arg_fields, args.scalar_arguments) {
             if let (DataType::FixedSizeList(_, n), DataType::FixedSizeList(_, m)) = (a.data_type(), b.data_type()) {
                 if n != m {
-                    return plan_err!("{}", size_mismatch(self.name, a.name(), *n as usize, b.name(), *m as usize));
+                    let (a, b) = (describe(a.name(), a_scalar.is_some()), describe(b.name(), b_scalar.is_some()));
+                    return plan_err!("{}", size_mismatch(self.name, &a, *n as usize, &b, *m as usize));
                 }
             }
         }
@@ -205,7 +206,8 @@ impl ScalarUDFImpl for VectorFunction {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let all_scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let names: Vec<String> = args.arg_fields.iter().map(|f| f.name().to_string()).collect();
+        let names: Vec<String> =
+            args.args.iter().zip(&args.arg_fields).map(|(a, f)| describe(f.name(), matches!(a, ColumnarValue::Scalar(_)))).collect();
         let result = if Self::computes_in_f32(&args.arg_fields.iter().map(|f| f.data_type()).collect::<Vec<_>>()) {
             self.evaluate::<Float32Type>(&args.args, &names, args.number_rows)?
         } else {
@@ -224,7 +226,12 @@ impl ScalarUDFImpl for VectorFunction {
 }
 
 fn size_mismatch(function: &str, a: &str, n: usize, b: &str, m: usize) -> String {
-    format!("{function}: arrays of different sizes: '{a}' has {n} elements, '{b}' has {m}")
+    format!("{function}: arrays of different sizes: {a} has {n} elements, {b} has {m}")
+}
+
+/// How errors name an argument: a column by its name, a constant as the query vector.
+fn describe(field_name: &str, constant: bool) -> String {
+    if constant { "the query vector".to_string() } else { format!("'{field_name}'") }
 }
 
 /// A constant argument as a one-row array; arrays as they are.
@@ -243,7 +250,7 @@ impl VectorFunction {
         P::Native: Compute,
     {
         let arrays = args.iter().map(as_array).collect::<Result<Vec<_>>>()?;
-        let name_of = |i: usize| names.get(i).map(String::as_str).unwrap_or("?");
+        let name_of = |i: usize| names.get(i).map(String::as_str).unwrap_or("an argument");
         let rows = if arrays.iter().all(|(_, scalar)| *scalar) { 1 } else { number_rows };
         let out_type = P::DATA_TYPE;
 
@@ -256,9 +263,9 @@ impl VectorFunction {
             _ => return exec_err!("{} expects {} arguments, got {}", self.name, self.arity(), args.len()),
         };
         let data_name = name_of(data_index);
-        let data = Vectors::try_new(arrays[data_index].0.as_ref(), &format!("{}: '{data_name}'", self.name))?;
+        let data = Vectors::try_new(arrays[data_index].0.as_ref(), &format!("{}: {data_name}", self.name))?;
         let query = match query_index {
-            Some(q) => Some((Vectors::try_new(arrays[q].0.as_ref(), &format!("{}: '{}'", self.name, name_of(q)))?, arrays[q].1, name_of(q))),
+            Some(q) => Some((Vectors::try_new(arrays[q].0.as_ref(), &format!("{}: {}", self.name, name_of(q)))?, arrays[q].1, name_of(q))),
             None => None,
         };
         let metric = self.metric.metric();
@@ -272,14 +279,14 @@ impl VectorFunction {
                 }
                 if q.has_null_element(0) {
                     match self.flavor {
-                        Flavor::DuckDb => return exec_err!("{}: the query vector '{q_name}' contains NULL values", self.name),
+                        Flavor::DuckDb => return exec_err!("{}: {q_name} contains NULL values", self.name),
                         Flavor::DataFusion => return Ok(new_null_array(&out_type, rows)),
                     }
                 }
                 let mut query_scratch = Vec::new();
                 let query_row: Vec<P::Native> = match q.row(0, &mut query_scratch) {
                     Some(r) => r.to_vec(),
-                    None => return exec_err!("{}: malformed query array '{q_name}'", self.name),
+                    None => return exec_err!("{}: malformed array {q_name}", self.name),
                 };
                 let against = Against::new(metric, &query_row);
                 self.rows_against(&data, data_name, q_name, &query_row, &against, &mut nulls_from_elements)?
@@ -300,7 +307,7 @@ impl VectorFunction {
                         continue;
                     }
                     let (Some(a), Some(b)) = (data.row(row, &mut a_scratch), q.row(row, &mut b_scratch)) else {
-                        return exec_err!("{}: malformed array '{data_name}' or '{q_name}'", self.name);
+                        return exec_err!("{}: malformed array {data_name} or {q_name}", self.name);
                     };
                     if a.len() != b.len() {
                         return exec_err!("{}", size_mismatch(self.name, data_name, a.len(), q_name, b.len()));
@@ -369,7 +376,7 @@ impl VectorFunction {
                 return exec_err!("{}", size_mismatch(self.name, data_name, d, query_name, query.len()));
             }
             let Some(flat) = data.len.checked_mul(d).and_then(|n| all.get(..n)) else {
-                return exec_err!("{}: malformed array '{data_name}'", self.name);
+                return exec_err!("{}: malformed array {data_name}", self.name);
             };
             if data.element_nulls.is_some() {
                 for row in 0..data.len {
@@ -388,7 +395,7 @@ impl VectorFunction {
                 continue;
             }
             let Some(values) = data.row(row, &mut scratch) else {
-                return exec_err!("{}: malformed array '{data_name}'", self.name);
+                return exec_err!("{}: malformed array {data_name}", self.name);
             };
             if !unary && values.len() != query.len() {
                 return exec_err!("{}", size_mismatch(self.name, data_name, values.len(), query_name, query.len()));
@@ -405,7 +412,7 @@ impl VectorFunction {
             return Ok(false);
         }
         match self.flavor {
-            Flavor::DuckDb => exec_err!("{}: '{name}' contains NULL values (row {row})", self.name),
+            Flavor::DuckDb => exec_err!("{}: {name} contains NULL values (row {row})", self.name),
             Flavor::DataFusion => {
                 nulls.push(row);
                 Ok(true)
