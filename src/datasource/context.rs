@@ -36,7 +36,10 @@ pub trait SessionContextNpyExt {
     /// extensions `.npy`/`.npz` to `COPY ... TO 'file'`. Also plans joins on `_row` between
     /// numpy scans by position ([`PositionalJoinRule`]), and replaces `sum`/`avg` by versions
     /// that add `Float32` values as `f64` without first casting the column
-    /// ([`widening_sum_udaf`]; same results and types). Idempotent; the other methods call it.
+    /// ([`widening_sum_udaf`]; same results and types), and installs the vector functions with
+    /// native kernels ([`crate::engine::vector`]: DuckDB's `array_cosine_distance` & co., and
+    /// DataFusion's `cosine_distance`, `inner_product`, `array_distance` and `emb[i]` without
+    /// casting `FixedSizeList` columns). Idempotent; the other methods call it.
     fn register_npy_format(&self) -> Result<()>;
 
     /// Serve a directory (or one `.npy`/`.npz` file) as tables: `x.npy` → `x`, `ds.npz` → `ds`

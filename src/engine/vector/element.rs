@@ -16,7 +16,7 @@ use datafusion::arrow::compute::take;
 use datafusion::arrow::datatypes::{DataType, Field, Int64Type};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::Transformed;
-use datafusion::common::{DFSchema, Result, ScalarValue};
+use datafusion::common::{exec_err, DFSchema, Result, ScalarValue};
 use datafusion::functions_nested::extract::{array_element_udf, ArrayElement};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::expr_rewriter::FunctionRewrite;
@@ -102,13 +102,17 @@ impl ScalarUDFImpl for FixedSizeElement {
 /// Element `index[r]` (1-based; negative counts from the end) of each row of a
 /// `FixedSizeList`, NULL where the row or index is NULL or the index is out of range.
 fn element_of_fixed(list: &dyn Array, index: &dyn Array, rows: usize) -> Result<ArrayRef> {
-    let list = list.as_fixed_size_list();
+    let Some(list) = list.as_fixed_size_list_opt() else {
+        return exec_err!("array_element: expected a FixedSizeList, got {}", list.data_type());
+    };
     let d = i64::from(list.value_length());
     let values = list.values();
     if index.data_type() == &DataType::Null {
         return Ok(new_null_array(values.data_type(), rows));
     }
-    let index = index.as_primitive::<Int64Type>();
+    let Some(index) = index.as_primitive_opt::<Int64Type>() else {
+        return exec_err!("array_element: expected an Int64 index, got {}", index.data_type());
+    };
     let position = |row: usize| -> Option<u64> {
         if list.is_null(row) || index.is_null(row) {
             return None;
