@@ -17,8 +17,10 @@ whose runner this script uses):
 - npyq: `SELECT _row, array_cosine_distance(emb, (SELECT emb FROM emb WHERE _row = Q)) AS d
   FROM emb ORDER BY d, _row LIMIT 10`
 - numpy: `np.load(mmap_mode='r')`, `X @ q` (BLAS), `np.linalg.norm(X, axis=1)`, `argpartition`
+  (float16 converted to float32 first: numpy's float16 matmul rounds each result to float16)
 - DuckDB: the memory-mapped array handed to DuckDB as a pyarrow table (zero-copy
-  FixedSizeList), `array_cosine_distance(emb, $q::FLOAT[384]) ... ORDER BY d LIMIT 10`
+  FixedSizeList; float16 converted to float32 first, DuckDB reads no float16 from Arrow),
+  `array_cosine_distance(emb, $q::FLOAT[384]) ... ORDER BY d LIMIT 10`
 - full scans of the same file: npyq `SELECT sum(emb[1]) FROM emb` (touches every page of the
   map) and a C mmap-and-sum loop over every value (one core): the memory map's limit
 
@@ -74,6 +76,8 @@ def numpy_top10(path, query_row):
         import time, numpy as np
         t0 = time.perf_counter()
         X = np.load({path!r}, mmap_mode='r')
+        if X.dtype == np.float16:
+            X = X.astype(np.float32)  # numpy's float16 matmul rounds every result to float16
         q = np.array(X[{query_row}])
         d = 1 - (X @ q) / (np.linalg.norm(X, axis=1) * np.linalg.norm(q))
         top = np.argpartition(d, 10)[:10]
@@ -89,10 +93,11 @@ def duckdb_top10(path, query_row):
         t0 = time.perf_counter()
         X = np.load({path!r}, mmap_mode='r')
         rows, dims = X.shape
+        if X.dtype == np.float16:
+            X = X.astype(np.float32)  # DuckDB reads no float16 from Arrow
         emb = pa.FixedSizeListArray.from_arrays(pa.array(X.reshape(-1)), dims)
         t = pa.table({{'i': pa.array(np.arange(rows)), 'emb': emb}})
         q = [float(v) for v in X[{query_row}]]
-        kind = 'FLOAT' if X.dtype == np.float32 else 'DOUBLE'
         con = duckdb.connect()
         res = con.execute(f"SELECT i, array_cosine_distance(emb::FLOAT[{{dims}}], $1::FLOAT[{{dims}}]) AS d FROM t ORDER BY d, i LIMIT 10", [q]).fetchall()
         print('__seconds__', time.perf_counter() - t0)
@@ -100,7 +105,7 @@ def duckdb_top10(path, query_row):
     """)
 
 
-def cases(npyq, root, c_sum):
+def cases(npyq, root, c_sum, rows):
     for dtype in ["f32", "f16"]:
         path = os.path.join(root, dtype, "emb.npy")
         directory = os.path.dirname(path)
@@ -112,7 +117,7 @@ def cases(npyq, root, c_sum):
         if dtype == "f32":
             others.append(("C mmap + sum of every value, gcc -O2, one core", [c_sum, path], 1 / 1.5))
         yield {
-            "title": f"top-10 cosine, 1M x {DIMS} {dtype}",
+            "title": f"top-10 cosine, {rows:,} x {DIMS} {dtype}",
             "npyq": [npyq, "sql", "--dir", directory, "--format", "csv", top10_sql(QUERY_ROW)],
             "others": others,
             "cleanup": lambda: None,
@@ -152,7 +157,7 @@ def main():
     ]
     verdicts = []
     memory = []
-    for case in cases(npyq, args.data, c_sum):
+    for case in cases(npyq, args.data, c_sum, args.rows):
         if args.only and args.only.lower() not in case["title"].lower():
             continue
         print(case["title"], file=sys.stderr)
