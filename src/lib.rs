@@ -6,8 +6,10 @@
 //!   memory maps, `.npz` archives, writing): the crate [`arrow_npy`], which knows nothing of
 //!   DataFusion, re-exported under its old path.
 //! - [`datasource`]: the DataFusion layer (file format, scans, catalog of a directory, sink).
+//! - [`engine`]: engine extensions (vector search functions).
 
 pub mod datasource;
+pub mod engine;
 
 pub use arrow_npy as format;
 pub use arrow_npy::error;

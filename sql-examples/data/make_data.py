@@ -5,7 +5,7 @@ Run from anywhere: python3 sql-examples/data/make_data.py  (needs numpy). Determ
 
 - ds.npz            np.savez: features (1000, 16) float32, labels (1000,) int64 in 0..4
 - ds_compressed.npz np.savez_compressed of the same arrays
-- embeddings.npy    (500, 8) float32
+- embeddings.npy    (500, 8) float32 (nearest-neighbour examples: nearest.sql)
 - events.npy        structured: id <i8, ts <M8[ms] (some NaT), kind <U8, value <f8
 - readings/         shards part-1.npy .. part-12.npy, structured: sensor <i4, value <f4 (natural order)
 - sales/year=2023/, sales/year=2024/   partitioned directories of amount <f8
@@ -24,6 +24,21 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def rnd(x, digits):
     """Round like SQL's round(x, digits) on a float64 (half away from zero is irrelevant here)."""
     return float(np.round(np.float64(x), digits))
+
+
+# The literal query of sql-examples/nearest.sql's L2 search.
+L2_QUERY = [0.5, -0.5, 0.25, 0.0, 1.0, -1.0, 0.5, 0.0]
+
+
+def cosine_distance(X, q):
+    """numpy's float32 cosine distance of each row of X to q."""
+    return 1 - (X @ q) / (np.linalg.norm(X, axis=1) * np.linalg.norm(q))
+
+
+def nearest(X, d, k=5):
+    """The k rows nearest by distance d (ties by row): [row, distance rounded to 4 digits]."""
+    order = np.lexsort((np.arange(len(X)), d))[:k]
+    return [[int(i), rnd(d[i], 4)] for i in order]
 
 
 def expected(features, labels, embeddings, events, readings, sales):
@@ -58,6 +73,15 @@ def expected(features, labels, embeddings, events, readings, sales):
             for s in np.unique(readings["sensor"])
         },
         "sales_by_year_r2": {y: [int(len(a)), rnd(a.sum(), 2)] for y, a in sales},
+        # Nearest neighbours (float32 arithmetic, as numpy computes float32; ties by row).
+        "embeddings_nearest_cosine_row42_r4": nearest(embeddings, cosine_distance(embeddings, embeddings[42])),
+        "embeddings_nearest_l2_query_r4": nearest(embeddings, np.linalg.norm(embeddings - np.array(L2_QUERY, np.float32), axis=1)),
+        "embeddings_rows0_2_inner_norm_r4_first": [
+            [rnd(x @ x, 4), rnd(np.linalg.norm(x), 4), str(x[0])] for x in embeddings[:3]
+        ],
+        "ds_nearest_cosine_row0_r4": [
+            row + [int(labels[row[0]])] for row in nearest(features, cosine_distance(features, features[0]))
+        ],
     }
     with open(os.path.join(HERE, "expected.json"), "w") as f:
         json.dump(exp, f, indent=1, ensure_ascii=False)

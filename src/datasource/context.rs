@@ -40,7 +40,10 @@ pub trait SessionContextNpyExt {
     /// that add `Float32` values as `f64` without first casting the column
     /// ([`widening_sum_udaf`]; same results and types), makes `COPY ... STORED AS PARQUET`
     /// write second-precision timestamps as milliseconds, as pyarrow does
-    /// ([`ParquetStorableTypes`]), and puts a [`HeaderCache`] in the session's config (if it has
+    /// ([`ParquetStorableTypes`]), installs the vector functions with native kernels
+    /// ([`crate::engine::vector`]: DuckDB's `array_cosine_distance` & co., and DataFusion's
+    /// `cosine_distance`, `inner_product`, `array_distance` and `emb[i]` without casting
+    /// `FixedSizeList` columns), and puts a [`HeaderCache`] in the session's config (if it has
     /// none), which every numpy table of the session reads headers through. Idempotent; the
     /// other methods call it.
     fn register_npy_format(&self) -> Result<()>;
@@ -74,6 +77,7 @@ impl SessionContextNpyExt for SessionContext {
         // `sum`/`avg` of Float32 columns without a materialised cast to Float64 (same results).
         state.register_udaf(Arc::new(widening_sum_udaf()))?;
         state.register_udaf(Arc::new(widening_avg_udaf()))?;
+        crate::engine::vector::register_vector_functions(&mut *state)?;
         // One header cache for the session: its catalog, tables, formats and scans share it.
         let headers = match HeaderCache::of_session(state.config()) {
             Some(headers) => headers,

@@ -6,4 +6,5 @@ mod corpus;
 mod fuzz;
 mod interop;
 mod sql;
+mod vector;
 mod writer;

@@ -1,0 +1,4 @@
+//! Engine extensions: functions and plans that change how queries run, as opposed to where
+//! the data come from (`crate::datasource`).
+
+pub mod vector;
