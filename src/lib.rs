@@ -5,8 +5,10 @@
 //! - [`format`]: the format layer (headers, dtypes, dtype → Arrow, zero-copy reading from
 //!   memory maps, `.npz` archives, writing). Knows nothing of DataFusion's planning.
 //! - [`datasource`]: the DataFusion layer (file format, scans, catalog of a directory, sink).
+//! - [`engine`]: operators and plan rules beyond scanning (rows kept in `_row` order).
 
 pub mod datasource;
+pub mod engine;
 pub mod error;
 pub mod format;
 

@@ -17,6 +17,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use datafusion::common::config::{ConfigExtension, ConfigOptions};
+use datafusion::common::extensions_options;
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::error::{DataFusionError, Result};
@@ -25,9 +27,35 @@ use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::execution::FunctionRegistry;
 
 use super::catalog::NpyDirCatalog;
+use crate::engine::row_order::KeepRowOrderRule;
 use super::file_format::{listing_table, NpyFormatFactory, NpyFormatOptions, NpyTableFactory};
 use super::positional_join::PositionalJoinRule;
 use super::widening_sum::{widening_avg_udaf, widening_sum_udaf};
+
+extensions_options! {
+    /// Session options of the NPY format, set with `SET npy.<name> = <value>` (or
+    /// `SessionConfig::with_option_extension`). [`SessionContextNpyExt::register_npy_format`]
+    /// adds them to a session with their defaults.
+    pub struct NpySessionOptions {
+        /// Keep rows in `_row` order: a query over one numpy table whose operators keep rows in
+        /// order (projection, filter, `LIMIT`, positional join) yields its rows in `_row` order
+        /// while every partition scans (`crate::engine::row_order`). `false` lets partitions
+        /// interleave as they finish, which saves the ordered merge (DuckDB's
+        /// `preserve_insertion_order`).
+        pub preserve_row_order: bool, default = true
+    }
+}
+
+impl ConfigExtension for NpySessionOptions {
+    const PREFIX: &'static str = "npy";
+}
+
+impl NpySessionOptions {
+    /// `npy.preserve_row_order` of a session (its default if the options were never added).
+    pub fn preserve_row_order(config: &ConfigOptions) -> bool {
+        config.extensions.get::<NpySessionOptions>().is_none_or(|o| o.preserve_row_order)
+    }
+}
 
 /// Numpy files on a [`SessionContext`].
 #[async_trait]
@@ -36,7 +64,9 @@ pub trait SessionContextNpyExt {
     /// extensions `.npy`/`.npz` to `COPY ... TO 'file'`. Also plans joins on `_row` between
     /// numpy scans by position ([`PositionalJoinRule`]), and replaces `sum`/`avg` by versions
     /// that add `Float32` values as `f64` without first casting the column
-    /// ([`widening_sum_udaf`]; same results and types). Idempotent; the other methods call it.
+    /// ([`widening_sum_udaf`]; same results and types), and keeps rows in `_row` order
+    /// ([`KeepRowOrderRule`], option `npy.preserve_row_order` of [`NpySessionOptions`]).
+    /// Idempotent; the other methods call it.
     fn register_npy_format(&self) -> Result<()>;
 
     /// Serve a directory (or one `.npy`/`.npz` file) as tables: `x.npy` → `x`, `ds.npz` → `ds`
@@ -60,6 +90,12 @@ impl SessionContextNpyExt for SessionContext {
         // enforced, so the rule list is rebuilt with it in place (once).
         if let Some(rules) = PositionalJoinRule::insert_into(state.physical_optimizers()) {
             *state = SessionStateBuilder::new_from_existing(state.clone()).with_physical_optimizer_rules(rules).build();
+        }
+        if let Some(rules) = KeepRowOrderRule::insert_into(state.physical_optimizers()) {
+            *state = SessionStateBuilder::new_from_existing(state.clone()).with_physical_optimizer_rules(rules).build();
+        }
+        if state.config_options().extensions.get::<NpySessionOptions>().is_none() {
+            state.config_mut().options_mut().extensions.insert(NpySessionOptions::default());
         }
         // `sum`/`avg` of Float32 columns without a materialised cast to Float64 (same results).
         state.register_udaf(Arc::new(widening_sum_udaf()))?;

@@ -46,6 +46,7 @@ use datafusion::physical_expr::LexRequirement;
 use datafusion::physical_plan::ExecutionPlan;
 use futures::TryStreamExt;
 
+use super::context::NpySessionOptions;
 use super::local::{df_err, local_file};
 use super::natural::natural_cmp;
 use super::source::{row_column_index, FileRows, NpySource, Splittable};
@@ -334,6 +335,15 @@ impl NpyFormat {
     }
 }
 
+/// `conf` with its `NpySource` told whether rows are to come out in `_row` order.
+fn with_row_order(conf: FileScanConfig, row_order: bool) -> FileScanConfig {
+    let Some(source) = conf.file_source.downcast_ref::<NpySource>() else {
+        return conf;
+    };
+    let source = source.clone().with_row_order(row_order);
+    FileScanConfigBuilder::from(conf).with_source(Arc::new(source)).build()
+}
+
 /// Exact statistics of one file from its header: rows, and `_row`'s range once the file's
 /// offset in the table is known; the rest unknown.
 fn file_statistics(file_schema: &Schema, rows: u64, offset: Option<u64>, size: u64) -> Statistics {
@@ -400,6 +410,7 @@ impl FileFormat for NpyFormat {
         let conf = self.first_files(conf, &placed);
         let places: HashMap<Path, FileRows> = placed.into_iter().map(|(meta, place)| (meta.location, place)).collect();
         let deflated = self.deflated_files(&store, &conf).await?;
+        let conf = with_row_order(conf, NpySessionOptions::preserve_row_order(state.config_options()));
         Ok(DataSourceExec::from_data_source(self.arrange(conf, &places, &deflated)?))
     }
 

@@ -31,7 +31,7 @@ pub mod source;
 pub mod widening_sum;
 
 pub use catalog::NpyDirCatalog;
-pub use context::SessionContextNpyExt;
+pub use context::{NpySessionOptions, SessionContextNpyExt};
 pub use file_format::{Extension, NpyFormat, NpyFormatFactory, NpyFormatOptions, NpyTableFactory};
 pub use source::{FileRows, NpyOpener, NpySource, Splittable};
 pub use widening_sum::{widening_avg_udaf, widening_sum_udaf, WideningAvg, WideningSum};

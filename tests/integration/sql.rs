@@ -27,6 +27,7 @@ mod custom_scan;
 mod files_added;
 mod positional_join;
 mod remote_store;
+mod row_order;
 
 /// One session per `.slt` file.
 struct NpyDb {

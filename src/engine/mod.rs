@@ -1,0 +1,1 @@
+pub mod row_order;
