@@ -6,7 +6,7 @@
 //!   memory maps, `.npz` archives, writing): the crate [`arrow_npy`], which knows nothing of
 //!   DataFusion, re-exported under its old path.
 //! - [`datasource`]: the DataFusion layer (file format, scans, catalog of a directory, sink).
-//! - [`engine`]: engine extensions (vector search functions).
+//! - [`engine`]: engine extensions (rows kept in `_row` order, vector search functions).
 
 pub mod datasource;
 pub mod engine;

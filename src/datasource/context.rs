@@ -17,6 +17,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use datafusion::common::config::{ConfigExtension, ConfigOptions};
+use datafusion::common::extensions_options;
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::error::{DataFusionError, Result};
@@ -26,10 +28,36 @@ use datafusion::execution::FunctionRegistry;
 
 use super::catalog::NpyDirCatalog;
 use super::header_cache::HeaderCache;
+use crate::engine::row_order::KeepRowOrderRule;
 use super::file_format::{listing_table, NpyFormatFactory, NpyFormatOptions, NpyTableFactory};
 use super::parquet_types::ParquetStorableTypes;
 use super::positional_join::PositionalJoinRule;
 use super::widening_sum::{widening_avg_udaf, widening_sum_udaf};
+
+extensions_options! {
+    /// Session options of the NPY format, set with `SET npy.<name> = <value>` (or
+    /// `SessionConfig::with_option_extension`). [`SessionContextNpyExt::register_npy_format`]
+    /// adds them to a session with their defaults.
+    pub struct NpySessionOptions {
+        /// Keep rows in `_row` order: a query over one numpy table whose operators keep rows in
+        /// order (projection, filter, `LIMIT`, positional join) yields its rows in `_row` order
+        /// while every partition scans (`crate::engine::row_order`). `false` lets partitions
+        /// interleave as they finish, which saves the ordered merge (DuckDB's
+        /// `preserve_insertion_order`).
+        pub preserve_row_order: bool, default = true
+    }
+}
+
+impl ConfigExtension for NpySessionOptions {
+    const PREFIX: &'static str = "npy";
+}
+
+impl NpySessionOptions {
+    /// `npy.preserve_row_order` of a session (its default if the options were never added).
+    pub fn preserve_row_order(config: &ConfigOptions) -> bool {
+        config.extensions.get::<NpySessionOptions>().is_none_or(|o| o.preserve_row_order)
+    }
+}
 
 /// Numpy files on a [`SessionContext`].
 #[async_trait]
@@ -43,7 +71,8 @@ pub trait SessionContextNpyExt {
     /// ([`ParquetStorableTypes`]), installs the vector functions with native kernels
     /// ([`crate::engine::vector`]: DuckDB's `array_cosine_distance` & co., and DataFusion's
     /// `cosine_distance`, `inner_product`, `array_distance` and `emb[i]` without casting
-    /// `FixedSizeList` columns), and puts a [`HeaderCache`] in the session's config (if it has
+    /// `FixedSizeList` columns), keeps rows in `_row` order
+    /// ([`KeepRowOrderRule`], option `npy.preserve_row_order` of [`NpySessionOptions`]), and puts a [`HeaderCache`] in the session's config (if it has
     /// none), which every numpy table of the session reads headers through. Idempotent; the
     /// other methods call it.
     fn register_npy_format(&self) -> Result<()>;
@@ -73,6 +102,12 @@ impl SessionContextNpyExt for SessionContext {
         // Parquet written by `COPY` holds what pyarrow would write (no second-precision timestamps).
         if !state.analyzer().rules.iter().any(|rule| rule.name() == ParquetStorableTypes::NAME) {
             state.add_analyzer_rule(Arc::new(ParquetStorableTypes));
+        }
+        if let Some(rules) = KeepRowOrderRule::insert_into(state.physical_optimizers()) {
+            *state = SessionStateBuilder::new_from_existing(state.clone()).with_physical_optimizer_rules(rules).build();
+        }
+        if state.config_options().extensions.get::<NpySessionOptions>().is_none() {
+            state.config_mut().options_mut().extensions.insert(NpySessionOptions::default());
         }
         // `sum`/`avg` of Float32 columns without a materialised cast to Float64 (same results).
         state.register_udaf(Arc::new(widening_sum_udaf()))?;

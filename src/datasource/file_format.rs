@@ -46,6 +46,7 @@ use datafusion::physical_expr::LexRequirement;
 use datafusion::physical_plan::ExecutionPlan;
 use futures::TryStreamExt;
 
+use super::context::NpySessionOptions;
 use super::header_cache::{FileSummary, HeaderCache};
 use super::local::{df_err, local_path};
 use super::natural::natural_cmp;
@@ -424,6 +425,15 @@ fn row_spans(conf: FileScanConfig, places: &HashMap<Path, FileRows>) -> Result<s
     Ok(Ok(FileScanConfigBuilder::from(conf).with_file_groups(groups).with_statistics(stats).build()))
 }
 
+/// `conf` with its `NpySource` told whether rows are to come out in `_row` order.
+fn with_row_order(conf: FileScanConfig, row_order: bool) -> FileScanConfig {
+    let Some(source) = conf.file_source.downcast_ref::<NpySource>() else {
+        return conf;
+    };
+    let source = source.clone().with_row_order(row_order);
+    FileScanConfigBuilder::from(conf).with_source(Arc::new(source)).build()
+}
+
 /// Exact statistics of one file from its header: rows, and `_row`'s range once the file's
 /// offset in the table is known; the rest unknown.
 fn file_statistics(file_schema: &Schema, rows: u64, offset: Option<u64>, size: u64) -> Statistics {
@@ -496,6 +506,7 @@ impl FileFormat for NpyFormat {
             Err(conf) => conf,
         };
         let deflated = self.deflated_files(&store, &conf).await?;
+        let conf = with_row_order(conf, NpySessionOptions::preserve_row_order(state.config_options()));
         Ok(DataSourceExec::from_data_source(self.arrange(conf, &places, &deflated)?))
     }
 

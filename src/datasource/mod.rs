@@ -37,7 +37,7 @@ pub mod source;
 pub mod widening_sum;
 
 pub use catalog::NpyDirCatalog;
-pub use context::SessionContextNpyExt;
+pub use context::{NpySessionOptions, SessionContextNpyExt};
 pub use parquet_types::ParquetStorableTypes;
 pub use header_cache::{FileSummary, HeaderCache};
 pub use file_format::{Extension, NpyFormat, NpyFormatFactory, NpyFormatOptions, NpyTableFactory};

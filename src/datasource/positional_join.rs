@@ -26,7 +26,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array};
-use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Int64Type, Schema, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
@@ -260,6 +260,43 @@ impl PositionalJoinExec {
             build: Arc::new(OnceCell::new()),
             metrics: ExecutionPlanMetricsSet::new(),
         }
+    }
+
+    /// The probe (right) side: each output partition is one of its partitions, in its order.
+    pub(crate) fn probe(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.right
+    }
+
+    /// This join over `right`, a new probe side with the old one's columns first (and maybe
+    /// more after them), whose output also carries `right`'s column `right_row`: the new join
+    /// and where that column is in its output.
+    pub(crate) fn carrying_probe_column(&self, right: Arc<dyn ExecutionPlan>, right_row: usize) -> Result<(Self, usize)> {
+        let left_width = self.left.schema().fields().len();
+        let old_right_width = self.right.schema().fields().len();
+        let right_schema = right.schema();
+        let Some(field) = right_schema.fields().get(right_row).cloned() else {
+            return internal_err!("positional join: the probe side has no column {right_row}");
+        };
+        let joined = left_width + right_row;
+        let mut fields: Vec<_> = self.schema.fields().iter().cloned().collect();
+        let (projection, index) = match &self.projection {
+            Some(projection) => match projection.iter().position(|&i| i == joined) {
+                Some(at) => (Some(projection.clone()), at),
+                None => {
+                    fields.push(field);
+                    let mut projection = projection.clone();
+                    projection.push(joined);
+                    (Some(projection), fields.len() - 1)
+                }
+            },
+            None => {
+                fields.extend(right_schema.fields().iter().skip(old_right_width).cloned());
+                (None, joined)
+            }
+        };
+        let schema = Arc::new(Schema::new_with_metadata(fields, self.schema.metadata().clone()));
+        let join = PositionalJoinExec::new(Arc::clone(&self.left), right, self.on.clone(), projection, schema);
+        Ok((join, index))
     }
 
     fn key_index(key: &Arc<dyn PhysicalExpr>) -> Result<usize> {

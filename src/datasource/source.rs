@@ -27,7 +27,7 @@ use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::listing::PartitionedFile;
-use datafusion::datasource::physical_plan::{FileGroupPartitioner, FileOpenFuture, FileOpener, FileScanConfig, FileSource};
+use datafusion::datasource::physical_plan::{FileGroup, FileGroupPartitioner, FileOpenFuture, FileOpener, FileScanConfig, FileSource};
 use datafusion::datasource::projection::{ProjectionOpener, SplitProjection};
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::{DataFusionError, Result};
@@ -53,6 +53,10 @@ use crate::format::table::NpyTable;
 /// batch (1 MiB is 262,144 float32 values; summing 1 GiB in 8,192-row batches spent ~0.05 s of
 /// CPU on the 32,768 batches alone).
 const ZERO_COPY_BATCH_BYTES: usize = 1 << 20;
+
+/// The bytes of file per chunk when a scan is dealt out for an order-keeping merge: a few
+/// zero-copy batches, and one file open per chunk (about 256 per GiB).
+pub const ROW_ORDER_CHUNK_BYTES: u64 = 4 << 20;
 
 /// Where a file's rows sit in its table: the `_row` of its first row, and how many it has
 /// (from its header). A `PartitionedFile` extension.
@@ -92,6 +96,8 @@ pub struct NpySource {
     /// Headers of files already read (by planning or earlier queries): a scan that needs no
     /// data column (`count(*)`, `_row`) opens no file whose header is there.
     headers: Option<Arc<HeaderCache>>,
+    /// Lay partitions out for an order-keeping merge (see [`NpySource::with_row_order`]).
+    row_order: bool,
 }
 
 impl NpySource {
@@ -108,6 +114,7 @@ impl NpySource {
             row_filter: None,
             row_range: None,
             headers: None,
+            row_order: false,
         }
     }
 
@@ -115,6 +122,22 @@ impl NpySource {
     pub fn with_header_cache(mut self, cache: Arc<HeaderCache>) -> Self {
         self.headers = Some(cache);
         self
+    }
+
+    /// Whether the scan's rows are to come out in `_row` order (`npy.preserve_row_order`).
+    /// Then repartitioning deals the table out in chunks of about [`ROW_ORDER_CHUNK_BYTES`],
+    /// round robin (partition `p` reads chunks `p`, `p + n`, …), instead of one contiguous range
+    /// per partition: every partition stays ascending in `_row`, and an order-keeping merge
+    /// (`crate::engine::row_order`) that needs the smallest `_row` next finds it in a
+    /// partition that is never far behind, so all of them keep scanning with bounded buffers.
+    pub fn with_row_order(mut self, row_order: bool) -> Self {
+        self.row_order = row_order;
+        self
+    }
+
+    /// This source with its projection replaced (expressions over the table schema).
+    pub(crate) fn with_projection_exprs(&self, projection: &ProjectionExprs) -> Self {
+        NpySource { projection: SplitProjection::new(self.table_schema.file_schema(), projection), ..self.clone() }
     }
 
     /// The `_row` values a pushed-down filter allows (`None`: all).
@@ -259,6 +282,9 @@ impl FileSource for NpySource {
         output_ordering: Option<LexOrdering>,
         config: &FileScanConfig,
     ) -> Result<Option<FileScanConfig>> {
+        if self.row_order {
+            return Ok(interleaved(target_partitions, repartition_file_min_size, config));
+        }
         let whole_files_only =
             config.file_groups.iter().flat_map(|g| g.files()).any(|f| f.extension::<Splittable>().is_some_and(|s| !s.0));
         if whole_files_only {
@@ -290,6 +316,55 @@ impl FileSource for NpySource {
         let projection = self.projection.source.iter().map(|p| &p.expr);
         apply_expression_roots(projection.chain(self.row_filter.iter()), f)
     }
+}
+
+/// The scan dealt out for an order-keeping merge (see [`NpySource::with_row_order`]): its files
+/// in their order (natural order, as planned), each cut into byte ranges of about
+/// [`ROW_ORDER_CHUNK_BYTES`] (less for a table smaller than that per partition) unless it is
+/// not [`Splittable`], the pieces dealt round robin to
+/// `target_partitions` groups. `None` (the layout stays) for fewer than two pieces, for a scan
+/// smaller than `min_size` (as DataFusion's own splitting) and for a scan already split.
+fn interleaved(target_partitions: usize, min_size: usize, config: &FileScanConfig) -> Option<FileScanConfig> {
+    let files: Vec<&PartitionedFile> = config.file_groups.iter().flat_map(|g| g.files()).collect();
+    if target_partitions < 2 || files.iter().any(|f| f.range.is_some()) {
+        return None;
+    }
+    let total: u64 = files.iter().map(|f| f.object_meta.size).sum();
+    if total < min_size as u64 {
+        return None;
+    }
+    // A smaller table still gives every partition a piece.
+    let chunk_bytes = ROW_ORDER_CHUNK_BYTES.min(total.div_ceil(target_partitions as u64)).max(1);
+    let mut pieces = Vec::new();
+    for file in files {
+        let size = file.object_meta.size;
+        let splittable = file.extension::<Splittable>().is_none_or(|s| s.0);
+        if !splittable || size <= chunk_bytes {
+            pieces.push(file.clone());
+            continue;
+        }
+        let count = size.div_ceil(chunk_bytes);
+        for i in 0..count {
+            // Equal cuts (not 4 MiB and a remainder), so no piece is a sliver.
+            let start = (i as u128 * size as u128 / count as u128) as i64;
+            let end = ((i + 1) as u128 * size as u128 / count as u128) as i64;
+            pieces.push(file.clone().with_range(start, end));
+        }
+    }
+    if pieces.len() < 2 {
+        return None;
+    }
+    let groups = target_partitions.min(pieces.len());
+    let mut dealt: Vec<Vec<PartitionedFile>> = vec![Vec::new(); groups];
+    for (i, piece) in pieces.into_iter().enumerate() {
+        dealt[i % groups].push(piece);
+    }
+    let mut config = config.clone();
+    config.file_groups = dealt.into_iter().map(FileGroup::new).collect();
+    // Each partition reads its own pieces, in order (DataFusion would otherwise let idle
+    // partitions take pieces from the others).
+    config.preserve_order = true;
+    Some(config)
 }
 
 /// Opens one file of a scan: see the module docs.

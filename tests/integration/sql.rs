@@ -28,6 +28,7 @@ mod files_added;
 mod header_cache;
 mod positional_join;
 mod remote_store;
+mod row_order;
 
 /// One session per `.slt` file.
 struct NpyDb {

@@ -42,6 +42,10 @@ pub struct SqlArgs {
     /// Read the SQL from this file
     #[arg(long)]
     pub file: Option<PathBuf>,
+    /// Let rows come in whatever order the partitions finish instead of `_row` order (faster
+    /// for large outputs; same as `SET npy.preserve_row_order = false`)
+    #[arg(long)]
+    pub any_order: bool,
     /// The query (an interactive shell opens without one)
     pub query: Option<String>,
 }
@@ -85,7 +89,7 @@ pub fn run(args: SqlArgs) -> anyhow::Result<()> {
     let format = ResultFormat::choose(args.format.as_deref(), args.output.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async move {
-        let ctx = session(&args.dirs)?;
+        let ctx = session(&args.dirs, !args.any_order)?;
         let sql = match (&args.query, &args.file) {
             (Some(_), Some(_)) => bail!("give a query or --file, not both"),
             (Some(query), None) => query.clone(),
@@ -105,11 +109,15 @@ pub fn run(args: SqlArgs) -> anyhow::Result<()> {
     })
 }
 
-/// A session with the NPY format and every `--dir` registered.
-fn session(dirs: &[PathBuf]) -> anyhow::Result<SessionContext> {
+/// A session with the NPY format and every `--dir` registered (rows in `_row` order unless
+/// `keep_row_order` is false).
+fn session(dirs: &[PathBuf], keep_row_order: bool) -> anyhow::Result<SessionContext> {
     let config = SessionConfig::new().with_information_schema(true);
     let ctx = SessionContext::new_with_config(config);
     ctx.register_npy_format()?;
+    if !keep_row_order {
+        ctx.state_ref().write().config_mut().options_mut().set("npy.preserve_row_order", "false")?;
+    }
     for dir in dirs {
         ctx.register_npy_dir(dir).with_context(|| format!("--dir {}", dir.display()))?;
     }
