@@ -112,10 +112,26 @@ impl PhysicalOptimizerRule for KeepRowOrderRule {
 /// in order) made order-keeping, where it can be.
 fn keep_order(plan: Arc<dyn ExecutionPlan>, batch_size: usize) -> Result<Arc<dyn ExecutionPlan>> {
     if plan.output_partitioning().partition_count() > 1 {
-        return Ok(ordered_merge(&plan, None, batch_size)?.unwrap_or(plan));
+        if let Some(merge) = ordered_merge(&plan, None, batch_size)? {
+            return Ok(merge);
+        }
     }
     if let Some(coalesce) = plan.downcast_ref::<CoalescePartitionsExec>() {
         return Ok(ordered_merge(coalesce.input(), coalesce.fetch(), batch_size)?.unwrap_or(plan));
+    }
+    if let Some(repartition) = plan.downcast_ref::<RepartitionExec>() {
+        // DataFusion deals one ordered partition (a `LIMIT`'s output, say) round robin to
+        // parallelise the expressions above it, and its partitions are then merged as they come.
+        // Over numpy rows in order, keep the one partition instead.
+        if matches!(repartition.partitioning(), Partitioning::RoundRobinBatch(_))
+            && repartition.input().output_partitioning().partition_count() == 1
+        {
+            let input = keep_order(Arc::clone(repartition.input()), batch_size)?;
+            if reads_npy_rows_in_order(&input) {
+                return Ok(input);
+            }
+            return replace_children_if_necessary(plan, vec![input]);
+        }
     }
     let passes_rows_in_order = plan.downcast_ref::<ProjectionExec>().is_some()
         || plan.downcast_ref::<FilterExec>().is_some()
@@ -130,6 +146,31 @@ fn keep_order(plan: Arc<dyn ExecutionPlan>, batch_size: usize) -> Result<Arc<dyn
     }
     let child = keep_order(Arc::clone(child), batch_size)?;
     replace_children_if_necessary(plan, vec![child])
+}
+
+/// Whether `plan` is one partition of numpy rows in `_row` order: an npy scan of one partition
+/// or an order-keeping merge, under nodes that pass rows on in order.
+fn reads_npy_rows_in_order(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    if plan.output_partitioning().partition_count() != 1 {
+        return false;
+    }
+    if plan.downcast_ref::<RowOrderMergeExec>().is_some() {
+        return true;
+    }
+    if let Some(scan) = plan.downcast_ref::<DataSourceExec>() {
+        return scan.downcast_to_file_source::<NpySource>().is_some();
+    }
+    if let Some(join) = plan.downcast_ref::<PositionalJoinExec>() {
+        return reads_npy_rows_in_order(join.probe());
+    }
+    let passes_rows_in_order = plan.downcast_ref::<ProjectionExec>().is_some()
+        || plan.downcast_ref::<FilterExec>().is_some()
+        || plan.downcast_ref::<GlobalLimitExec>().is_some()
+        || plan.downcast_ref::<LocalLimitExec>().is_some();
+    match plan.children()[..] {
+        [child] if passes_rows_in_order => reads_npy_rows_in_order(child),
+        _ => false,
+    }
 }
 
 /// The partitions of `input` merged in `_row` order (at most `fetch` rows), with `input`'s
