@@ -5,7 +5,6 @@
 use std::sync::{Arc, OnceLock};
 
 use arbitrary::Arbitrary;
-use arrow_array::types::*;
 use arrow_array::*;
 use arrow_buffer::Buffer;
 use arrow_npy::{NpyTable, NpzCompression, OpenOptions, ReaderBuilder, WriteOptions, Writer};
