@@ -201,8 +201,12 @@ impl DType {
 
     /// Parse a type string alone (`'<f4'`, `'|S5'`, ...).
     pub fn from_type_str(s: &str) -> Result<DType, ErrorKind> {
-        parse_type_str(s)
-            .map_err(|message| ErrorKind::InvalidDtype { descr: shortened(repr_str(s)), message })
+        parse_type_str(s).map_err(|message| {
+            // Only the start of a long string is shown, so only that is quoted: a 16 MiB type
+            // string is not copied for its error message.
+            let shown = s.char_indices().nth(ERROR_SUBJECT_CHARS + 1).map_or(s, |(end, _)| &s[..end]);
+            ErrorKind::InvalidDtype { descr: shortened(repr_str(shown)), message }
+        })
     }
 
     /// The descr the way numpy's `dtype_to_descr` prints it: `'<f4'` for a scalar, the list of
@@ -253,6 +257,11 @@ fn invalid(descr: &Literal, message: impl Into<String>) -> ErrorKind {
 
 /// Keeps error messages one short line even for a hostile 16 MiB descr.
 const ERROR_SUBJECT_CHARS: usize = 120;
+
+/// The start of a piece of a type string, for an error message that quotes it.
+fn excerpt(text: &str) -> &str {
+    text.char_indices().nth(ERROR_SUBJECT_CHARS).map_or(text, |(end, _)| &text[..end])
+}
 
 fn shortened(text: String) -> String {
     match text.char_indices().nth(ERROR_SUBJECT_CHARS) {
@@ -469,7 +478,7 @@ fn datetime_meta(after_kind: &str) -> Result<&str, String> {
     let (size, meta) = after_kind.split_at(size_len);
     match parse_count(size) {
         Some(8) => Ok(meta),
-        _ => Err(format!("datetimes are 8 bytes, not {after_kind:?}")),
+        _ => Err(format!("datetimes are 8 bytes, not {:?}", excerpt(after_kind))),
     }
 }
 
@@ -539,7 +548,7 @@ fn single_char_code(code: char, endian: Endian) -> Result<DType, String> {
 
 /// A kind letter with a size: `i4`, `f8`, `S5`, `U6`, `V4`, `O8`.
 fn sized_kind(kind: char, size_text: &str, endian: Endian) -> Result<DType, String> {
-    let size = parse_count(size_text).ok_or_else(|| format!("invalid size {size_text:?}"))?;
+    let size = parse_count(size_text).ok_or_else(|| format!("invalid size {:?}", excerpt(size_text)))?;
     let too_large = || format!("size {size} is too large");
     let small = |allowed: &[u64]| allowed.contains(&size).then_some(size as u8);
     let dtype = match kind {
@@ -581,7 +590,7 @@ fn datetime(meta: &str, endian: Endian, kind: DateKind) -> Result<DType, String>
     let (unit, multiple) = if meta.is_empty() {
         (TimeUnit::Generic, 1)
     } else {
-        time_unit(meta).ok_or_else(|| format!("invalid datetime unit {meta:?}"))?
+        time_unit(meta).ok_or_else(|| format!("invalid datetime unit {:?}", excerpt(meta)))?
     };
     Ok(match kind {
         DateKind::DateTime => DType::DateTime { unit, multiple, endian },

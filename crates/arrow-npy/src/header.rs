@@ -12,6 +12,8 @@
 
 use std::io::Read;
 
+use std::borrow::Cow;
+
 use super::dtype::DType;
 use super::literal::{self, DictEntry, Literal};
 use crate::error::ErrorKind;
@@ -25,6 +27,9 @@ pub const DEFAULT_MAX_HEADER_LEN: u64 = 16 << 20;
 
 /// Bytes needed to learn the full header length: magic, version, and a u32 length (v2/v3).
 pub const PREAMBLE_LEN: usize = 12;
+
+/// Most dimensions an array has: numpy's `NPY_MAXDIMS` (64 since numpy 2.0, 32 before).
+pub const MAX_DIMS: usize = 64;
 
 /// A parsed `.npy` header.
 #[derive(Debug, Clone, PartialEq)]
@@ -110,7 +115,7 @@ pub fn parse_header(bytes: &[u8], max_header_len: u64) -> Result<NpyHeader, Erro
     let dtype = DType::from_descr(&dict.descr.value)?;
     Ok(NpyHeader {
         version,
-        descr: descr_provenance(&dict.descr),
+        descr: descr_provenance(dict.descr),
         dtype,
         fortran_order: dict.fortran_order,
         shape: dict.shape,
@@ -186,31 +191,32 @@ fn length_field_size(version: (u8, u8)) -> Result<usize, ErrorKind> {
 }
 
 /// Versions 1.0 and 2.0 are latin-1 (every byte is the char of that code), 3.0 is UTF-8.
-fn decode_header_text(bytes: &[u8], version: (u8, u8)) -> Result<String, ErrorKind> {
-    if version == (3, 0) {
-        return std::str::from_utf8(bytes)
-            .map(str::to_owned)
-            .map_err(|_| ErrorKind::HeaderEncoding { encoding: "UTF-8" });
+/// Borrowed when the bytes already are the text (UTF-8, or ASCII as numpy writes it): the
+/// largest header the cap allows is not copied.
+fn decode_header_text(bytes: &[u8], version: (u8, u8)) -> Result<Cow<'_, str>, ErrorKind> {
+    if version == (3, 0) || bytes.is_ascii() {
+        return std::str::from_utf8(bytes).map(Cow::Borrowed).map_err(|_| ErrorKind::HeaderEncoding { encoding: "UTF-8" });
     }
-    Ok(bytes.iter().map(|&b| char::from(b)).collect())
+    Ok(Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect()))
 }
 
 /// The three entries of the header dict, checked for presence, uniqueness and type.
-struct HeaderDict {
-    descr: Descr,
+struct HeaderDict<'t> {
+    descr: Descr<'t>,
     fortran_order: bool,
     shape: Vec<u64>,
 }
 
 /// The `descr` entry: its value and its source text.
-struct Descr {
+struct Descr<'t> {
     value: Literal,
-    source: String,
+    /// Borrowed from the header text: a 16 MiB descr is not copied before it is needed.
+    source: &'t str,
 }
 
-impl HeaderDict {
+impl<'t> HeaderDict<'t> {
     /// `text` starts at byte `text_start` of the file; errors give file offsets.
-    fn parse(text: &str, text_start: usize, version: (u8, u8)) -> Result<HeaderDict, ErrorKind> {
+    fn parse(text: &'t str, text_start: usize, version: (u8, u8)) -> Result<HeaderDict<'t>, ErrorKind> {
         let entries = literal::parse_dict_entries_with(text, version <= (2, 0)).map_err(|e| {
             let offset = text_start + file_offset(text, e.offset, version);
             syntax(format!("at byte {offset}: {}", e.message))
@@ -230,7 +236,7 @@ impl HeaderDict {
             // A repeated key keeps its last value, as a Python dict literal does (numpy reads
             // such a header); only the values that survive are checked.
             match key.as_str() {
-                "descr" => descr = Some(Descr { value, source: value_source.to_owned() }),
+                "descr" => descr = Some(Descr { value, source: value_source }),
                 "fortran_order" => fortran_order = Some(value),
                 "shape" => shape = Some(value),
                 _ => {
@@ -278,6 +284,9 @@ fn parse_shape(value: &Literal) -> Result<Vec<u64>, ErrorKind> {
     let Literal::Tuple(dims) = value else {
         return Err(syntax(format!("shape is not a tuple: {}", short(value))));
     };
+    if dims.len() > MAX_DIMS {
+        return Err(syntax(format!("shape has {} dimensions, more than numpy's {MAX_DIMS}", dims.len())));
+    }
     dims.iter()
         .map(|dim| match dim {
             Literal::Int(n) => u64::try_from(*n)
@@ -298,10 +307,10 @@ fn short(value: &Literal) -> String {
 }
 
 /// What [`NpyHeader::descr`] keeps: a type string's value, or a list's / tuple's source text.
-fn descr_provenance(descr: &Descr) -> String {
-    match &descr.value {
-        Literal::Str(s) => s.clone(),
-        _ => descr.source.clone(),
+fn descr_provenance(descr: Descr) -> String {
+    match descr.value {
+        Literal::Str(s) => s,
+        _ => descr.source.to_owned(),
     }
 }
 
@@ -683,6 +692,29 @@ mod tests {
             true,
         ));
         assert!(e.contains("\"__import__\""), "{e}");
+    }
+
+    /// numpy's own limit on dimensions holds; one more is refused before it costs anything.
+    #[test]
+    fn shapes_have_at_most_numpy_s_64_dimensions() {
+        let shape = |n: usize| format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}), }}", "1, ".repeat(n));
+        let h = parse_header(&npy((1, 0), &shape(MAX_DIMS), true), DEFAULT_MAX_HEADER_LEN).unwrap();
+        assert_eq!(h.shape, vec![1; MAX_DIMS]);
+        let e = syntax_message(&npy((1, 0), &shape(MAX_DIMS + 1), true));
+        assert!(e.contains("65 dimensions, more than numpy's 64"), "{e}");
+    }
+
+    /// A header of more values than the budget is refused where the budget runs out, and a
+    /// long type string is quoted only in part: hostile headers cost little memory (the
+    /// measured bounds are in tests/hostile.rs).
+    #[test]
+    fn value_budget_and_long_type_strings() {
+        let many = format!("{{'descr': [{}], 'fortran_order': False, 'shape': (1,)}}", "1,".repeat(literal::MAX_VALUES));
+        let e = syntax_message(&npy((2, 0), &many, true));
+        assert!(e.contains(&format!("more than {} values", literal::MAX_VALUES)), "{e}");
+        let long = format!("{{'descr': '<M8[{}]', 'fortran_order': False, 'shape': (1,)}}", "s".repeat(100_000));
+        let e = parse_header(&npy((2, 0), &long, true), DEFAULT_MAX_HEADER_LEN).unwrap_err().to_string();
+        assert!(e.contains("invalid datetime unit") && e.len() < 400, "{e}");
     }
 
     /// The numpy-made corpus: every file that is not a `bad_*` must parse, and agree with

@@ -30,6 +30,14 @@ pub enum Literal {
 /// Deepest nesting accepted; numpy's own headers nest a few levels.
 pub const MAX_DEPTH: usize = 64;
 
+/// Most values (every string, number, tuple, ... counts one) in one parsed text. A parsed
+/// value takes some 32 bytes however short its text (`1,` is two), so without a budget a
+/// header of the largest size allowed (16 MiB) would take 400 MB. A record field is three
+/// values, and as a table column costs about 1 KB more (its Arrow field, array, metadata):
+/// this budget admits records of up to some 43,000 fields, and keeps the largest header, or
+/// the widest table, under 4× the header cap (64 MiB).
+pub const MAX_VALUES: usize = 1 << 17;
+
 /// Parse one literal, allowing surrounding whitespace. Errors are one line, with the byte offset.
 pub fn parse(text: &str) -> Result<Literal, String> {
     parse_located(text).map_err(|e| e.to_string())
@@ -253,13 +261,15 @@ struct Parser<'a> {
     pos: usize,
     /// Whether `3L` is an int (see [`parse_dict_entries_with`]).
     python2_long: bool,
+    /// Values parsed so far, against [`MAX_VALUES`].
+    values: usize,
 }
 
 type Parsed<T> = Result<T, ParseError>;
 
 impl<'a> Parser<'a> {
     fn new(text: &'a str) -> Self {
-        Parser { text, bytes: text.as_bytes(), pos: 0, python2_long: true }
+        Parser { text, bytes: text.as_bytes(), pos: 0, python2_long: true, values: 0 }
     }
 
     fn error<T>(&self, offset: usize, message: impl Into<String>) -> Parsed<T> {
@@ -330,6 +340,10 @@ impl<'a> Parser<'a> {
     fn value(&mut self, depth: usize) -> Parsed<Spanned> {
         self.skip_blank()?;
         let start = self.pos;
+        self.values += 1;
+        if self.values > MAX_VALUES {
+            return self.error(start, format!("more than {MAX_VALUES} values"));
+        }
         let literal = match self.peek() {
             None => return self.error(self.pos, "expected a value, found the end of the text"),
             Some(b'{') => {
