@@ -33,7 +33,7 @@ fn read(path: impl AsRef<Path>) -> Vec<u8> {
 }
 
 /// Every member of an `.npz`: name, compression method, and the member's (inflated) bytes.
-fn npz_members(path: &Path) -> Vec<(String, zip::CompressionMethod, Vec<u8>)> {
+pub(crate) fn npz_members(path: &Path) -> Vec<(String, zip::CompressionMethod, Vec<u8>)> {
     use std::io::Read;
     let mut archive = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
     (0..archive.len())

@@ -41,18 +41,10 @@ fn convert_along(steps: &[PathBuf]) -> Result<(), String> {
     Ok(())
 }
 
-/// The members of an `.npz` as (name, bytes), in archive order.
+/// The members of an `.npz` as (name, bytes), in archive order (the compression, which the
+/// writer tests compare, is the conversion's choice here).
 fn npz_members(path: &Path) -> Vec<(String, Vec<u8>)> {
-    use std::io::Read;
-    let mut archive = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
-    (0..archive.len())
-        .map(|i| {
-            let mut member = archive.by_index(i).unwrap();
-            let mut bytes = Vec::new();
-            member.read_to_end(&mut bytes).unwrap();
-            (member.name().unwrap().to_string(), bytes)
-        })
-        .collect()
+    crate::writer::npz_members(path).into_iter().map(|(name, _, bytes)| (name, bytes)).collect()
 }
 
 /// Where two byte strings first differ, with the start of each (the header, usually).
