@@ -35,7 +35,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, Int64Array};
 use datafusion::arrow::datatypes::{Int64Type, SchemaRef};
-use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::internal_err;
@@ -189,7 +189,10 @@ fn ordered_merge(
     // Two chunks per partition: it can scan its next chunk while the merge drains the others'.
     let budget = carried.chunk_rows.map_or(batch_size, |rows| usize::try_from(rows.saturating_mul(2)).unwrap_or(usize::MAX));
     let merge: Arc<dyn ExecutionPlan> =
-        Arc::new(RowOrderMergeExec::new(carried.plan, carried.row, fetch, budget.max(batch_size)));
+        Arc::new(
+            RowOrderMergeExec::new(carried.plan, carried.row, fetch, budget.max(batch_size))
+                .with_schema_metadata(input.schema().metadata().clone()),
+        );
     let schema = input.schema();
     if merge.schema().fields().len() == schema.fields().len() {
         return Ok(Some(merge));
@@ -352,14 +355,40 @@ pub struct RowOrderMergeExec {
     fetch: Option<usize>,
     /// Rows each partition may buffer ahead of the merge.
     budget_rows: usize,
+    /// The input's schema, with the schema-level metadata of the plan this merge replaces (see
+    /// [`RowOrderMergeExec::with_schema_metadata`]).
+    schema: SchemaRef,
     properties: Arc<PlanProperties>,
     metrics: ExecutionPlanMetricsSet,
 }
 
 impl RowOrderMergeExec {
     pub fn new(input: Arc<dyn ExecutionPlan>, row: usize, fetch: Option<usize>, budget_rows: usize) -> Self {
+        let schema = input.schema();
+        Self::with_schema(input, row, fetch, budget_rows, schema)
+    }
+
+    /// This merge handing out its batches with `metadata` as their schema's metadata. Carrying
+    /// `_row` up rebuilds joins and projections, and a join of two numpy record tables has the
+    /// schema-level metadata (`numpy.descr`) of one of them, not necessarily the one DataFusion
+    /// chose; the merge restores the replaced plan's, so the plan's schema does not change.
+    pub fn with_schema_metadata(self, metadata: std::collections::HashMap<String, String>) -> Self {
+        if &metadata == self.schema.metadata() {
+            return self;
+        }
+        let schema = Arc::new(self.schema.as_ref().clone().with_metadata(metadata));
+        Self::with_schema(self.input, self.row, self.fetch, self.budget_rows, schema)
+    }
+
+    fn with_schema(
+        input: Arc<dyn ExecutionPlan>,
+        row: usize,
+        fetch: Option<usize>,
+        budget_rows: usize,
+        schema: SchemaRef,
+    ) -> Self {
         let properties = PlanProperties::new(
-            EquivalenceProperties::new(input.schema()),
+            EquivalenceProperties::new(Arc::clone(&schema)),
             Partitioning::UnknownPartitioning(1),
             input.pipeline_behavior(),
             input.boundedness(),
@@ -369,6 +398,7 @@ impl RowOrderMergeExec {
             row,
             fetch,
             budget_rows: budget_rows.max(1),
+            schema,
             properties: Arc::new(properties),
             metrics: ExecutionPlanMetricsSet::new(),
         }
@@ -437,7 +467,8 @@ impl ExecutionPlan for RowOrderMergeExec {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let [input] = <[_; 1]>::try_from(children)
             .map_err(|c| DataFusionError::Internal(format!("RowOrderMergeExec takes 1 child, got {}", c.len())))?;
-        Ok(Arc::new(RowOrderMergeExec::new(input, self.row, self.fetch, self.budget_rows)))
+        let merge = RowOrderMergeExec::new(input, self.row, self.fetch, self.budget_rows);
+        Ok(Arc::new(merge.with_schema_metadata(self.schema.metadata().clone())))
     }
 
     #[allow(deprecated)]
@@ -463,9 +494,20 @@ impl ExecutionPlan for RowOrderMergeExec {
         let merger = Merger { inputs, row: self.row, remaining: self.fetch };
         let baseline = BaselineMetrics::new(&self.metrics, partition);
         let (output_rows, output_batches) = (baseline.output_rows().clone(), baseline.output_batches().clone());
+        let schema = self.schema();
+        let relabel = !Arc::ptr_eq(&schema, &self.input.schema());
         let stream = futures::stream::unfold(merger, |mut merger| async move {
             let next = merger.next().await?;
             Some((next, merger))
+        })
+        .map(move |batch| match batch {
+            // Same columns; only the schema-level metadata differs (`with_schema` would refuse
+            // a different value under the same key).
+            Ok(batch) if relabel => {
+                let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+                Ok(RecordBatch::try_new_with_options(Arc::clone(&schema), batch.columns().to_vec(), &options)?)
+            }
+            other => other,
         })
         .inspect(move |batch| {
             if let Ok(batch) = batch {
@@ -481,7 +523,7 @@ impl ExecutionPlan for RowOrderMergeExec {
     }
 
     fn schema(&self) -> SchemaRef {
-        self.input.schema()
+        Arc::clone(&self.schema)
     }
 }
 
