@@ -112,6 +112,18 @@ def test_columns_select_and_order():
     assert np.array_equal(table.column("id").to_numpy(), want["id"])
 
 
+def test_file_url_through_datafusion():
+    path = (DATA / "events.npy").resolve()
+    table = pa.table(datafusion_npy.read(path.as_uri(), columns=["id", "value"]))
+    want = np.load(path)
+    assert table.column_names == ["id", "value"]
+    assert np.array_equal(table.column("id").to_numpy(), want["id"])
+    labels = pa.table(datafusion_npy.read((DATA / "ds.npz").resolve().as_uri(), member="labels"))
+    assert labels.column_names == ["labels"]
+    with pytest.raises(datafusion_npy.NpyError, match="no object store is registered"):
+        datafusion_npy.read("nosuchscheme://bucket/x.npy")
+
+
 def test_consumers_pyarrow_duckdb_polars():
     path = str(DATA / "events.npy")
     want = np.load(path)
