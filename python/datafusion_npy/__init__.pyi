@@ -28,8 +28,9 @@ class NpyStream:
     """Record batches behind the Arrow PyCapsule stream interface.
 
     Consumed once: ``pyarrow.table(s)``, ``pyarrow.RecordBatchReader.from_stream(s)``,
-    ``polars.from_arrow(s)`` or ``duckdb.sql("SELECT ... FROM s")`` (a Python variable named in
+    ``polars.DataFrame(s)`` or ``duckdb.sql("SELECT ... FROM s")`` (a Python variable named in
     the query) each take the batches; a second consumer raises :class:`NpyError`.
+    (``polars.from_arrow(s)`` accepts it too, as one Series of structs.)
     """
 
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
@@ -77,7 +78,7 @@ def sql(query: str, dirs: Sequence[str | PathLike[str]] = ()) -> NpyStream:
     schema ``ds`` with a table per member, a folder of files -> one table); ``STORED AS NPY``,
     the widening ``sum``/``avg``, the vector functions and the positional join on ``_row`` are
     there. Several statements may be given; the result of the last one that returns columns is
-    returned. The query runs with the GIL released and is collected before this returns;
+    returned (an empty stream without columns if none does). The query runs with the GIL released and is collected before this returns;
     Ctrl-C (``KeyboardInterrupt``) cancels it.
 
     >>> import pyarrow as pa, datafusion_npy

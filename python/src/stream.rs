@@ -6,12 +6,12 @@
 //! pyarrow as a buffer inside the memory map.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use datafusion::arrow::array::{RecordBatch, RecordBatchIterator, RecordBatchReader};
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::ffi::FFI_ArrowSchema;
 use datafusion::arrow::ffi_stream::FFI_ArrowArrayStream;
@@ -260,7 +260,7 @@ async fn run_sql(sql: &str, dirs: &[PathBuf]) -> anyhow::Result<(SchemaRef, Vec<
             last = Some((schema, batches));
         }
     }
-    last.context("no statement returns rows (the last SELECT, or a statement with a result, is returned)")
+    Ok(last.unwrap_or_else(|| (Arc::new(Schema::empty()), Vec::new())))
 }
 
 /// `convert()`: `npyq convert` (the same reader, writers and checks), without the progress bar.

@@ -140,6 +140,7 @@ def test_errors_of_tables_and_sql():
         datafusion_npy.NpyCatalog(["nope/"])
     with pytest.raises(datafusion_npy.NpyError, match="missing_table"):
         datafusion_npy.sql("SELECT * FROM missing_table", dirs=[str(DATA)])
+    assert pa.table(datafusion_npy.sql("SET npy.preserve_row_order = false")).num_columns == 0
     with pytest.raises(datafusion_npy.NpyError) as info:
         datafusion_npy.sql("SELEC 1")
     assert "\n" not in str(info.value)
