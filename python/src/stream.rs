@@ -137,7 +137,14 @@ pub fn read(path: &str, columns: Option<Vec<String>>, member: Option<String>) ->
     } else {
         match file.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
             Some("npy") if member.is_some() => bail!("{path}: member= applies only to .npz files"),
-            Some("npy" | "npz") => input::open_table(file, member.as_deref())?,
+            // The CLI's wording, with the CLI's option named as this function's argument.
+            Some("npy" | "npz") => input::open_table(file, member.as_deref()).map_err(|e| {
+                let line = errors::one_line(&e);
+                match line.contains("--member NAME") {
+                    true => anyhow::anyhow!("{}", line.replace("convert one with --member NAME", "read one with member=NAME")),
+                    false => e,
+                }
+            })?,
             _ => bail!("{path}: not a .npy or .npz file"),
         }
     };

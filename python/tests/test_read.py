@@ -212,6 +212,12 @@ def test_errors_are_npy_errors_with_the_cli_message(tmp_path):
         datafusion_npy.read(str(DATA / "ds.npz"), member="nope")
     with pytest.raises(ValueError):
         datafusion_npy.read(str(DATA / "expected.json"))
+    # An archive whose members differ in length is no one table; the message says what to do.
+    mismatched = tmp_path / "mismatch.npz"
+    np.savez(mismatched, a=np.zeros(3), b=np.zeros(4))
+    with pytest.raises(datafusion_npy.NpyError, match="member=NAME"):
+        datafusion_npy.read(str(mismatched))
+    assert pa.table(datafusion_npy.read(str(mismatched), member="b")).num_rows == 4
 
 
 def fixture_cases():
