@@ -45,6 +45,9 @@ SECTIONS = [
      ["shards_compare.py", "--npyq", "{npyq}", "--runs", "{runs}"]),
     ("vector", "Similarity search: top-10 cosine over 1,000,000 × 384 (against numpy and DuckDB)",
      ["vector_compare.py", "--runs", "{runs}"]),
+    # Needs the Python package installed in release (`pip install ./python`).
+    ("python", "Python: reading into pyarrow, and a group-by through datafusion-python's FFI",
+     ["python_compare.py", "--runs", "{runs}"]),
 ]
 
 
