@@ -257,6 +257,33 @@ async fn cli_examples_answer_from_s3_as_from_disk() {
     }
 }
 
+/// `npyq convert s3://.../x.npy out.npy` writes back the very bytes numpy wrote (read by range).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_converts_a_remote_npy() {
+    let server = S3Server::start();
+    server.upload(&[("sql-examples/data/embeddings.npy", "in/embeddings.npy"), ("sql-examples/data/events.npy", "in/events.npy")]).await;
+    let out = tempfile::tempdir().unwrap();
+    for name in ["embeddings", "events"] {
+        let target = out.path().join(format!("{name}.npy"));
+        let converted = std::process::Command::new(env!("CARGO_BIN_EXE_npyq"))
+            .args(["convert", &format!("s3://{BUCKET}/in/{name}.npy"), target.to_str().unwrap()])
+            .envs(server.env())
+            .output()
+            .unwrap();
+        assert!(converted.status.success(), "{name}: {}", String::from_utf8_lossy(&converted.stderr));
+        let local = crate::cli::npyq(["convert", &format!("sql-examples/data/{name}.npy"), out.path().join(format!("{name}-local.npy")).to_str().unwrap()]);
+        assert!(local.status.success());
+        assert_eq!(std::fs::read(&target).unwrap(), std::fs::read(out.path().join(format!("{name}-local.npy"))).unwrap(), "{name}");
+    }
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_npyq"))
+        .args(["convert", &format!("s3://{BUCKET}/in/nothing.npy"), out.path().join("x.parquet").to_str().unwrap()])
+        .envs(server.env())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success() && stderr.contains("nothing.npy") && stderr.trim().lines().count() == 1, "{stderr}");
+}
+
 /// The example scripts that need no `.npz` member schema (`ds.features`): a remote prefix
 /// serves `ds.npz` as table `ds` only.
 const REMOTE_SCRIPTS: &[&str] = &["events", "features", "nearest", "shards", "to_parquet"];
