@@ -116,6 +116,26 @@ async fn cli_converts_a_remote_npy() {
     assert!(!missing.status.success() && stderr.contains("nothing.npy") && stderr.trim().lines().count() == 1, "{stderr}");
 }
 
+/// `COPY ... TO 's3://...'` writes `.npy`/`.npz` objects that read back equal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_to_s3_round_trips() {
+    let server = S3Server::start();
+    let ctx = server.session();
+    ctx.sql("CREATE EXTERNAL TABLE events STORED AS NPY LOCATION 'sql-examples/data/events.npy'").await.unwrap();
+    ctx.sql("CREATE EXTERNAL TABLE ds STORED AS NPY LOCATION 'sql-examples/data/ds.npz'").await.unwrap();
+    for (source, target) in [("events", "out/events.npy"), ("ds", "out/ds.npz")] {
+        let copied = query(&ctx, &format!("COPY (SELECT * FROM {source}) TO 's3://{BUCKET}/{target}' STORED AS NPY")).await;
+        assert!(copied.contains("count"), "{copied}");
+        ctx.sql(&format!("CREATE EXTERNAL TABLE back_{source} STORED AS NPY LOCATION 's3://{BUCKET}/{target}'")).await.unwrap();
+        let columns = if source == "ds" { "labels, features" } else { "*" };
+        assert_eq!(
+            query(&ctx, &format!("SELECT {columns} FROM back_{source} ORDER BY _row")).await,
+            query(&ctx, &format!("SELECT {columns} FROM {source} ORDER BY _row")).await,
+            "{source}"
+        );
+    }
+}
+
 /// The example scripts that need no `.npz` member schema (`ds.features`): a remote prefix
 /// serves `ds.npz` as table `ds` only.
 const REMOTE_SCRIPTS: &[&str] = &["events", "features", "nearest", "shards", "to_parquet"];
