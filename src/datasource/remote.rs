@@ -94,3 +94,45 @@ pub fn chunks(ranged: &RangedNpy, rows: Range<u64>) -> Vec<Range<u64>> {
     }
     out
 }
+
+/// Upload the local `file` to `location` of `store` by multipart upload, streamed from the file
+/// in 8 MiB parts (4 in flight); a failed upload is aborted, so the object appears complete or
+/// not at all. `url` names it in errors.
+pub async fn upload_file(store: &dyn ObjectStore, file: &Path, location: &datafusion::object_store::path::Path, url: &str) -> Result<()> {
+    use datafusion::object_store::{ObjectStoreExt, WriteMultipart};
+    use tokio::io::AsyncReadExt;
+    let failed = |e: &dyn std::fmt::Display| remote_error(url, format!("upload failed: {e}"));
+    let upload = store.put_multipart(location).await.map_err(|e| failed(&e))?;
+    let mut writer = WriteMultipart::new_with_chunk_size(upload, CHUNK_BYTES as usize);
+    let copied = async {
+        let mut input = tokio::fs::File::open(file).await?;
+        let mut chunk = vec![0u8; CHUNK_BYTES as usize];
+        loop {
+            let n = input.read(&mut chunk).await?;
+            if n == 0 {
+                break;
+            }
+            writer.wait_for_capacity(IN_FLIGHT).await.map_err(std::io::Error::other)?;
+            writer.write(&chunk[..n]);
+        }
+        Ok::<_, std::io::Error>(())
+    }
+    .await;
+    match copied {
+        Ok(()) => writer.finish().await.map(drop).map_err(|e| failed(&e)),
+        Err(e) => {
+            let _ = writer.abort().await;
+            Err(failed(&e))
+        }
+    }
+}
+
+/// Upload the local `file` to the object at `url` (`s3://bucket/key`), the store made as
+/// [`super::object_stores::ensure_object_store`] makes it.
+pub async fn upload_to_url(runtime: &datafusion::execution::runtime_env::RuntimeEnv, file: &Path, url: &str) -> Result<()> {
+    super::object_stores::ensure_object_store(runtime, url, &Default::default())?;
+    let parsed = url::Url::parse(url).map_err(|e| remote_error(url, e))?;
+    let store = runtime.object_store(datafusion::execution::object_store::ObjectStoreUrl::parse(&parsed[..url::Position::BeforePath])?)?;
+    let location = datafusion::object_store::path::Path::from_url_path(parsed.path()).map_err(|e| remote_error(url, e))?;
+    upload_file(store.as_ref(), file, &location, url).await
+}

@@ -262,8 +262,6 @@ impl FileSink for NpySink {
 /// Upload every file under `root` to `store` (its path under `root` as the location), by
 /// multipart upload streamed from the file; an upload that fails is aborted (no partial object).
 async fn upload_dir(root: &Path, store: &dyn ObjectStore, store_url: &str) -> Result<()> {
-    use datafusion::object_store::{ObjectStoreExt, WriteMultipart};
-    use tokio::io::AsyncReadExt;
     let mut files = Vec::new();
     let mut dirs = vec![root.to_path_buf()];
     while let Some(dir) = dirs.pop() {
@@ -281,32 +279,7 @@ async fn upload_dir(root: &Path, store: &dyn ObjectStore, store_url: &str) -> Re
         let parts: Vec<String> = relative.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
         let location = datafusion::object_store::path::Path::from_iter(parts);
         let url = format!("{store_url}{location}");
-        let failed = |e: &dyn std::fmt::Display| super::remote::remote_error(&url, format!("upload failed: {e}"));
-        let upload = store.put_multipart(&location).await.map_err(|e| failed(&e))?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, 8 << 20);
-        let copied = async {
-            let mut input = tokio::fs::File::open(&file).await?;
-            let mut chunk = vec![0u8; 8 << 20];
-            loop {
-                let n = input.read(&mut chunk).await?;
-                if n == 0 {
-                    break;
-                }
-                writer.wait_for_capacity(4).await.map_err(std::io::Error::other)?;
-                writer.write(&chunk[..n]);
-            }
-            Ok::<_, std::io::Error>(())
-        }
-        .await;
-        match copied {
-            Ok(()) => {
-                writer.finish().await.map_err(|e| failed(&e))?;
-            }
-            Err(e) => {
-                let _ = writer.abort().await;
-                return Err(failed(&e));
-            }
-        }
+        super::remote::upload_file(store, &file, &location, &url).await?;
     }
     Ok(())
 }

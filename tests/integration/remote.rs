@@ -107,6 +107,15 @@ async fn cli_converts_a_remote_npy() {
         assert!(local.status.success());
         assert_eq!(std::fs::read(&target).unwrap(), std::fs::read(out.path().join(format!("{name}-local.npy"))).unwrap(), "{name}");
     }
+    // And back up: a local file to a remote output, read back by range.
+    let up = std::process::Command::new(env!("CARGO_BIN_EXE_npyq"))
+        .args(["convert", "sql-examples/data/events.npy", &format!("s3://{BUCKET}/up/events.npy")])
+        .envs(server.env())
+        .output()
+        .unwrap();
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    let uploaded = server.store().get(&Path::from("up/events.npy")).await.unwrap().bytes().await.unwrap();
+    assert_eq!(uploaded.as_ref(), std::fs::read(out.path().join("events-local.npy")).unwrap().as_slice());
     let missing = std::process::Command::new(env!("CARGO_BIN_EXE_npyq"))
         .args(["convert", &format!("s3://{BUCKET}/in/nothing.npy"), out.path().join("x.parquet").to_str().unwrap()])
         .envs(server.env())
