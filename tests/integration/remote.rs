@@ -145,6 +145,29 @@ async fn copy_to_s3_round_trips() {
     }
 }
 
+/// `CREATE EXTERNAL TABLE ... OPTIONS ('aws.endpoint' ...)` configures the store itself, as
+/// DataFusion's table options do: no store registered, no environment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn table_options_reach_the_store() {
+    let server = S3Server::start();
+    server.upload(&[("sql-examples/data/events.npy", "opt/events.npy")]).await;
+    let ctx = SessionContext::new();
+    ctx.register_npy_format().unwrap();
+    let create = format!(
+        "CREATE EXTERNAL TABLE events STORED AS NPY LOCATION 's3://{BUCKET}/opt/events.npy' OPTIONS ('aws.endpoint' '{}', \
+         'aws.access_key_id' '{}', 'aws.secret_access_key' '{}', 'aws.region' 'us-east-1')",
+        server.endpoint(),
+        server::ACCESS_KEY,
+        server::SECRET_KEY
+    );
+    ctx.sql(&create).await.unwrap();
+    let local = SessionContext::new();
+    local.register_npy_format().unwrap();
+    local.sql("CREATE EXTERNAL TABLE events STORED AS NPY LOCATION 'sql-examples/data/events.npy'").await.unwrap();
+    let sql = "SELECT count(*), max(_row) FROM events";
+    assert_eq!(query(&ctx, sql).await, query(&local, sql).await);
+}
+
 /// The example scripts that need no `.npz` member schema (`ds.features`): a remote prefix
 /// serves `ds.npz` as table `ds` only.
 const REMOTE_SCRIPTS: &[&str] = &["events", "features", "nearest", "shards", "to_parquet"];
