@@ -168,6 +168,22 @@ async fn table_options_reach_the_store() {
     assert_eq!(query(&ctx, sql).await, query(&local, sql).await);
 }
 
+/// No server at the endpoint: an error after object_store's bounded retries, not a hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_endpoint_is_an_error_not_a_hang() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let ctx = SessionContext::new();
+    ctx.register_npy_format().unwrap();
+    let create = format!(
+        "CREATE EXTERNAL TABLE t STORED AS NPY LOCATION 's3://{BUCKET}/x.npy' OPTIONS ('aws.endpoint' 'http://{closed}', \
+         'aws.access_key_id' 'k', 'aws.secret_access_key' 's', 'aws.region' 'us-east-1')"
+    );
+    let started = std::time::Instant::now();
+    let e = tokio::time::timeout(std::time::Duration::from_secs(60), ctx.sql(&create)).await.expect("gave up within a minute").unwrap_err().to_string();
+    assert!((e.contains(&closed.to_string()) || e.contains("x.npy")) && !e.contains('\n'), "{e}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(45), "{:?}", started.elapsed());
+}
+
 /// The example scripts that need no `.npz` member schema (`ds.features`): a remote prefix
 /// serves `ds.npz` as table `ds` only.
 const REMOTE_SCRIPTS: &[&str] = &["events", "features", "nearest", "shards", "to_parquet"];
