@@ -153,6 +153,7 @@ impl SessionContextNpyExt for SessionContext {
 
     async fn register_npy(&self, name: &str, path: &str, options: NpyFormatOptions) -> Result<()> {
         self.register_npy_format()?;
+        super::object_stores::ensure_object_store(&self.runtime_env(), path, &Default::default())?;
         let url = ListingTableUrl::parse(path)?;
         let table = listing_table(&self.state(), url, options, &[]).await?;
         self.register_table(name, table)?;
@@ -161,6 +162,7 @@ impl SessionContextNpyExt for SessionContext {
 
     async fn read_npy(&self, path: &str, options: NpyFormatOptions) -> Result<DataFrame> {
         self.register_npy_format()?;
+        super::object_stores::ensure_object_store(&self.runtime_env(), path, &Default::default())?;
         let url = ListingTableUrl::parse(path)?;
         let table = listing_table(&self.state(), url, options, &[]).await?;
         self.read_table(table)

@@ -104,6 +104,8 @@ impl NpyFormatOptions {
                 }
                 // Writing options: parsed by the sink, below.
                 "compression" | "compress" | "nulls" => {}
+                // Object store options (`'aws.endpoint' '...'`): `super::object_stores`'.
+                store if ["aws.", "gcp.", "azure."].iter().any(|p| store.starts_with(p)) => {}
                 other => {
                     return Err(DataFusionError::Configuration(format!(
                         "unknown NPY option '{other}' (known: member, files, max_header_len, mmap, compression, nulls)"
@@ -622,6 +624,7 @@ impl TableProviderFactory for NpyTableFactory {
         if options.files.is_none() && cmd.file_type.eq_ignore_ascii_case("npz") {
             options.files = Some(Extension::Npz);
         }
+        super::object_stores::ensure_object_store(state.runtime_env(), location, &cmd.options)?;
         // Keyed by the table's name in DataFusion's list-files cache, as the stock factory does.
         let url = ListingTableUrl::parse(location)?.with_table_ref(cmd.name.clone());
         let table = listing_table(state, url, options, &cmd.table_partition_cols).await?;

@@ -12,7 +12,8 @@
 //! Misses are read concurrently, with a bounded number of reads in flight: files of a local
 //! store in batches on the blocking pool (one open and one small read each, no map: see
 //! [`NpyTable::read_summary`]), so 100,000 shards cost a few hundred thread hand-offs, not
-//! 100,000; other stores' objects one by one through [`local_file`].
+//! 100,000; other stores' `.npy` objects by a ranged read of their header (`super::remote`), `.npz`
+//! objects through [`local_file`].
 //!
 //! Memory: about 150 bytes per file (its location, the key fields, row count, flags); schemas
 //! are shared between files that have the same one.
@@ -33,6 +34,7 @@ use futures::StreamExt;
 
 use super::file_format::NpyFormatOptions;
 use super::local::{df_err, local_file, LocalRoot};
+use super::remote::{open_ranged, reads_by_range};
 use crate::format::table::{NpyTable, Storage, TableSummary};
 
 /// Files read per task on the blocking pool: enough to make the hand-off negligible, few
@@ -291,7 +293,13 @@ impl HeaderCache {
                 let options = options.clone();
                 let location = files[i].location.clone();
                 async move {
+                    let meta = files[i].clone();
                     let summary = async {
+                        if reads_by_range(location.as_ref(), options.member.as_deref()) {
+                            // Only the header's bytes, by range.
+                            let ranged = open_ranged(store.as_ref(), &meta, location.as_ref(), &options.open).await?;
+                            return Ok(summary_of(ranged.summary(), &options));
+                        }
                         let local = local_file(store.as_ref(), &location).await?;
                         blocking(move || summarize(local.path(), &options)).await?
                     };
@@ -319,11 +327,15 @@ impl State {
 }
 
 fn summarize(path: &std::path::Path, options: &NpyFormatOptions) -> Result<FileSummary> {
-    let TableSummary { schema, num_rows, storage, is_record } =
-        NpyTable::read_summary(path, options.member.as_deref(), &options.open).map_err(df_err)?;
+    let summary = NpyTable::read_summary(path, options.member.as_deref(), &options.open).map_err(df_err)?;
+    Ok(summary_of(summary, options))
+}
+
+fn summary_of(summary: TableSummary, options: &NpyFormatOptions) -> FileSummary {
+    let TableSummary { schema, num_rows, storage, is_record } = summary;
     let plain_npy = options.member.is_none() && !is_record && storage == [Storage::NpyFile];
     let schema = if plain_npy { unnamed(&schema) } else { schema };
-    Ok(FileSummary { schema, rows: num_rows, plain_npy, deflated: storage.contains(&Storage::ZipDeflated) })
+    FileSummary { schema, rows: num_rows, plain_npy, deflated: storage.contains(&Storage::ZipDeflated) }
 }
 
 /// `schema` with its columns' names left empty: a plain array's column is named after its

@@ -15,6 +15,9 @@
 //! - [`parquet_types`]: Arrow types Parquet cannot hold (`Timestamp(Second)`), written as
 //!   pyarrow writes them, by `COPY ... STORED AS PARQUET` and the CLI alike.
 //! - [`positional_join`]: joins on `_row` planned as zipping two scans by position.
+//! - [`object_stores`]: a URL (`s3://`, `gs://`, `az://`, `http(s)://`) to a store on the
+//!   session, configured from the environment and table options; [`remote`]: `.npy` objects
+//!   read by byte range.
 //! - [`context`]: [`SessionContextNpyExt`] (`register_npy_dir`, `register_npy`, `read_npy`).
 //! - [`widening_sum`]: `sum` and `avg` that sum `Float32` columns without first casting them to
 //!   `Float64` ([`widening_sum_udaf`], [`widening_avg_udaf`]).
@@ -29,8 +32,10 @@ pub mod file_format;
 pub mod header_cache;
 mod local;
 pub mod natural;
+pub mod object_stores;
 pub mod parquet_types;
 pub mod positional_join;
+pub mod remote;
 mod row_filter;
 pub mod sink;
 pub mod source;

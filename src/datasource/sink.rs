@@ -11,7 +11,9 @@
 //!
 //! Nothing appears unless the whole query succeeds: each file is written to a temporary name
 //! by a blocking task, and finished (renamed into place) only after the input was read to its
-//! end without error. Only local files (`file://`) are supported.
+//! end without error. A remote target (`s3://...`) is written to a local staging directory,
+//! then uploaded by multipart upload (aborted on error), so its objects too appear whole or not
+//! at all.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -67,12 +69,6 @@ pub async fn create_writer_physical_plan_with_options(
     options: WriteOptions,
     nulls: NullPolicy,
 ) -> Result<Arc<dyn ExecutionPlan>> {
-    if conf.object_store_url.as_str() != "file:///" {
-        return datafusion::common::not_impl_err!(
-            "writing .npy/.npz is supported for local files only, not {}",
-            conf.object_store_url.as_str()
-        );
-    }
     let sink = Arc::new(NpySink::new(conf, options, nulls));
     Ok(Arc::new(DataSinkExec::new(input, sink, order_requirements)))
 }
@@ -117,14 +113,22 @@ impl NpySink {
     }
 
     /// Where a file the demuxer named goes on disk.
-    fn local_path(&self, demuxed: &datafusion::object_store::path::Path, namer: &mut PartNamer) -> Result<PathBuf> {
+    /// `staging`: for a remote target, the local directory standing for the store's root.
+    fn local_path(&self, demuxed: &datafusion::object_store::path::Path, namer: &mut PartNamer, staging: Option<&Path>) -> Result<PathBuf> {
         let Some(target) = self.config.table_paths.first() else {
             return datafusion::common::internal_err!("COPY TO without a target path");
         };
-        let base = target
-            .get_url()
-            .to_file_path()
-            .map_err(|_| DataFusionError::Plan(format!("not a local path: {}", target.as_str())))?;
+        let base = match staging {
+            Some(root) => {
+                let mut base = root.to_path_buf();
+                base.extend(target.prefix().parts().map(|p| p.as_ref().to_string()));
+                base
+            }
+            None => target
+                .get_url()
+                .to_file_path()
+                .map_err(|_| DataFusionError::Plan(format!("not a local path: {}", target.as_str())))?,
+        };
         if self.config.file_output_mode.single_file_output(target) {
             return Ok(base);
         }
@@ -199,13 +203,19 @@ impl FileSink for NpySink {
         _context: &Arc<TaskContext>,
         demux_task: SpawnedTask<Result<()>>,
         mut file_stream_rx: DemuxedStreamReceiver,
-        _object_store: Arc<dyn ObjectStore>,
+        object_store: Arc<dyn ObjectStore>,
     ) -> Result<u64> {
         let written = datafusion::datasource::file_format::write::get_writer_schema(&self.config);
         let mut namer = PartNamer::default();
         let mut tasks = Vec::new();
+        // A remote target: files are written (and finished) in a local staging directory, then
+        // uploaded; each object appears complete or not at all.
+        let staging = match self.config.object_store_url.as_str() {
+            "file:///" => None,
+            _ => Some(tempfile::Builder::new().prefix("npyq-copy-").tempdir().map_err(DataFusionError::IoError)?),
+        };
         while let Some((demuxed, rx)) = file_stream_rx.recv().await {
-            let path = self.local_path(&demuxed, &mut namer)?;
+            let path = self.local_path(&demuxed, &mut namer, staging.as_ref().map(|d| d.path()))?;
             let (schema, keep) = without_row_column(&written);
             let (options, nulls) = (self.options.clone(), self.nulls);
             tasks.push(tokio::task::spawn_blocking(move || write_file(path, rx, schema, keep, options, nulls)));
@@ -232,17 +242,46 @@ impl FileSink for NpySink {
         }
         demuxed??;
         // The input was read to its end: now the files may appear.
-        tokio::task::spawn_blocking(move || {
+        let rows = tokio::task::spawn_blocking(move || {
             let mut rows = 0;
             for (writer, count) in writers {
                 writer.finish().map_err(df_err)?;
                 rows += count;
             }
-            Ok(rows)
+            Ok::<u64, DataFusionError>(rows)
         })
         .await
-        .map_err(|e| DataFusionError::ExecutionJoin(Box::new(e)))?
+        .map_err(|e| DataFusionError::ExecutionJoin(Box::new(e)))??;
+        if let Some(staging) = staging {
+            upload_dir(staging.path(), object_store.as_ref(), self.config.object_store_url.as_str()).await?;
+        }
+        Ok(rows)
     }
+}
+
+/// Upload every file under `root` to `store` (its path under `root` as the location), by
+/// multipart upload streamed from the file; an upload that fails is aborted (no partial object).
+async fn upload_dir(root: &Path, store: &dyn ObjectStore, store_url: &str) -> Result<()> {
+    let mut files = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).map_err(DataFusionError::IoError)? {
+            let path = entry.map_err(DataFusionError::IoError)?.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    for file in files {
+        let relative = file.strip_prefix(root).map_err(|e| DataFusionError::Internal(e.to_string()))?;
+        let parts: Vec<String> = relative.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+        let location = datafusion::object_store::path::Path::from_iter(parts);
+        let url = format!("{store_url}{location}");
+        super::remote::upload_file(store, &file, &location, &url).await?;
+    }
+    Ok(())
 }
 
 /// The schema without `_row`, and the indices of the columns kept.

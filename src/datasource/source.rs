@@ -43,6 +43,7 @@ use futures::StreamExt;
 use super::file_format::NpyFormatOptions;
 use super::header_cache::HeaderCache;
 use super::local::{df_err, local_file, local_path};
+use super::remote::{chunks, fetch, open_ranged, reads_by_range, IN_FLIGHT};
 use super::row_filter::{local_rows, row_range};
 use super::ROW_COLUMN;
 use crate::error::{ErrorKind, NpyError, ResultExt};
@@ -181,6 +182,7 @@ impl FileSource for NpySource {
             .collect();
         let opener = NpyOpener {
             store: object_store,
+            store_url: base_config.object_store_url.as_str().to_string(),
             headers: self.headers.clone(),
             plan: Arc::new(OpenPlan {
                 row_index,
@@ -370,6 +372,8 @@ fn interleaved(target_partitions: usize, min_size: usize, config: &FileScanConfi
 /// Opens one file of a scan: see the module docs.
 pub struct NpyOpener {
     store: Arc<dyn ObjectStore>,
+    /// The store's URL (`s3://bucket/`), to name remote objects in errors.
+    store_url: String,
     headers: Option<Arc<HeaderCache>>,
     plan: Arc<OpenPlan>,
 }
@@ -397,6 +401,7 @@ impl FileOpener for NpyOpener {
         let store = Arc::clone(&self.store);
         let headers = self.headers.clone();
         let plan = Arc::clone(&self.plan);
+        let store_url = self.store_url.clone();
         Ok(Box::pin(async move {
             // A file the `_row` range excludes is not even opened.
             if let Some(place) = file.extension::<FileRows>() {
@@ -418,6 +423,11 @@ impl FileOpener for NpyOpener {
                 let place = plan.place(&file, summary.rows).map_err(|e| df_err(e.in_file(path())))?;
                 let wanted = plan.rows_to_read(&file, summary.rows, place.offset);
                 return Ok(futures::stream::iter(plan.positions_only(wanted, place.offset)).boxed());
+            }
+            let remote = local_path(store.as_ref(), &file.object_meta.location).is_none();
+            if remote && reads_by_range(file.object_meta.location.as_ref(), plan.options.member.as_deref()) {
+                let url = format!("{store_url}{}", file.object_meta.location);
+                return plan.scan_by_range(store, file, url).await;
             }
             let local = local_file(store.as_ref(), &file.object_meta.location).await?;
             let table = plan.open_table(local.path())?;
@@ -444,6 +454,52 @@ impl FileOpener for NpyOpener {
 }
 
 impl OpenPlan {
+    /// A remote `.npy` read by byte range (see `super::remote`): its header, then its wanted
+    /// rows in chunks fetched a few at a time, decoded in order.
+    async fn scan_by_range(self: Arc<Self>, store: Arc<dyn ObjectStore>, file: PartitionedFile, url: String) -> Result<futures::stream::BoxStream<'static, Result<RecordBatch>>> {
+        let ranged = Arc::new(open_ranged(store.as_ref(), &file.object_meta, &url, &self.options.open).await?);
+        let in_url = |e: NpyError| df_err(e.in_file(Path::new(&url)));
+        self.check_columns(&ranged.schema()).map_err(in_url)?;
+        let rows = ranged.num_rows();
+        let place = self.place(&file, rows).map_err(in_url)?;
+        let wanted = self.rows_to_read(&file, rows, place.offset);
+        if wanted.is_empty() {
+            return Ok(futures::stream::empty().boxed());
+        }
+        if self.data_columns.is_empty() {
+            return Ok(futures::stream::iter(self.positions_only(wanted, place.offset)).boxed());
+        }
+        let meta = Arc::new(file.object_meta.clone());
+        let url = Arc::new(url);
+        let fetches = {
+            let ranged = Arc::clone(&ranged);
+            let url = Arc::clone(&url);
+            futures::stream::iter(chunks(&ranged, wanted)).map(move |rows| {
+                let (store, meta, ranged, url) = (Arc::clone(&store), Arc::clone(&meta), Arc::clone(&ranged), Arc::clone(&url));
+                async move {
+                    let bytes = fetch(store.as_ref(), &meta, ranged.byte_range(rows.clone()), &url).await?;
+                    Ok::<_, DataFusionError>((rows, bytes))
+                }
+            })
+        };
+        let plan = Arc::clone(&self);
+        let batches = fetches.buffered(IN_FLIGHT).flat_map(move |fetched| {
+            let batches: Vec<Result<RecordBatch>> = match fetched.and_then(|(rows, bytes)| {
+                let (table, local) = ranged.table(rows.clone(), bytes.into()).map_err(df_err)?;
+                // `_row` counts from the file's first row: a piece's row `local.start` is the
+                // file's `rows.start`.
+                let first = rows.start - local.start;
+                let reader = plan.reader(&table, local, place.offset + first).in_file(Path::new(url.as_str())).map_err(df_err)?;
+                Ok(reader.map(|batch| batch.map_err(DataFusionError::from).and_then(|b| plan.to_output(b))).collect())
+            }) {
+                Ok(batches) => batches,
+                Err(e) => vec![Err(e)],
+            };
+            futures::stream::iter(batches)
+        });
+        Ok(batches.boxed())
+    }
+
     fn open_table(&self, path: &Path) -> Result<NpyTable> {
         self.options.open(path).map_err(df_err)
     }

@@ -5,6 +5,7 @@ mod cli;
 mod corpus;
 mod fuzz;
 mod interop;
+mod remote;
 mod sql;
 mod vector;
 mod writer;

@@ -73,6 +73,7 @@ pub mod error;
 pub mod header;
 pub mod literal;
 mod npz;
+pub mod ranged;
 pub mod schema;
 pub mod table;
 pub mod writer;
@@ -81,6 +82,7 @@ pub mod writer;
 pub mod type_table {}
 
 pub use error::{ErrorKind, Location, NpyError, Result};
+pub use ranged::{RangedNpy, HEADER_PROBE_LEN};
 pub use table::{NpyReader, NpyTable, OpenOptions, ReaderBuilder};
 pub use writer::{ArrayFileWriter, NpzCompression, NullPolicy, WriteOptions};
 

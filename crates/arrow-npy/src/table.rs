@@ -248,7 +248,7 @@ impl NpyTable {
 
     /// `member_columns`: each array is one column (an archive's members), rather than its
     /// record fields being columns.
-    fn from_arrays(path: &Path, arrays: Vec<NpyArray>, member_columns: bool) -> Result<Self> {
+    pub(crate) fn from_arrays(path: &Path, arrays: Vec<NpyArray>, member_columns: bool) -> Result<Self> {
         let mut columns = Vec::new();
         for (index, array) in arrays.iter().enumerate() {
             columns.extend(plan_columns(index, &array.name, &array.location, &array.header, member_columns)?);
@@ -261,6 +261,11 @@ impl NpyTable {
         let schema = Arc::new(schema);
         let num_rows = arrays.first().map(|a| a.num_rows()).unwrap_or(0);
         Ok(NpyTable { path: path.to_path_buf(), arrays: arrays.into_iter().map(Arc::new).collect(), columns, schema, num_rows })
+    }
+
+    /// Give the table `schema` (same columns and types: only names and metadata may differ).
+    pub(crate) fn replace_schema(&mut self, schema: SchemaRef) {
+        self.schema = schema;
     }
 
     /// The path this table was opened from.

@@ -28,13 +28,27 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<()> {
     // Check the output's format and options before reading anything.
     output::check(&args.output, args.compression.as_deref())?;
     let input = input::open(&args.input, args.member.as_deref()).map_err(|e| naming(e, &args.input))?;
-    let mut sink = output::create(&args.output, input.schema.clone(), args.compression.as_deref())?;
+    // A remote output (s3://...) is written to a local staging file, then uploaded whole.
+    let remote_output = datafusion_npy::datasource::object_stores::is_remote(&args.output.to_string_lossy());
+    let staging = if remote_output { Some(tempfile::Builder::new().prefix("npyq-convert-").tempdir()?) } else { None };
+    let local_output = match &staging {
+        Some(dir) => dir.path().join(args.output.file_name().unwrap_or_else(|| std::ffi::OsStr::new("output"))),
+        None => args.output.clone(),
+    };
+    let mut sink = output::create(&local_output, input.schema.clone(), args.compression.as_deref())?;
     let progress = progress_bar(input.total_rows);
     let copied = copy(input.batches, sink.as_mut(), &progress, &args.input);
     // Clear the bar before an error message, or before returning to the prompt.
     progress.finish_and_clear();
     copied?;
-    sink.finish()
+    sink.finish()?;
+    if staging.is_some() {
+        let url = args.output.to_string_lossy().into_owned();
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        let env = datafusion::execution::runtime_env::RuntimeEnv::default();
+        runtime.block_on(datafusion_npy::datasource::remote::upload_to_url(&env, &local_output, &url))?;
+    }
+    Ok(())
 }
 
 /// Pull each batch from the input and hand it to the output.

@@ -65,6 +65,10 @@ fn input_kind(path: &Path) -> anyhow::Result<InputKind> {
 
 /// Open `path` for reading; `member` selects one member of an `.npz` (or of every `.npz` shard).
 pub fn open(path: &Path, member: Option<&str>) -> anyhow::Result<Input> {
+    let shown = path.to_string_lossy();
+    if datafusion_npy::datasource::object_stores::is_remote(&shown) {
+        return open_remote(&shown, member);
+    }
     let kind = input_kind(path)?;
     if member.is_some() && !matches!(kind, InputKind::Npz | InputKind::Directory) {
         bail!("{}: --member applies only to .npz input (or a directory of .npz files)", path.display());
@@ -273,5 +277,27 @@ fn open_ipc_stream(path: &Path) -> anyhow::Result<Input> {
     let schema = reader.schema();
     let name = context();
     let batches = reader.map(move |b| b.map_err(|e| from_arrow(e).context(name.clone())));
+    Ok(Input { schema, total_rows: None, batches: Box::new(batches) })
+}
+
+/// A `.npy`/`.npz` object (or prefix of shards) of a remote store (`s3://...`), read through
+/// the library's scan: by byte range, a few ranges in flight, in row order. The runtime lives
+/// as long as the batches are pulled.
+fn open_remote(url: &str, member: Option<&str>) -> anyhow::Result<Input> {
+    use datafusion::prelude::SessionContext;
+    use datafusion_npy::datasource::{NpyFormatOptions, SessionContextNpyExt, ROW_COLUMN};
+    use futures::StreamExt;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    let mut stream = runtime.block_on(async {
+        let ctx = SessionContext::new();
+        let options = NpyFormatOptions { member: member.map(str::to_string), ..NpyFormatOptions::default() };
+        let frame = ctx.read_npy(url, options).await?;
+        let columns: Vec<String> =
+            frame.schema().fields().iter().map(|f| f.name().clone()).filter(|name| name != ROW_COLUMN).collect();
+        let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+        frame.select_columns(&columns)?.execute_stream().await
+    })?;
+    let schema = stream.schema();
+    let batches = std::iter::from_fn(move || runtime.block_on(stream.next()).map(|b| b.map_err(anyhow::Error::from)));
     Ok(Input { schema, total_rows: None, batches: Box::new(batches) })
 }

@@ -89,7 +89,7 @@ pub fn run(args: SqlArgs) -> anyhow::Result<()> {
     let format = ResultFormat::choose(args.format.as_deref(), args.output.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async move {
-        let ctx = session(&args.dirs, !args.any_order)?;
+        let ctx = session(&args.dirs, !args.any_order).await?;
         let sql = match (&args.query, &args.file) {
             (Some(_), Some(_)) => bail!("give a query or --file, not both"),
             (Some(query), None) => query.clone(),
@@ -111,7 +111,7 @@ pub fn run(args: SqlArgs) -> anyhow::Result<()> {
 
 /// A session with the NPY format and every `--dir` registered (rows in `_row` order unless
 /// `keep_row_order` is false).
-fn session(dirs: &[PathBuf], keep_row_order: bool) -> anyhow::Result<SessionContext> {
+async fn session(dirs: &[PathBuf], keep_row_order: bool) -> anyhow::Result<SessionContext> {
     let config = SessionConfig::new().with_information_schema(true);
     let ctx = SessionContext::new_with_config(config);
     ctx.register_npy_format()?;
@@ -119,6 +119,12 @@ fn session(dirs: &[PathBuf], keep_row_order: bool) -> anyhow::Result<SessionCont
         ctx.state_ref().write().config_mut().options_mut().set("npy.preserve_row_order", "false")?;
     }
     for dir in dirs {
+        let shown = dir.to_string_lossy();
+        if datafusion_npy::datasource::object_stores::is_remote(&shown) {
+            // s3://bucket/prefix/ and the like: listed once, read by range.
+            datafusion_npy::datasource::object_stores::register_remote_dir(&ctx, &shown).await.with_context(|| format!("--dir {shown}"))?;
+            continue;
+        }
         ctx.register_npy_dir(dir).with_context(|| format!("--dir {}", dir.display()))?;
     }
     Ok(ctx)

@@ -1,0 +1,138 @@
+//! `.npy` objects of remote stores read by byte range, never downloaded whole: the header from a
+//! first small range ([`HEADER_PROBE_LEN`], a second range only for a longer header), then the
+//! rows a scan wants as ranges of about [`CHUNK_BYTES`], [`IN_FLIGHT`] of them fetched at once
+//! and decoded in order (zero-copy where the fetched bytes are aligned). What to fetch and how
+//! to decode it is the format layer's ([`RangedNpy`]); this module only fetches.
+//!
+//! Every fetch names the object's URL in its errors, checks it got the bytes it asked for (a
+//! truncated object is an error, not short data), and checks the object is still the one that
+//! was listed (same ETag, when the store gives one): an object replaced between listing and
+//! reading is an error, not a mix of two versions.
+//!
+//! `.npz` archives of remote stores are still downloaded whole (see `super::local`).
+
+use std::ops::Range;
+use std::path::Path;
+
+use bytes::{Bytes, BytesMut};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore};
+
+use super::local::df_err;
+use crate::format::table::OpenOptions;
+use crate::format::{RangedNpy, HEADER_PROBE_LEN};
+
+/// Bytes of rows per ranged request: large enough that request overhead is small next to the
+/// transfer, small enough that [`IN_FLIGHT`] of them bound a scan's memory (32 MiB).
+pub const CHUNK_BYTES: u64 = 8 << 20;
+
+/// Ranged requests of one file in flight at once.
+pub const IN_FLIGHT: usize = 4;
+
+/// Whether a file is read by range (a `.npy`, no member) rather than downloaded.
+pub fn reads_by_range(location: &str, member: Option<&str>) -> bool {
+    member.is_none() && !Path::new(location).extension().is_some_and(|e| e.eq_ignore_ascii_case("npz"))
+}
+
+/// One error line naming the object.
+pub fn remote_error(url: &str, e: impl std::fmt::Display) -> DataFusionError {
+    DataFusionError::Execution(format!("{url}: {e}"))
+}
+
+/// Bytes `range` of the object `meta` describes, checked to be all there and of the listed
+/// version.
+pub async fn fetch(store: &dyn ObjectStore, meta: &ObjectMeta, range: Range<u64>, url: &str) -> Result<Bytes> {
+    if range.is_empty() {
+        return Ok(Bytes::new());
+    }
+    let options = GetOptions { range: Some(GetRange::Bounded(range.clone())), if_match: meta.e_tag.clone(), ..GetOptions::default() };
+    let got = store.get_opts(&meta.location, options).await.map_err(|e| remote_error(url, e))?;
+    if let (Some(listed), Some(now)) = (&meta.e_tag, &got.meta.e_tag) {
+        // Not every server honours If-Match: compare the tags too.
+        if listed != now {
+            return Err(remote_error(url, format!("the object changed while it was read (ETag {listed} when listed, {now} now)")));
+        }
+    }
+    let bytes = got.bytes().await.map_err(|e| remote_error(url, e))?;
+    let wanted = range.end - range.start;
+    if bytes.len() as u64 != wanted {
+        return Err(remote_error(url, format!("asked for bytes {}..{} and got {} bytes (truncated object?)", range.start, range.end, bytes.len())));
+    }
+    Ok(bytes)
+}
+
+/// The header of the `.npy` object `meta` describes, from one ranged request (two when the
+/// header is longer than [`HEADER_PROBE_LEN`]).
+pub async fn open_ranged(store: &dyn ObjectStore, meta: &ObjectMeta, url: &str, options: &OpenOptions) -> Result<RangedNpy> {
+    let name = Path::new(url);
+    let probe = HEADER_PROBE_LEN.min(meta.size);
+    let mut prefix = fetch(store, meta, 0..probe, url).await?;
+    let needed = RangedNpy::header_len(&prefix, options.max_header_len, name).map_err(df_err)?;
+    if needed > probe && needed <= meta.size {
+        let rest = fetch(store, meta, probe..needed, url).await?;
+        let mut whole = BytesMut::with_capacity(needed as usize);
+        whole.extend_from_slice(&prefix);
+        whole.extend_from_slice(&rest);
+        prefix = whole.freeze();
+    }
+    RangedNpy::from_prefix(name, &prefix, meta.size, options).map_err(df_err)
+}
+
+/// The row ranges to fetch for `rows`: runs of about [`CHUNK_BYTES`], or all of them at once
+/// for an array whose rows are spread over its whole data.
+pub fn chunks(ranged: &RangedNpy, rows: Range<u64>) -> Vec<Range<u64>> {
+    if ranged.needs_all_data() || ranged.header().shape.is_empty() {
+        return vec![rows];
+    }
+    let per_chunk = (CHUNK_BYTES / ranged.row_len().max(1)).max(1);
+    let mut out = Vec::new();
+    let mut start = rows.start;
+    while start < rows.end {
+        let end = rows.end.min(start.saturating_add(per_chunk));
+        out.push(start..end);
+        start = end;
+    }
+    out
+}
+
+/// Upload the local `file` to `location` of `store` by multipart upload, streamed from the file
+/// in 8 MiB parts (4 in flight); a failed upload is aborted, so the object appears complete or
+/// not at all. `url` names it in errors.
+pub async fn upload_file(store: &dyn ObjectStore, file: &Path, location: &datafusion::object_store::path::Path, url: &str) -> Result<()> {
+    use datafusion::object_store::{ObjectStoreExt, WriteMultipart};
+    use tokio::io::AsyncReadExt;
+    let failed = |e: &dyn std::fmt::Display| remote_error(url, format!("upload failed: {e}"));
+    let upload = store.put_multipart(location).await.map_err(|e| failed(&e))?;
+    let mut writer = WriteMultipart::new_with_chunk_size(upload, CHUNK_BYTES as usize);
+    let copied = async {
+        let mut input = tokio::fs::File::open(file).await?;
+        let mut chunk = vec![0u8; CHUNK_BYTES as usize];
+        loop {
+            let n = input.read(&mut chunk).await?;
+            if n == 0 {
+                break;
+            }
+            writer.wait_for_capacity(IN_FLIGHT).await.map_err(std::io::Error::other)?;
+            writer.write(&chunk[..n]);
+        }
+        Ok::<_, std::io::Error>(())
+    }
+    .await;
+    match copied {
+        Ok(()) => writer.finish().await.map(drop).map_err(|e| failed(&e)),
+        Err(e) => {
+            let _ = writer.abort().await;
+            Err(failed(&e))
+        }
+    }
+}
+
+/// Upload the local `file` to the object at `url` (`s3://bucket/key`), the store made as
+/// [`super::object_stores::ensure_object_store`] makes it.
+pub async fn upload_to_url(runtime: &datafusion::execution::runtime_env::RuntimeEnv, file: &Path, url: &str) -> Result<()> {
+    super::object_stores::ensure_object_store(runtime, url, &Default::default())?;
+    let parsed = url::Url::parse(url).map_err(|e| remote_error(url, e))?;
+    let store = runtime.object_store(datafusion::execution::object_store::ObjectStoreUrl::parse(&parsed[..url::Position::BeforePath])?)?;
+    let location = datafusion::object_store::path::Path::from_url_path(parsed.path()).map_err(|e| remote_error(url, e))?;
+    upload_file(store.as_ref(), file, &location, url).await
+}
