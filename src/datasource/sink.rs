@@ -116,6 +116,12 @@ impl NpySink {
         NpySink { config, options, nulls }
     }
 
+    /// What a plan codec carries (`crate::distributed`).
+    #[cfg_attr(not(feature = "distributed"), allow(dead_code))]
+    pub(crate) fn wire_parts(&self) -> (&FileSinkConfig, &WriteOptions, NullPolicy) {
+        (&self.config, &self.options, self.nulls)
+    }
+
     /// Where a file the demuxer named goes on disk.
     fn local_path(&self, demuxed: &datafusion::object_store::path::Path, namer: &mut PartNamer) -> Result<PathBuf> {
         let Some(target) = self.config.table_paths.first() else {

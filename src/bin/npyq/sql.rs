@@ -46,6 +46,10 @@ pub struct SqlArgs {
     /// for large outputs; same as `SET npy.preserve_row_order = false`)
     #[arg(long)]
     pub any_order: bool,
+    /// Run over these datafusion-distributed workers (`npyq worker`), comma-separated
+    /// `host:port` or `http://host:port`; they must see the data at the same paths
+    #[arg(long)]
+    pub workers: Option<String>,
     /// The query (an interactive shell opens without one)
     pub query: Option<String>,
 }
@@ -90,6 +94,10 @@ pub fn run(args: SqlArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async move {
         let ctx = session(&args.dirs, !args.any_order)?;
+        if let Some(list) = &args.workers {
+            let workers = datafusion_npy::distributed::FixedWorkers::parse(list).context("--workers")?;
+            datafusion_npy::distributed::distribute(&ctx, workers)?;
+        }
         let sql = match (&args.query, &args.file) {
             (Some(_), Some(_)) => bail!("give a query or --file, not both"),
             (Some(query), None) => query.clone(),
