@@ -27,9 +27,11 @@ use datafusion::execution::context::SessionContext;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 use datafusion_distributed::{
-    DesiredTaskCountEvent, DesiredTaskCountEventResponse, DistributedExt, DistributedLeafExec, ScaleUpLeafNodeEvent,
-    ScaleUpLeafNodeEventResponse, SessionStateBuilderExt, Worker, WorkerQueryContext, WorkerResolver,
+    display_plan_ascii, DesiredTaskCountEvent, DesiredTaskCountEventResponse, DistributedExt, DistributedGetterExt,
+    DistributedLeafExec, RouteTasksEvent, RouteTasksEventResponse, ScaleUpLeafNodeEvent, ScaleUpLeafNodeEventResponse,
+    SessionStateBuilderExt, Worker, WorkerQueryContext, WorkerResolver,
 };
+use datafusion::logical_expr::LogicalPlan;
 use url::Url;
 
 pub use codec::NpyCodec;
@@ -68,6 +70,24 @@ impl FixedWorkers {
     pub fn urls(&self) -> &[Url] {
         &self.0
     }
+
+    /// The workers that do not accept a connection within `timeout` now. A worker dying
+    /// mid-query surfaces in the engine as a broken HTTP/2 stream that names no worker; the
+    /// CLI asks this to name it.
+    pub async fn unreachable(&self, timeout: std::time::Duration) -> Vec<Url> {
+        let mut down = Vec::new();
+        for url in &self.0 {
+            let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+                down.push(url.clone());
+                continue;
+            };
+            let connect = tokio::net::TcpStream::connect((host, port));
+            if !matches!(tokio::time::timeout(timeout, connect).await, Ok(Ok(_))) {
+                down.push(url.clone());
+            }
+        }
+        down
+    }
 }
 
 impl WorkerResolver for FixedWorkers {
@@ -86,6 +106,44 @@ pub fn with_workers(builder: SessionStateBuilder, workers: FixedWorkers) -> Sess
         .with_distributed_user_codec(NpyCodec)
         .with_distributed_desired_task_count_handler(keep_on_one_task)
         .with_distributed_scale_up_leaf_node_handler(split_unsplittable_scan)
+        .with_distributed_route_tasks_handler(task_i_on_worker_i)
+}
+
+/// Task `i` of a stage runs on worker `i % n` of the list (the engine's default starts at a
+/// random worker): which worker ran what can be read off `EXPLAIN ANALYZE VERBOSE`'s per-task
+/// metrics. Single-task stages are left to the engine (it may keep them on the coordinator).
+pub fn task_i_on_worker_i(ev: RouteTasksEvent) -> Option<Result<RouteTasksEventResponse>> {
+    if ev.task_count < 2 {
+        return None;
+    }
+    let urls = match ev.task_ctx.session_config().get_distributed_worker_resolver().and_then(|r| r.get_urls()) {
+        Ok(urls) if !urls.is_empty() => urls,
+        Ok(_) => return Some(Err(DataFusionError::Execution("no worker to run on".into()))),
+        Err(e) => return Some(Err(e)),
+    };
+    Some(Ok(RouteTasksEventResponse::new((0..ev.task_count).map(|i| urls[i % urls.len()].clone()).collect())))
+}
+
+/// For a session planning over workers, the text of `EXPLAIN query` (not `ANALYZE`) as the
+/// engine will run it: stages, tasks and what each task scans (`display_plan_ascii`), with
+/// the worker of each task. DataFusion's own `EXPLAIN` renders the plan before the distributed
+/// planner runs. `None` for other statements and for sessions without workers.
+pub async fn explain_distributed(state: &SessionState, plan: &LogicalPlan) -> Result<Option<String>> {
+    let LogicalPlan::Explain(explain) = plan else {
+        return Ok(None);
+    };
+    let Ok(resolver) = state.config().get_distributed_worker_resolver() else {
+        return Ok(None);
+    };
+    let physical = state.create_physical_plan(&explain.plan).await?;
+    let mut text = display_plan_ascii(physical.as_ref(), false);
+    let urls = resolver.get_urls()?;
+    text.push_str("Stages of several tasks run task i on worker i mod n of:");
+    for (i, url) in urls.iter().enumerate() {
+        text.push_str(&format!(" [{i}] {url}"));
+    }
+    text.push('\n');
+    Ok(Some(text))
 }
 
 /// Make `ctx` plan its queries over `workers` (and register the NPY format if it was not).
