@@ -7,9 +7,12 @@
 //!   DataFusion, re-exported under its old path.
 //! - [`datasource`]: the DataFusion layer (file format, scans, catalog of a directory, sink).
 //! - [`engine`]: engine extensions (rows kept in `_row` order, vector search functions).
+//! - `distributed` (feature `distributed`): the same SQL over datafusion-distributed workers.
 
 pub mod datasource;
 pub mod engine;
+#[cfg(feature = "distributed")]
+pub mod distributed;
 
 pub use arrow_npy as format;
 pub use arrow_npy::error;

@@ -236,7 +236,7 @@ impl PositionalJoinExec {
         ))
     }
 
-    fn new(
+    pub(crate) fn new(
         left: Arc<dyn ExecutionPlan>,
         right: Arc<dyn ExecutionPlan>,
         on: (Arc<dyn PhysicalExpr>, Arc<dyn PhysicalExpr>),
@@ -304,6 +304,15 @@ impl PositionalJoinExec {
             Some(column) => Ok(column.index()),
             None => internal_err!("positional join key is not a column: {key}"),
         }
+    }
+}
+
+impl PositionalJoinExec {
+    /// What a plan codec carries (`crate::distributed`): the `_row` keys, the output
+    /// projection and schema (the inputs travel as children).
+    #[cfg_attr(not(feature = "distributed"), allow(dead_code))]
+    pub(crate) fn wire_parts(&self) -> (&(Arc<dyn PhysicalExpr>, Arc<dyn PhysicalExpr>), Option<&[usize]>, &SchemaRef) {
+        (&self.on, self.projection.as_deref(), &self.schema)
     }
 }
 

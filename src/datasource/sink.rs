@@ -112,6 +112,12 @@ impl NpySink {
         NpySink { config, options, nulls }
     }
 
+    /// What a plan codec carries (`crate::distributed`).
+    #[cfg_attr(not(feature = "distributed"), allow(dead_code))]
+    pub(crate) fn wire_parts(&self) -> (&FileSinkConfig, &WriteOptions, NullPolicy) {
+        (&self.config, &self.options, self.nulls)
+    }
+
     /// Where a file the demuxer named goes on disk.
     /// `staging`: for a remote target, the local directory standing for the store's root.
     fn local_path(&self, demuxed: &datafusion::object_store::path::Path, namer: &mut PartNamer, staging: Option<&Path>) -> Result<PathBuf> {

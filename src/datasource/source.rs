@@ -155,6 +155,22 @@ impl NpySource {
     fn row_index(&self) -> Option<usize> {
         row_column_index(self.table_schema.file_schema())
     }
+
+    /// What a plan codec must carry to rebuild this source elsewhere (`crate::distributed`):
+    /// options, pushed `_row` filter and range, row-order layout. The projection and files
+    /// travel in the `FileScanConfig`.
+    #[cfg_attr(not(feature = "distributed"), allow(dead_code))]
+    pub(crate) fn wire_parts(&self) -> (&NpyFormatOptions, Option<&Arc<dyn PhysicalExpr>>, Option<Range<i64>>, bool) {
+        (&self.options, self.row_filter.as_ref(), self.row_range.clone(), self.row_order)
+    }
+
+    /// This source with a pushed `_row` filter and range restored (the inverse of `wire_parts`).
+    #[cfg_attr(not(feature = "distributed"), allow(dead_code))]
+    pub(crate) fn with_row_bounds(mut self, filter: Option<Arc<dyn PhysicalExpr>>, range: Option<Range<i64>>) -> Self {
+        self.row_filter = filter;
+        self.row_range = range;
+        self
+    }
 }
 
 /// Index of `_row` in a file schema (it is the last column when present).

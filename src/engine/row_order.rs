@@ -405,6 +405,15 @@ impl RowOrderMergeExec {
     }
 }
 
+impl RowOrderMergeExec {
+    /// What a plan codec carries (`crate::distributed`): `_row`'s column, the fetch, the
+    /// per-partition budget and the schema metadata (the input travels as the child).
+    #[cfg_attr(not(feature = "distributed"), allow(dead_code))]
+    pub(crate) fn wire_parts(&self) -> (usize, Option<usize>, usize, &std::collections::HashMap<String, String>) {
+        (self.row, self.fetch, self.budget_rows, self.schema.metadata())
+    }
+}
+
 impl DisplayAs for RowOrderMergeExec {
     fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         let schema = self.input.schema();

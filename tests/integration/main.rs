@@ -2,6 +2,7 @@
 //! Each area has its own module.
 
 mod cli;
+mod distributed;
 mod corpus;
 mod fuzz;
 mod interop;

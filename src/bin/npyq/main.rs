@@ -7,6 +7,7 @@ mod output;
 mod schema;
 mod sql;
 mod text_form;
+mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,6 +32,8 @@ enum Command {
         /// A .npy or .npz file
         path: PathBuf,
     },
+    /// Serve as a datafusion-distributed worker for `npyq sql --workers`
+    Worker(worker::WorkerArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
         Command::Sql(args) => sql::run(args),
         Command::Convert(args) => convert::run(args),
         Command::Schema { path } => schema::run(&path),
+        Command::Worker(args) => worker::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -46,6 +46,10 @@ pub struct SqlArgs {
     /// for large outputs; same as `SET npy.preserve_row_order = false`)
     #[arg(long)]
     pub any_order: bool,
+    /// Run over these datafusion-distributed workers (`npyq worker`), comma-separated
+    /// `host:port` or `http://host:port`; they must see the data at the same paths
+    #[arg(long)]
+    pub workers: Option<String>,
     /// The query (an interactive shell opens without one)
     pub query: Option<String>,
 }
@@ -90,6 +94,14 @@ pub fn run(args: SqlArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async move {
         let ctx = session(&args.dirs, !args.any_order).await?;
+        let workers = match &args.workers {
+            Some(list) => {
+                let workers = datafusion_npy::distributed::FixedWorkers::parse(list).context("--workers")?;
+                datafusion_npy::distributed::distribute(&ctx, workers.clone())?;
+                Some(workers)
+            }
+            None => None,
+        };
         let sql = match (&args.query, &args.file) {
             (Some(_), Some(_)) => bail!("give a query or --file, not both"),
             (Some(query), None) => query.clone(),
@@ -104,7 +116,16 @@ pub fn run(args: SqlArgs) -> anyhow::Result<()> {
             }
         };
         let mut out = ResultWriter::new(format, args.output.as_deref())?;
-        run_sql(&ctx, &sql, &mut out).await?;
+        let result = run_sql(&ctx, &sql, &mut out).await;
+        if let (Err(e), Some(workers)) = (&result, &workers) {
+            // A worker that died mid-query breaks a stream without being named: say which.
+            let down = workers.unreachable(std::time::Duration::from_secs(2)).await;
+            if !down.is_empty() {
+                let names: Vec<String> = down.iter().map(|u| u.to_string()).collect();
+                bail!("worker {} unreachable: {}", names.join(", "), crate::one_line(e));
+            }
+        }
+        result?;
         out.finish()
     })
 }
@@ -136,6 +157,16 @@ pub async fn run_sql(ctx: &SessionContext, sql: &str, out: &mut ResultWriter) ->
     for statement in statements {
         let state = ctx.state();
         let plan = state.statement_to_plan(statement).await.map_err(plain_error)?;
+        // Over workers, EXPLAIN shows the stages and tasks the engine runs (DataFusion's own
+        // EXPLAIN renders the plan before distribution).
+        if let Some(text) = datafusion_npy::distributed::explain_distributed(&state, &plan).await.map_err(plain_error)? {
+            let batch = datafusion::arrow::record_batch::RecordBatch::try_from_iter([(
+                "distributed_plan",
+                std::sync::Arc::new(datafusion::arrow::array::StringArray::from(vec![text])) as datafusion::arrow::array::ArrayRef,
+            )])?;
+            out.write_batches(batch).await?;
+            continue;
+        }
         let frame = ctx.execute_logical_plan(plan).await.map_err(plain_error)?;
         let schema = frame.schema().inner().clone();
         let mut stream = frame.execute_stream().await.map_err(plain_error)?;
