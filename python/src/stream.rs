@@ -15,7 +15,6 @@ use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::ffi::FFI_ArrowSchema;
 use datafusion::arrow::ffi_stream::FFI_ArrowArrayStream;
-use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::DFParser;
@@ -177,13 +176,9 @@ fn read_url(url: &str, columns: Option<Vec<String>>, member: Option<String>) -> 
     let stream = rt.block_on(async {
         let ctx = SessionContext::new();
         let options = NpyFormatOptions { member, ..Default::default() };
-        let frame = ctx.read_npy(url, options).await.map_err(|e| match e.find_root() {
-            // DataFusion words this as an internal error; it is a URL this session cannot read.
-            DataFusionError::Internal(m) if m.contains("No suitable object store") => {
-                anyhow::anyhow!("{url}: no object store is registered for this URL's scheme (read() takes local paths and file:// URLs)")
-            }
-            _ => plain(e),
-        })?;
+        // `read_npy` builds the URL's store from the environment (AWS_*, ...) as the CLI does;
+        // an unknown scheme is a one-line error naming the URL.
+        let frame = ctx.read_npy(url, options).await.map_err(plain)?;
         let names: Vec<String> = match columns {
             Some(columns) => {
                 let schema = frame.schema().inner().clone();

@@ -120,7 +120,7 @@ def test_file_url_through_datafusion():
     assert np.array_equal(table.column("id").to_numpy(), want["id"])
     labels = pa.table(datafusion_npy.read((DATA / "ds.npz").resolve().as_uri(), member="labels"))
     assert labels.column_names == ["labels"]
-    with pytest.raises(datafusion_npy.NpyError, match="no object store is registered"):
+    with pytest.raises(datafusion_npy.NpyError, match="no object store for scheme"):
         datafusion_npy.read("nosuchscheme://bucket/x.npy")
 
 
