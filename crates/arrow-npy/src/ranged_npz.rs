@@ -342,6 +342,11 @@ impl RangedNpz {
         out
     }
 
+    /// Bytes of one row of `members` together (what a run of rows costs to fetch).
+    pub fn row_len(&self, members: &[usize]) -> u64 {
+        members.iter().filter_map(|&m| self.members.get(m)).map(|m| m.header.row_len().unwrap_or(0)).sum()
+    }
+
     /// Whether rows of `members` can be fetched by range (all stored, C order): otherwise each
     /// is fetched whole and read from its first row.
     pub fn by_rows(&self, members: &[usize]) -> bool {
