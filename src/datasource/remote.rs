@@ -261,3 +261,15 @@ pub fn npz_chunks(npz: &RangedNpz, members: &[usize], rows: Range<u64>) -> Vec<R
     }
     out
 }
+
+/// The store of the object at `url` (made as [`super::object_stores::ensure_object_store`]
+/// makes it) and what the store says of the object (a `HEAD`).
+pub async fn head_url(runtime: &datafusion::execution::runtime_env::RuntimeEnv, url: &str) -> Result<(std::sync::Arc<dyn ObjectStore>, ObjectMeta)> {
+    use datafusion::object_store::ObjectStoreExt;
+    super::object_stores::ensure_object_store(runtime, url, &Default::default())?;
+    let parsed = url::Url::parse(url).map_err(|e| remote_error(url, e))?;
+    let store = runtime.object_store(datafusion::execution::object_store::ObjectStoreUrl::parse(&parsed[..url::Position::BeforePath])?)?;
+    let location = datafusion::object_store::path::Path::from_url_path(parsed.path()).map_err(|e| remote_error(url, e))?;
+    let meta = store.head(&location).await.map_err(|e| remote_error(url, e))?;
+    Ok((store, meta))
+}

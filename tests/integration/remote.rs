@@ -435,3 +435,37 @@ async fn a_truncated_npz_is_a_one_line_error() {
         assert!(e.contains(name) && !e.contains('\n'), "{e}");
     }
 }
+
+/// `npyq schema s3://...` says what `npyq schema` of the local copy says, from headers only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_schema_of_remote_objects() {
+    let server = S3Server::start();
+    let files = ["embeddings.npy", "events.npy", "ds.npz", "ds_compressed.npz"];
+    let uploads: Vec<(String, String)> = files.iter().map(|f| (format!("sql-examples/data/{f}"), format!("schema/{f}"))).collect();
+    server.upload(&uploads.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect::<Vec<_>>()).await;
+    // The facts that differ by where the bytes are: how the array is read, and zero-copy.
+    let normalize = |text: &str, title: &str| -> String {
+        text.replace(title, "FILE")
+            .lines()
+            .map(|line| if line.trim_start().starts_with("columns") { line.replace("zero-copy", "copied") } else { line.replace("npy (memory-mapped)", "npy") })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for file in files {
+        let local_path = format!("sql-examples/data/{file}");
+        let local = crate::cli::npyq(["schema", &local_path]);
+        assert!(local.status.success());
+        let url = format!("s3://{BUCKET}/schema/{file}");
+        server.counts.reset();
+        let remote = std::process::Command::new(env!("CARGO_BIN_EXE_npyq")).args(["schema", &url]).envs(server.env()).output().unwrap();
+        assert!(remote.status.success(), "{file}: {}", String::from_utf8_lossy(&remote.stderr));
+        let size = std::fs::metadata(&local_path).unwrap().len();
+        let fetched = server.counts.body_bytes();
+        // Headers only: a .npy header probe, or an .npz tail read and its members' headers.
+        assert!(fetched <= 10 << 10 && fetched < size, "{file}: schema fetched {fetched} of {size} bytes");
+        assert_eq!(normalize(&String::from_utf8_lossy(&remote.stdout), &url), normalize(&String::from_utf8_lossy(&local.stdout), &local_path), "{file}");
+    }
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_npyq")).args(["schema", &format!("s3://{BUCKET}/schema/none.npz")]).envs(server.env()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success() && stderr.contains("none.npz") && stderr.trim().lines().count() == 1, "{stderr}");
+}

@@ -334,6 +334,25 @@ impl RangedNpz {
         }
     }
 
+    /// The facts of each member's array, as [`NpyTable::arrays`] gives them for a mapped archive
+    /// (columns read by range are not flagged zero-copy: their bytes are fetched).
+    pub fn arrays(&self) -> Result<Vec<crate::table::ArrayInfo>> {
+        let mut arrays = Vec::with_capacity(self.members.len());
+        for member in &self.members {
+            let name = array_name(member).to_string();
+            let location = Location { file: Some(self.path.clone()), member: Some(name.clone()), column: None };
+            let row_len = usize::try_from(member.header.row_len().unwrap_or(0)).unwrap_or(usize::MAX);
+            let (storage, file_offset) = if member.is_deflated() { (Storage::ZipDeflated, 0) } else { (Storage::ZipStored, member.data_start) };
+            let data = ArrayData::Mapped { npy: Buffer::from_vec(Vec::<u8>::new()), stored_crc32: None };
+            arrays.push(NpyArray { name, location, header: member.header.clone(), storage, data, guard: None, row_len, file_offset });
+        }
+        let mut infos = NpyTable::from_arrays(&self.path, arrays, self.member_columns)?.arrays();
+        for info in &mut infos {
+            info.columns.iter_mut().for_each(|c| c.1 = false);
+        }
+        Ok(infos)
+    }
+
     /// The members (indices) that `columns` (indices into the schema) are read from.
     pub fn members_of(&self, columns: &[usize]) -> Vec<usize> {
         let mut out: Vec<usize> = columns.iter().filter_map(|&c| self.column_members.get(c).copied()).collect();
