@@ -184,9 +184,8 @@ async fn an_unreachable_endpoint_is_an_error_not_a_hang() {
     assert!(started.elapsed() < std::time::Duration::from_secs(45), "{:?}", started.elapsed());
 }
 
-/// The example scripts that need no `.npz` member schema (`ds.features`): a remote prefix
-/// serves `ds.npz` as table `ds` only.
-const REMOTE_SCRIPTS: &[&str] = &["events", "features", "nearest", "shards", "to_parquet"];
+/// The example scripts (`join_members` reads the member schema `ds.labels`, `ds.features`).
+const REMOTE_SCRIPTS: &[&str] = &["events", "features", "join_members", "nearest", "shards", "to_parquet"];
 
 fn collect_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
