@@ -9,7 +9,10 @@
 //! was listed (same ETag, when the store gives one): an object replaced between listing and
 //! reading is an error, not a mix of two versions.
 //!
-//! `.npz` archives of remote stores are still downloaded whole (see `super::local`).
+//! `.npz` archives are read by range too ([`open_ranged_npz`]): the zip directory from a tail
+//! read, each needed member's headers from one small read, then a stored member's rows as a
+//! `.npy`'s and a deflated member's compressed bytes in [`CHUNK_BYTES`] pieces, inflated as they
+//! come (`super::source`). What was read of an archive's directory is kept per object identity.
 
 use std::ops::Range;
 use std::path::Path;
@@ -246,9 +249,9 @@ pub async fn open_ranged_npz(store: &dyn ObjectStore, meta: &ObjectMeta, url: &s
 }
 
 /// The runs of rows to fetch of `members` of `npz` (each run about [`CHUNK_BYTES`]), or all of
-/// `rows` at once when a member must be fetched whole (deflated, or rows spread).
+/// `rows` at once when a member must be fetched whole (its rows spread over its data).
 pub fn npz_chunks(npz: &RangedNpz, members: &[usize], rows: Range<u64>) -> Vec<Range<u64>> {
-    if !npz.by_rows(members) {
+    if !npz.by_rows(members) && !npz_streams(npz, members) {
         return vec![rows];
     }
     let per_chunk = (CHUNK_BYTES / npz.row_len(members).max(1)).max(1);
@@ -272,4 +275,11 @@ pub async fn head_url(runtime: &datafusion::execution::runtime_env::RuntimeEnv, 
     let location = datafusion::object_store::path::Path::from_url_path(parsed.path()).map_err(|e| remote_error(url, e))?;
     let meta = store.head(&location).await.map_err(|e| remote_error(url, e))?;
     Ok((store, meta))
+}
+
+/// Whether `members` of `npz` are read run by run, deflated ones inflated from their compressed
+/// bytes as fetched ([`crate::format::ranged_npz::MemberInflater`]): all in C order, some
+/// deflated.
+pub fn npz_streams(npz: &RangedNpz, members: &[usize]) -> bool {
+    !npz.by_rows(members) && members.iter().all(|&m| npz.members().get(m).is_some_and(|m| !m.rows_spread()))
 }

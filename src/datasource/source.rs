@@ -43,7 +43,7 @@ use futures::StreamExt;
 use super::file_format::NpyFormatOptions;
 use super::header_cache::HeaderCache;
 use super::local::{df_err, local_file, local_path};
-use super::remote::{chunks, fetch, is_npz, npz_chunks, open_ranged, open_ranged_npz, reads_by_range, IN_FLIGHT};
+use super::remote::{chunks, fetch, is_npz, npz_chunks, npz_streams, open_ranged, open_ranged_npz, reads_by_range, CHUNK_BYTES, IN_FLIGHT};
 use super::row_filter::{local_rows, row_range};
 use super::ROW_COLUMN;
 use crate::error::{ErrorKind, NpyError, ResultExt};
@@ -522,6 +522,9 @@ impl OpenPlan {
             return Ok(futures::stream::iter(self.positions_only(wanted, place.offset)).boxed());
         }
         let members = Arc::new(npz.members_of(&self.data_columns));
+        if npz_streams(&npz, &members) {
+            return Ok(self.scan_npz_streamed(store, file.object_meta.clone(), url, npz, members.to_vec(), wanted, place.offset));
+        }
         let by_rows = npz.by_rows(&members);
         let meta = Arc::new(file.object_meta.clone());
         let url = Arc::new(url);
@@ -554,6 +557,82 @@ impl OpenPlan {
             futures::stream::iter(batches)
         });
         Ok(batches.boxed())
+    }
+
+    /// Runs of `wanted` rows of `members`, in order: a stored member's rows by range, a
+    /// deflated member's inflated from its compressed bytes fetched [`CHUNK_BYTES`] at a time
+    /// (so memory holds a run of rows and a piece of compressed bytes, not the member).
+    #[allow(clippy::too_many_arguments)]
+    fn scan_npz_streamed(
+        self: Arc<Self>,
+        store: Arc<dyn ObjectStore>,
+        meta: datafusion::object_store::ObjectMeta,
+        url: String,
+        npz: Arc<crate::format::RangedNpz>,
+        members: Vec<usize>,
+        wanted: Range<u64>,
+        offset: u64,
+    ) -> futures::stream::BoxStream<'static, Result<RecordBatch>> {
+        use crate::format::ranged_npz::MemberInflater;
+        struct State {
+            plan: Arc<OpenPlan>,
+            store: Arc<dyn ObjectStore>,
+            meta: datafusion::object_store::ObjectMeta,
+            url: String,
+            npz: Arc<crate::format::RangedNpz>,
+            stored: Vec<usize>,
+            inflaters: Vec<(usize, MemberInflater, Vec<u8>)>,
+            runs: std::collections::VecDeque<Range<u64>>,
+            offset: u64,
+        }
+        async fn next_run(state: &mut State, rows: Range<u64>) -> Result<Vec<Result<RecordBatch>>> {
+            let count = rows.end - rows.start;
+            let mut fetched = Vec::new();
+            for &m in &state.stored {
+                let range = state.npz.members()[m].byte_range(rows.clone());
+                fetched.push((m, fetch(state.store.as_ref(), &state.meta, range, &state.url).await?.into()));
+            }
+            for (m, inflater, partial) in &mut state.inflaters {
+                loop {
+                    if let Some(bytes) = inflater.rows(count, partial).map_err(df_err)? {
+                        fetched.push((*m, bytes));
+                        break;
+                    }
+                    let range = inflater.next_range(CHUNK_BYTES).ok_or_else(|| DataFusionError::Internal("inflater starved".into()))?;
+                    let bytes = fetch(state.store.as_ref(), &state.meta, range, &state.url).await?;
+                    inflater.push(&bytes);
+                }
+            }
+            let table = state.npz.rows_table(rows.clone(), &fetched).map_err(df_err)?;
+            let reader = state.plan.reader(&table, 0..count, state.offset + rows.start).in_file(Path::new(state.url.as_str())).map_err(df_err)?;
+            Ok(reader.map(|batch| batch.map_err(DataFusionError::from).and_then(|b| state.plan.to_output(b))).collect())
+        }
+        let path = Path::new(&url).to_path_buf();
+        let mut stored = Vec::new();
+        let mut inflaters = Vec::new();
+        for &m in &members {
+            let member = &npz.members()[m];
+            if member.is_deflated() {
+                match MemberInflater::new(&path, member, wanted.start) {
+                    Ok(inflater) => inflaters.push((m, inflater, Vec::new())),
+                    Err(e) => return futures::stream::once(async move { Err(df_err(e)) }).boxed(),
+                }
+            } else {
+                stored.push(m);
+            }
+        }
+        let runs = npz_chunks(&npz, &members, wanted).into();
+        let state = State { plan: self, store, meta, url, npz, stored, inflaters, runs, offset };
+        futures::stream::unfold(Some(state), |state| async move {
+            let mut state = state?;
+            let rows = state.runs.pop_front()?;
+            match next_run(&mut state, rows).await {
+                Ok(batches) => Some((futures::stream::iter(batches), Some(state))),
+                Err(e) => Some((futures::stream::iter(vec![Err(e)]), None)),
+            }
+        })
+        .flatten()
+        .boxed()
     }
 
     fn open_table(&self, path: &Path) -> Result<NpyTable> {

@@ -8,7 +8,8 @@
 //! member:    [local header start, + 30 + name + extra + MEMBER_PROBE_LEN): the local header and
 //!            the member's `.npy` header (a second range only for a longer one)
 //! rows:      a stored member's rows exactly as a `.npy` file's, from its data start;
-//!            a deflated member's whole compressed range, inflated batch by batch
+//!            a deflated member's compressed bytes pushed piece by piece into a
+//!            [`MemberInflater`], which hands out rows (a Fortran-order member: fetched whole)
 //! ```
 //!
 //! The zip's records are parsed by the `zip` crate, over a reader that holds only the fetched
@@ -267,7 +268,7 @@ impl RangedMember {
         self.stored.is_none()
     }
 
-    fn rows_spread(&self) -> bool {
+    pub fn rows_spread(&self) -> bool {
         self.header.fortran_order && self.header.shape.len() > 1 || self.header.shape.is_empty()
     }
 
@@ -387,6 +388,26 @@ impl RangedNpz {
         }
     }
 
+    /// A table over `rows` whose bytes are, for each member of `fetched`, exactly those rows'
+    /// bytes (a stored member's range, or a [`MemberInflater`]'s rows), read from its row 0.
+    pub fn rows_table(&self, rows: Range<u64>, fetched: &[(usize, Buffer)]) -> Result<NpyTable> {
+        let count = rows.end - rows.start;
+        let mut arrays = Vec::with_capacity(self.members.len());
+        for (index, member) in self.members.iter().enumerate() {
+            let name = array_name(member).to_string();
+            let location = Location { file: Some(self.path.clone()), member: Some(name.clone()), column: None };
+            let bytes = fetched.iter().find(|(m, _)| *m == index).map(|(_, b)| b.clone()).unwrap_or_else(|| Buffer::from_vec(Vec::<u8>::new()));
+            let expected = if fetched.iter().any(|(m, _)| *m == index) { count.saturating_mul(member.header.row_len().unwrap_or(0)) } else { 0 };
+            if bytes.len() as u64 != expected {
+                return Err(NpyError { location, kind: ErrorKind::Truncated { what: "the fetched rows", needed: expected, available: bytes.len() as u64 } });
+            }
+            arrays.push(rows_array(name, location, &member.header, count, bytes)?);
+        }
+        let mut table = NpyTable::from_arrays(&self.path, arrays, self.member_columns)?;
+        table.replace_schema(self.schema());
+        Ok(table)
+    }
+
     /// The table of `members` over `fetched` bytes, holding `rows` (members not fetched hold
     /// no bytes: a reader must not project them).
     fn assemble(path: &Path, members: &[RangedMember], member_columns: bool, fetched: &[(usize, Buffer)], rows: Range<u64>) -> Result<NpyTable> {
@@ -415,6 +436,139 @@ impl RangedNpz {
             arrays.push(array);
         }
         NpyTable::from_arrays(path, arrays, member_columns)
+    }
+}
+
+/// Bytes inflated at most per step while skipping (the header, rows before the first wanted).
+const SKIP_STEP: usize = 1 << 20;
+
+/// A deflated member's rows inflated from its compressed bytes as they arrive, a batch at a
+/// time: memory holds the compressed bytes pushed and not yet inflated, and the rows asked for,
+/// never the whole member. Deflate cannot seek: rows before the first wanted are inflated and
+/// dropped. The inflated size never passes the size the directory declares (itself capped
+/// against the compressed size when the member was opened: the zip bomb check), and the
+/// CRC-32 is checked when the member is inflated to its end.
+pub struct MemberInflater {
+    path: PathBuf,
+    name: String,
+    inflate: flate2::Decompress,
+    crc: flate2::Crc,
+    /// Compressed bytes pushed and not yet inflated.
+    pending: Vec<u8>,
+    used: usize,
+    /// Compressed bytes pushed so far, of `compressed_size`.
+    pushed: u64,
+    compressed_size: u64,
+    data_start: u64,
+    declared_size: u64,
+    crc32: u32,
+    /// Inflated bytes still to drop before the next row.
+    skip: u64,
+    row_len: u64,
+    ended: bool,
+}
+
+impl MemberInflater {
+    /// An inflater of `member` (deflated) whose first row handed out is `first_row`.
+    pub fn new(path: &Path, member: &RangedMember, first_row: u64) -> Result<Self> {
+        let name = array_name(member).to_string();
+        if !member.is_deflated() || member.rows_spread() {
+            return Err(at(path, Some(&name), ErrorKind::InvalidArgument("only a deflated member in C order is inflated by rows".into())));
+        }
+        let row_len = member.header.row_len().map_err(|kind| at(path, Some(&name), kind))?;
+        Ok(MemberInflater {
+            path: path.to_path_buf(),
+            name,
+            inflate: flate2::Decompress::new(false),
+            crc: flate2::Crc::new(),
+            pending: Vec::new(),
+            used: 0,
+            pushed: 0,
+            compressed_size: member.member.compressed_size,
+            data_start: member.data_start,
+            declared_size: member.member.size,
+            crc32: member.member.crc32,
+            skip: member.header.data_offset.saturating_add(first_row.saturating_mul(row_len)),
+            row_len,
+            ended: false,
+        })
+    }
+
+    /// The next compressed bytes to fetch (at most `len` of them), or `None` when all are pushed.
+    pub fn next_range(&self, len: u64) -> Option<Range<u64>> {
+        (self.pushed < self.compressed_size).then(|| {
+            let start = self.data_start + self.pushed;
+            start..start + len.min(self.compressed_size - self.pushed)
+        })
+    }
+
+    /// Hand over the bytes of [`MemberInflater::next_range`].
+    pub fn push(&mut self, compressed: &[u8]) {
+        self.pending.drain(..self.used);
+        self.used = 0;
+        self.pending.extend_from_slice(compressed);
+        self.pushed += compressed.len() as u64;
+    }
+
+    fn error(&self, message: impl Into<String>) -> NpyError {
+        at(&self.path, Some(&self.name), ErrorKind::Zip { message: message.into() })
+    }
+
+    /// Inflate at most `limit` more bytes onto `out`; whether progress was made.
+    fn step(&mut self, out: &mut Vec<u8>, limit: usize) -> Result<bool> {
+        let (before_in, before_out) = (self.inflate.total_in(), self.inflate.total_out());
+        let len = out.len();
+        out.resize(len + limit, 0);
+        let input = &self.pending[self.used..];
+        let status = self.inflate.decompress(input, &mut out[len..], flate2::FlushDecompress::None);
+        let produced = (self.inflate.total_out() - before_out) as usize;
+        out.truncate(len + produced);
+        let status = status.map_err(|e| self.error(format!("corrupt deflate data: {e}")))?;
+        self.used += (self.inflate.total_in() - before_in) as usize;
+        self.crc.update(&out[len..]);
+        if self.inflate.total_out() > self.declared_size {
+            return Err(self.error(format!("inflates to more than the {} bytes declared", self.declared_size)));
+        }
+        if status == flate2::Status::StreamEnd {
+            self.ended = true;
+            if self.inflate.total_out() != self.declared_size {
+                return Err(self.error(format!("inflates to {} bytes, {} declared", self.inflate.total_out(), self.declared_size)));
+            }
+            if self.crc.sum() != self.crc32 {
+                return Err(self.error(format!("CRC-32 mismatch (stored {:08x}, computed {:08x})", self.crc32, self.crc.sum())));
+            }
+        }
+        Ok(produced > 0 || self.inflate.total_in() > before_in)
+    }
+
+    /// The next `rows` rows' bytes, or `None` when more compressed bytes must be pushed first
+    /// (call again with the same `rows` and `partial`: what was inflated is kept there).
+    pub fn rows(&mut self, rows: u64, partial: &mut Vec<u8>) -> Result<Option<Buffer>> {
+        let mut scratch = Vec::new();
+        while self.skip > 0 {
+            scratch.clear();
+            let progressed = self.step(&mut scratch, self.skip.min(SKIP_STEP as u64) as usize)?;
+            self.skip -= scratch.len() as u64;
+            if self.skip > 0 && (self.ended || !progressed) {
+                return self.starved();
+            }
+        }
+        let wanted = usize::try_from(rows.saturating_mul(self.row_len)).map_err(|_| self.error("batch too large"))?;
+        while partial.len() < wanted {
+            let progressed = self.step(partial, wanted - partial.len())?;
+            if partial.len() < wanted && (self.ended || !progressed) {
+                return self.starved();
+            }
+        }
+        Ok(Some(Buffer::from_vec(std::mem::take(partial))))
+    }
+
+    /// Out of input: more to push, or the member ends short.
+    fn starved<T>(&self) -> Result<Option<T>> {
+        if self.pushed < self.compressed_size && !self.ended {
+            return Ok(None);
+        }
+        Err(at(&self.path, Some(&self.name), ErrorKind::Truncated { what: "the inflated member", needed: self.declared_size, available: self.inflate.total_out() }))
     }
 }
 
@@ -591,6 +745,54 @@ mod tests {
         let r = ranged.members()[0].byte_range(10..13);
         assert_eq!(r.end - r.start, 24);
         assert_eq!(ranged.members_of(&[2]), vec![2]);
+    }
+
+    /// Rows `rows` of deflated member `m`, inflated from pushes of `piece` compressed bytes,
+    /// `batch` rows at a time.
+    fn inflate(npz: &RangedNpz, file: &[u8], m: usize, rows: Range<u64>, piece: u64, batch: u64) -> Result<Vec<u8>> {
+        let mut inflater = MemberInflater::new(Path::new("x.npz"), &npz.members()[m], rows.start)?;
+        let mut out = Vec::new();
+        let mut partial = Vec::new();
+        let mut at = rows.start;
+        while at < rows.end {
+            let count = batch.min(rows.end - at);
+            loop {
+                match inflater.rows(count, &mut partial)? {
+                    Some(bytes) => {
+                        out.extend_from_slice(bytes.as_slice());
+                        break;
+                    }
+                    None => {
+                        let r = inflater.next_range(piece).expect("more to push");
+                        inflater.push(&file[r.start as usize..r.end as usize]);
+                    }
+                }
+            }
+            at += count;
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn deflated_members_inflate_by_rows_from_pieces() {
+        let b: Vec<i32> = (0..3000).map(|v| v * 3 % 1001).collect();
+        let file = npz(&[("a.npy", npy(&b, "(1000, 3)"), CompressionMethod::Stored), ("b.npy", npy(&b, "(1000, 3)"), CompressionMethod::Deflated)]);
+        let ranged = open(&file, true).unwrap();
+        let raw: Vec<u8> = b.iter().flat_map(|v| v.to_le_bytes()).collect();
+        for (rows, piece, batch) in [(0..1000, 7, 13), (10..13, 64, 2), (999..1000, 1 << 20, 100), (0..1000, 1 << 20, 1000)] {
+            let got = inflate(&ranged, &file, 1, rows.clone(), piece, batch).unwrap();
+            assert_eq!(got, raw[rows.start as usize * 12..rows.end as usize * 12], "{rows:?} {piece} {batch}");
+        }
+        // The stored member is not inflated; corrupt compressed bytes are errors, not panics.
+        assert!(MemberInflater::new(Path::new("x.npz"), &ranged.members()[0], 0).is_err());
+        let start = ranged.members()[1].byte_range(0..1000).start as usize;
+        for at in start..start + 40 {
+            let mut bad = file.clone();
+            bad[at] ^= 0xa5;
+            if let Err(e) = inflate(&ranged, &bad, 1, 0..1000, 16, 100) {
+                assert!(e.to_string().contains("x.npz") && e.to_string().contains('b'), "{e}");
+            }
+        }
     }
 
     #[test]
