@@ -208,7 +208,7 @@ pub async fn open_ranged_npz(store: &dyn ObjectStore, meta: &ObjectMeta, url: &s
             }
         }
     }
-    let members = members.ok_or_else(|| remote_error(url, "the zip directory could not be read (its records point outside the object?)"))?;
+    let members = members.ok_or_else(|| remote_error(url, "not a whole zip archive: its end records or directory are not where they should be (a truncated object?)"))?;
     drop(pieces);
     let chosen: Vec<_> = match member {
         None => members.iter().filter(|m| m.array_name().is_some()).cloned().collect(),
