@@ -12,8 +12,8 @@
 //! Misses are read concurrently, with a bounded number of reads in flight: files of a local
 //! store in batches on the blocking pool (one open and one small read each, no map: see
 //! [`NpyTable::read_summary`]), so 100,000 shards cost a few hundred thread hand-offs, not
-//! 100,000; other stores' `.npy` objects by a ranged read of their header (`super::remote`), `.npz`
-//! objects through [`local_file`].
+//! 100,000; other stores' `.npy` objects by a ranged read of their header, `.npz` objects by
+//! ranged reads of their zip directory and member headers (`super::remote`).
 //!
 //! Memory: about 150 bytes per file (its location, the key fields, row count, flags); schemas
 //! are shared between files that have the same one.
@@ -34,7 +34,7 @@ use futures::StreamExt;
 
 use super::file_format::NpyFormatOptions;
 use super::local::{df_err, local_file, LocalRoot};
-use super::remote::{open_ranged, reads_by_range};
+use super::remote::{is_npz, open_ranged, open_ranged_npz, reads_by_range};
 use crate::format::table::{NpyTable, Storage, TableSummary};
 
 /// Files read per task on the blocking pool: enough to make the hand-off negligible, few
@@ -299,6 +299,11 @@ impl HeaderCache {
                             // Only the header's bytes, by range.
                             let ranged = open_ranged(store.as_ref(), &meta, location.as_ref(), &options.open).await?;
                             return Ok(summary_of(ranged.summary(), &options));
+                        }
+                        if is_npz(location.as_ref()) {
+                            // The zip directory and the members' headers, by range.
+                            let npz = open_ranged_npz(store.as_ref(), &meta, location.as_ref(), &options.open, options.member.as_deref()).await?;
+                            return Ok(summary_of(npz.summary(), &options));
                         }
                         let local = local_file(store.as_ref(), &location).await?;
                         blocking(move || summarize(local.path(), &options)).await?

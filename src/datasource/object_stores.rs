@@ -121,7 +121,8 @@ fn build_store(url: &Url, options: &HashMap<String, String>) -> Result<Arc<dyn O
 
 /// Register the tables of a remote prefix (`s3://bucket/prefix/`) on `ctx`, as
 /// [`super::SessionContextNpyExt::register_npy_dir`] does for a directory (SPEC §5): `x.npy` →
-/// `x`, `ds.npz` → `ds`, a sub-prefix holding arrays (`key=value` levels allowed) → one table.
+/// `x`, `ds.npz` → table `ds` and schema `ds` (a table per member), a sub-prefix holding arrays
+/// (`key=value` levels allowed) → one table.
 /// The prefix is listed once, here (a directory is re-listed on every query); the headers of
 /// its files are read concurrently, by range, and kept in the session's header cache.
 pub async fn register_remote_dir(ctx: &datafusion::prelude::SessionContext, url: &str) -> Result<Vec<String>> {
@@ -158,7 +159,54 @@ pub async fn register_remote_dir(ctx: &datafusion::prelude::SessionContext, url:
             Err(e) => return Err(e),
         }
     }
+    // Each `ds.npz` is also a schema `ds` holding a table per member (SPEC §5), as a local
+    // directory's is: `SELECT ... FROM ds.labels JOIN ds.features ...`.
+    for object in &listed.objects {
+        let Some(name) = object.location.filename() else { continue };
+        let Some((stem, extension)) = name.rsplit_once('.') else { continue };
+        if !extension.eq_ignore_ascii_case("npz") {
+            continue;
+        }
+        let npz_url = format!("{base}{name}");
+        register_member_schema(ctx, &store, object, stem, &npz_url).await?;
+    }
     Ok(registered)
+}
+
+/// Schema `stem` of the session's catalog with one table per member of the archive at
+/// `npz_url` (its directory is known already: planning the archive's table read it).
+async fn register_member_schema(
+    ctx: &datafusion::prelude::SessionContext,
+    store: &Arc<dyn ObjectStore>,
+    object: &object_store::ObjectMeta,
+    stem: &str,
+    npz_url: &str,
+) -> Result<()> {
+    use crate::format::ErrorKind;
+    let options = super::file_format::NpyFormatOptions::default();
+    let members: Vec<String> = match super::remote::open_ranged_npz(store.as_ref(), object, npz_url, &options.open, None).await {
+        Ok(npz) => npz.members().iter().filter_map(|m| m.member().array_name().map(str::to_string)).collect(),
+        // Members of different lengths are no one table, but each is a table of the schema.
+        Err(DataFusionError::External(e)) => match e.downcast_ref::<crate::format::NpyError>().map(|e| &e.kind) {
+            Some(ErrorKind::LengthMismatch { lengths }) => lengths.iter().map(|(name, _)| name.clone()).collect(),
+            _ => return Err(DataFusionError::External(e)),
+        },
+        Err(e) => return Err(e),
+    };
+    let catalog_name = ctx.copied_config().options().catalog.default_catalog.clone();
+    let Some(catalog) = ctx.catalog(&catalog_name) else { return Ok(()) };
+    if catalog.schema(stem).is_some() {
+        // A schema of that name exists already (the default one, or another archive's).
+        return Ok(());
+    }
+    catalog.register_schema(stem, Arc::new(datafusion::catalog::MemorySchemaProvider::new()))?;
+    for member in members {
+        let member_options = super::file_format::NpyFormatOptions { member: Some(member.clone()), ..Default::default() };
+        let url = datafusion::datasource::listing::ListingTableUrl::parse(npz_url)?;
+        let table = super::file_format::listing_table(&ctx.state(), url, member_options, &[]).await?;
+        ctx.register_table(datafusion::common::TableReference::partial(stem, member.as_str()), table)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -9,7 +9,10 @@
 //! was listed (same ETag, when the store gives one): an object replaced between listing and
 //! reading is an error, not a mix of two versions.
 //!
-//! `.npz` archives of remote stores are still downloaded whole (see `super::local`).
+//! `.npz` archives are read by range too ([`open_ranged_npz`]): the zip directory from a tail
+//! read, each needed member's headers from one small read, then a stored member's rows as a
+//! `.npy`'s and a deflated member's compressed bytes in [`CHUNK_BYTES`] pieces, inflated as they
+//! come (`super::source`). What was read of an archive's directory is kept per object identity.
 
 use std::ops::Range;
 use std::path::Path;
@@ -20,7 +23,7 @@ use datafusion::object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore};
 
 use super::local::df_err;
 use crate::format::table::OpenOptions;
-use crate::format::{RangedNpy, HEADER_PROBE_LEN};
+use crate::format::{RangedNpy, RangedNpz, HEADER_PROBE_LEN};
 
 /// Bytes of rows per ranged request: large enough that request overhead is small next to the
 /// transfer, small enough that [`IN_FLIGHT`] of them bound a scan's memory (32 MiB).
@@ -135,4 +138,148 @@ pub async fn upload_to_url(runtime: &datafusion::execution::runtime_env::Runtime
     let store = runtime.object_store(datafusion::execution::object_store::ObjectStoreUrl::parse(&parsed[..url::Position::BeforePath])?)?;
     let location = datafusion::object_store::path::Path::from_url_path(parsed.path()).map_err(|e| remote_error(url, e))?;
     upload_file(store.as_ref(), file, &location, url).await
+}
+
+/// `.npz` objects by range (see [`crate::format::ranged_npz`]): what was read of each archive's
+/// directory and member headers, kept by store, location and object identity (size, modification time,
+/// ETag), so that the next query over an unchanged archive fetches only rows. Bounded: when
+/// full, it starts over.
+static NPZ_DIRECTORIES: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<NpzKey, std::sync::Arc<RangedNpz>>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Archives remembered at most (each a few hundred bytes per member).
+const NPZ_DIRECTORIES_MAX: usize = 4096;
+
+/// Requests allowed for one directory or one member's headers (each asks for more than the last).
+const NPZ_MAX_ASKS: usize = 4;
+
+#[derive(Hash, PartialEq, Eq)]
+struct NpzKey {
+    /// The store's address and the object's location (URLs as callers spell them differ:
+    /// planning knows the location, a scan the whole URL).
+    store: usize,
+    location: String,
+    size: u64,
+    modified: i64,
+    e_tag: Option<String>,
+    member: Option<String>,
+    max_header_len: u64,
+}
+
+/// Whether `location` is an `.npz` (read by [`open_ranged_npz`] when remote).
+pub fn is_npz(location: &str) -> bool {
+    Path::new(location).extension().is_some_and(|e| e.eq_ignore_ascii_case("npz"))
+}
+
+/// The `.npz` object `meta` describes as a table (or its `member` as one), from its zip
+/// directory and its members' headers fetched by range: a tail read (a second for a longer
+/// directory), then one small read per member needed, a few at once.
+pub async fn open_ranged_npz(store: &dyn ObjectStore, meta: &ObjectMeta, url: &str, options: &OpenOptions, member: Option<&str>) -> Result<std::sync::Arc<RangedNpz>> {
+    use crate::format::ranged_npz::{zip_directory, zip_tail_range};
+    use crate::format::{ErrorKind, NpyError, RangedMember};
+    use futures::{StreamExt, TryStreamExt};
+    let key = NpzKey {
+        store: store as *const dyn ObjectStore as *const () as usize,
+        location: meta.location.to_string(),
+        size: meta.size,
+        modified: meta.last_modified.timestamp_nanos_opt().unwrap_or_default(),
+        e_tag: meta.e_tag.clone(),
+        member: member.map(str::to_string),
+        max_header_len: options.max_header_len,
+    };
+    if let Some(known) = NPZ_DIRECTORIES.lock().ok().and_then(|cache| cache.get(&key).cloned()) {
+        return Ok(known);
+    }
+    let path = Path::new(url);
+    let len = meta.size;
+    let tail = zip_tail_range(len);
+    let mut pieces: Vec<(u64, Bytes)> = vec![(tail.start, fetch(store, meta, tail, url).await?)];
+    let mut members = None;
+    for _ in 0..NPZ_MAX_ASKS {
+        let borrowed: Vec<(u64, &[u8])> = pieces.iter().map(|(s, b)| (*s, b.as_ref())).collect();
+        match zip_directory(path, len, &borrowed).map_err(df_err)? {
+            Ok(found) => {
+                members = Some(found);
+                break;
+            }
+            Err(range) => {
+                let bytes = fetch(store, meta, range.clone(), url).await?;
+                pieces.push((range.start, bytes));
+            }
+        }
+    }
+    let members = members.ok_or_else(|| remote_error(url, "not a whole zip archive: its end records or directory are not where they should be (a truncated object?)"))?;
+    drop(pieces);
+    let chosen: Vec<_> = match member {
+        None => members.iter().filter(|m| m.array_name().is_some()).cloned().collect(),
+        Some(wanted) => {
+            let Some(found) = members.iter().find(|m| m.array_name() == Some(wanted) || m.raw_name() == wanted) else {
+                let available = members.iter().filter_map(|m| m.array_name().map(str::to_string)).collect();
+                return Err(df_err(NpyError::from(ErrorKind::NoSuchMember { name: wanted.to_string(), available }).in_file(path)));
+            };
+            if found.array_name().is_none() {
+                return Err(df_err(NpyError::from(ErrorKind::NotAnNpyMember).in_member(wanted).in_file(path)));
+            }
+            vec![found.clone()]
+        }
+    };
+    let opened: Vec<RangedMember> = futures::stream::iter(chosen)
+        .map(|zipped| async move {
+            let mut range = zipped.probe_range(len);
+            for _ in 0..NPZ_MAX_ASKS {
+                let probe = fetch(store, meta, range.clone(), url).await?;
+                match RangedMember::open(path, &zipped, range.start, &probe, len, options).map_err(df_err)? {
+                    Ok(done) => return Ok(done),
+                    Err(more) => range = more,
+                }
+            }
+            Err(remote_error(url, format!("member '{}': its header could not be read", zipped.raw_name())))
+        })
+        .buffered(IN_FLIGHT * 4)
+        .try_collect()
+        .await?;
+    let npz = std::sync::Arc::new(RangedNpz::new(path, opened, member.is_none()).map_err(df_err)?);
+    if let Ok(mut cache) = NPZ_DIRECTORIES.lock() {
+        if cache.len() >= NPZ_DIRECTORIES_MAX {
+            cache.clear();
+        }
+        cache.insert(key, std::sync::Arc::clone(&npz));
+    }
+    Ok(npz)
+}
+
+/// The runs of rows to fetch of `members` of `npz` (each run about [`CHUNK_BYTES`]), or all of
+/// `rows` at once when a member must be fetched whole (its rows spread over its data).
+pub fn npz_chunks(npz: &RangedNpz, members: &[usize], rows: Range<u64>) -> Vec<Range<u64>> {
+    if !npz.by_rows(members) && !npz_streams(npz, members) {
+        return vec![rows];
+    }
+    let per_chunk = (CHUNK_BYTES / npz.row_len(members).max(1)).max(1);
+    let mut out = Vec::new();
+    let mut start = rows.start;
+    while start < rows.end {
+        let end = rows.end.min(start.saturating_add(per_chunk));
+        out.push(start..end);
+        start = end;
+    }
+    out
+}
+
+/// The store of the object at `url` (made as [`super::object_stores::ensure_object_store`]
+/// makes it) and what the store says of the object (a `HEAD`).
+pub async fn head_url(runtime: &datafusion::execution::runtime_env::RuntimeEnv, url: &str) -> Result<(std::sync::Arc<dyn ObjectStore>, ObjectMeta)> {
+    use datafusion::object_store::ObjectStoreExt;
+    super::object_stores::ensure_object_store(runtime, url, &Default::default())?;
+    let parsed = url::Url::parse(url).map_err(|e| remote_error(url, e))?;
+    let store = runtime.object_store(datafusion::execution::object_store::ObjectStoreUrl::parse(&parsed[..url::Position::BeforePath])?)?;
+    let location = datafusion::object_store::path::Path::from_url_path(parsed.path()).map_err(|e| remote_error(url, e))?;
+    let meta = store.head(&location).await.map_err(|e| remote_error(url, e))?;
+    Ok((store, meta))
+}
+
+/// Whether `members` of `npz` are read run by run, deflated ones inflated from their compressed
+/// bytes as fetched ([`crate::format::ranged_npz::MemberInflater`]): all in C order, some
+/// deflated.
+pub fn npz_streams(npz: &RangedNpz, members: &[usize]) -> bool {
+    !npz.by_rows(members) && members.iter().all(|&m| npz.members().get(m).is_some_and(|m| !m.rows_spread()))
 }

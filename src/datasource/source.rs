@@ -43,7 +43,7 @@ use futures::StreamExt;
 use super::file_format::NpyFormatOptions;
 use super::header_cache::HeaderCache;
 use super::local::{df_err, local_file, local_path};
-use super::remote::{chunks, fetch, open_ranged, reads_by_range, IN_FLIGHT};
+use super::remote::{chunks, fetch, is_npz, npz_chunks, npz_streams, open_ranged, open_ranged_npz, reads_by_range, CHUNK_BYTES, IN_FLIGHT};
 use super::row_filter::{local_rows, row_range};
 use super::ROW_COLUMN;
 use crate::error::{ErrorKind, NpyError, ResultExt};
@@ -445,6 +445,10 @@ impl FileOpener for NpyOpener {
                 let url = format!("{store_url}{}", file.object_meta.location);
                 return plan.scan_by_range(store, file, url).await;
             }
+            if remote && is_npz(file.object_meta.location.as_ref()) {
+                let url = format!("{store_url}{}", file.object_meta.location);
+                return plan.scan_npz_by_range(store, file, url).await;
+            }
             let local = local_file(store.as_ref(), &file.object_meta.location).await?;
             let table = plan.open_table(local.path())?;
             plan.check_columns(&table.schema()).map_err(|e| df_err(e.in_file(local.path())))?;
@@ -514,6 +518,137 @@ impl OpenPlan {
             futures::stream::iter(batches)
         });
         Ok(batches.boxed())
+    }
+
+    /// A remote `.npz` read by byte range (see `super::remote::open_ranged_npz`): its directory
+    /// and member headers (remembered across queries), then the projected members' rows: a
+    /// stored member's in chunks by range as a `.npy`'s, a deflated member's compressed bytes
+    /// (only that member's) inflated batch by batch.
+    async fn scan_npz_by_range(self: Arc<Self>, store: Arc<dyn ObjectStore>, file: PartitionedFile, url: String) -> Result<futures::stream::BoxStream<'static, Result<RecordBatch>>> {
+        let npz = open_ranged_npz(store.as_ref(), &file.object_meta, &url, &self.options.open, self.options.member.as_deref()).await?;
+        let in_url = |e: NpyError| df_err(e.in_file(Path::new(&url)));
+        self.check_columns(&npz.schema()).map_err(in_url)?;
+        let rows = npz.num_rows();
+        let place = self.place(&file, rows).map_err(in_url)?;
+        let wanted = self.rows_to_read(&file, rows, place.offset);
+        if wanted.is_empty() {
+            return Ok(futures::stream::empty().boxed());
+        }
+        if self.data_columns.is_empty() {
+            return Ok(futures::stream::iter(self.positions_only(wanted, place.offset)).boxed());
+        }
+        let members = Arc::new(npz.members_of(&self.data_columns));
+        if npz_streams(&npz, &members) {
+            return Ok(self.scan_npz_streamed(store, file.object_meta.clone(), url, npz, members.to_vec(), wanted, place.offset));
+        }
+        let by_rows = npz.by_rows(&members);
+        let meta = Arc::new(file.object_meta.clone());
+        let url = Arc::new(url);
+        let fetches = {
+            let (npz, url, members) = (Arc::clone(&npz), Arc::clone(&url), Arc::clone(&members));
+            futures::stream::iter(npz_chunks(&npz, &members, wanted)).map(move |rows| {
+                let (store, meta, npz, url, members) = (Arc::clone(&store), Arc::clone(&meta), Arc::clone(&npz), Arc::clone(&url), Arc::clone(&members));
+                async move {
+                    let fetch_rows = if by_rows { rows.clone() } else { 0..npz.num_rows() };
+                    let mut fetched = Vec::with_capacity(members.len());
+                    for &m in members.iter() {
+                        let range = npz.members()[m].byte_range(fetch_rows.clone());
+                        fetched.push((m, fetch(store.as_ref(), &meta, range, &url).await?.into()));
+                    }
+                    Ok::<_, DataFusionError>((rows, fetched))
+                }
+            })
+        };
+        let plan = Arc::clone(&self);
+        let batches = fetches.buffered(IN_FLIGHT).flat_map(move |fetched| {
+            let batches: Vec<Result<RecordBatch>> = match fetched.and_then(|(rows, fetched)| {
+                let (table, local) = npz.table(rows.clone(), &fetched).map_err(df_err)?;
+                let first = rows.start - local.start;
+                let reader = plan.reader(&table, local, place.offset + first).in_file(Path::new(url.as_str())).map_err(df_err)?;
+                Ok(reader.map(|batch| batch.map_err(DataFusionError::from).and_then(|b| plan.to_output(b))).collect())
+            }) {
+                Ok(batches) => batches,
+                Err(e) => vec![Err(e)],
+            };
+            futures::stream::iter(batches)
+        });
+        Ok(batches.boxed())
+    }
+
+    /// Runs of `wanted` rows of `members`, in order: a stored member's rows by range, a
+    /// deflated member's inflated from its compressed bytes fetched [`CHUNK_BYTES`] at a time
+    /// (so memory holds a run of rows and a piece of compressed bytes, not the member).
+    #[allow(clippy::too_many_arguments)]
+    fn scan_npz_streamed(
+        self: Arc<Self>,
+        store: Arc<dyn ObjectStore>,
+        meta: datafusion::object_store::ObjectMeta,
+        url: String,
+        npz: Arc<crate::format::RangedNpz>,
+        members: Vec<usize>,
+        wanted: Range<u64>,
+        offset: u64,
+    ) -> futures::stream::BoxStream<'static, Result<RecordBatch>> {
+        use crate::format::ranged_npz::MemberInflater;
+        struct State {
+            plan: Arc<OpenPlan>,
+            store: Arc<dyn ObjectStore>,
+            meta: datafusion::object_store::ObjectMeta,
+            url: String,
+            npz: Arc<crate::format::RangedNpz>,
+            stored: Vec<usize>,
+            inflaters: Vec<(usize, MemberInflater, Vec<u8>)>,
+            runs: std::collections::VecDeque<Range<u64>>,
+            offset: u64,
+        }
+        async fn next_run(state: &mut State, rows: Range<u64>) -> Result<Vec<Result<RecordBatch>>> {
+            let count = rows.end - rows.start;
+            let mut fetched = Vec::new();
+            for &m in &state.stored {
+                let range = state.npz.members()[m].byte_range(rows.clone());
+                fetched.push((m, fetch(state.store.as_ref(), &state.meta, range, &state.url).await?.into()));
+            }
+            for (m, inflater, partial) in &mut state.inflaters {
+                loop {
+                    if let Some(bytes) = inflater.rows(count, partial).map_err(df_err)? {
+                        fetched.push((*m, bytes));
+                        break;
+                    }
+                    let range = inflater.next_range(CHUNK_BYTES).ok_or_else(|| DataFusionError::Internal("inflater starved".into()))?;
+                    let bytes = fetch(state.store.as_ref(), &state.meta, range, &state.url).await?;
+                    inflater.push(&bytes);
+                }
+            }
+            let table = state.npz.rows_table(rows.clone(), &fetched).map_err(df_err)?;
+            let reader = state.plan.reader(&table, 0..count, state.offset + rows.start).in_file(Path::new(state.url.as_str())).map_err(df_err)?;
+            Ok(reader.map(|batch| batch.map_err(DataFusionError::from).and_then(|b| state.plan.to_output(b))).collect())
+        }
+        let path = Path::new(&url).to_path_buf();
+        let mut stored = Vec::new();
+        let mut inflaters = Vec::new();
+        for &m in &members {
+            let member = &npz.members()[m];
+            if member.is_deflated() {
+                match MemberInflater::new(&path, member, wanted.start) {
+                    Ok(inflater) => inflaters.push((m, inflater, Vec::new())),
+                    Err(e) => return futures::stream::once(async move { Err(df_err(e)) }).boxed(),
+                }
+            } else {
+                stored.push(m);
+            }
+        }
+        let runs = npz_chunks(&npz, &members, wanted).into();
+        let state = State { plan: self, store, meta, url, npz, stored, inflaters, runs, offset };
+        futures::stream::unfold(Some(state), |state| async move {
+            let mut state = state?;
+            let rows = state.runs.pop_front()?;
+            match next_run(&mut state, rows).await {
+                Ok(batches) => Some((futures::stream::iter(batches), Some(state))),
+                Err(e) => Some((futures::stream::iter(vec![Err(e)]), None)),
+            }
+        })
+        .flatten()
+        .boxed()
     }
 
     fn open_table(&self, path: &Path) -> Result<NpyTable> {

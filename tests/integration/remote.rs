@@ -184,9 +184,8 @@ async fn an_unreachable_endpoint_is_an_error_not_a_hang() {
     assert!(started.elapsed() < std::time::Duration::from_secs(45), "{:?}", started.elapsed());
 }
 
-/// The example scripts that need no `.npz` member schema (`ds.features`): a remote prefix
-/// serves `ds.npz` as table `ds` only.
-const REMOTE_SCRIPTS: &[&str] = &["events", "features", "nearest", "shards", "to_parquet"];
+/// The example scripts (`join_members` reads the member schema `ds.labels`, `ds.features`).
+const REMOTE_SCRIPTS: &[&str] = &["events", "features", "join_members", "nearest", "shards", "to_parquet"];
 
 fn collect_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -297,4 +296,177 @@ fn write_f32_npy(path: &std::path::Path, rows: usize, cols: usize) {
         out.extend_from_slice(&(v as f32).to_le_bytes());
     }
     std::fs::write(path, out).unwrap();
+}
+
+/// An `.npz` of `members` (name, `.npy` bytes) written as numpy writes one (zip64 local
+/// headers), each member stored or deflated.
+fn write_npz(path: &std::path::Path, members: &[(String, Vec<u8>)], method: zip::CompressionMethod) {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    for (name, bytes) in members {
+        let options = zip::write::SimpleFileOptions::default().compression_method(method).large_file(true);
+        zip.start_file(format!("{name}.npy"), options).unwrap();
+        zip.write_all(bytes).unwrap();
+    }
+    zip.finish().unwrap();
+}
+
+/// A float32 `.npy` of `rows` × `cols` holding `seed`, `seed + 1`, … in C order, as bytes.
+fn f32_npy_bytes(rows: usize, cols: usize, seed: usize) -> Vec<u8> {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    write_f32_npy(file.path(), rows, cols);
+    let mut bytes = std::fs::read(file.path()).unwrap();
+    // Distinct values per member: shift the data (not the header) by `seed`.
+    let data_start = bytes.len() - rows * cols * 4;
+    for (i, chunk) in bytes[data_start..].chunks_exact_mut(4).enumerate() {
+        chunk.copy_from_slice(&((i + seed) as f32).to_le_bytes());
+    }
+    bytes
+}
+
+/// Where a member's bytes (local header and data) and the zip directory (central directory
+/// and end records) are in an archive: what a query on that member alone needs.
+fn member_and_directory_bytes(path: &std::path::Path, member: &str) -> (u64, u64, u64) {
+    let len = std::fs::metadata(path).unwrap().len();
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    let directory = len - archive.central_directory_start();
+    let file = archive.by_name(&format!("{member}.npy")).unwrap();
+    let data = file.compressed_size();
+    let local_header = file.data_start().unwrap() - file.header_start();
+    (data, local_header, directory)
+}
+
+/// A query on one member of a 40-member stored `.npz` fetches that member's bytes plus the
+/// zip directory (within 1%), and once the archive is known, only the member's rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_npz_member_fetches_that_member_and_the_directory() {
+    let server = S3Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (rows, cols) = (32_768, 8); // 1 MiB a member
+    let members: Vec<(String, Vec<u8>)> = (0..40).map(|i| (format!("m{i}"), f32_npy_bytes(rows, cols, i * 1000))).collect();
+    let archive = dir.path().join("forty.npz");
+    write_npz(&archive, &members, zip::CompressionMethod::Stored);
+    server.upload(&[(archive.to_str().unwrap(), "npz/forty.npz")]).await;
+    let ctx = server.session();
+    let local = SessionContext::new();
+    local.register_npy_format().unwrap();
+    let (data, local_header, directory) = member_and_directory_bytes(&archive, "m17");
+
+    // One member as the table: directory, its header and its data, nothing of the others.
+    server.counts.reset();
+    ctx.sql(&format!("CREATE EXTERNAL TABLE m17 STORED AS NPY LOCATION 's3://{BUCKET}/npz/forty.npz' OPTIONS ('member' 'm17')")).await.unwrap();
+    let sql = "SELECT count(*) AS n, sum(m17[3]) AS s FROM m17";
+    let got = query(&ctx, sql).await;
+    let fetched = server.counts.body_bytes();
+    let needed = data + local_header + directory;
+    assert!(fetched >= data && fetched <= needed + needed / 100, "fetched {fetched} bytes for a member of {data} bytes and a directory of {directory} (needed {needed})");
+    local.sql(&format!("CREATE EXTERNAL TABLE m17 STORED AS NPY LOCATION '{}' OPTIONS ('member' 'm17')", archive.display())).await.unwrap();
+    assert_eq!(got, query(&local, sql).await);
+
+    // The archive as a table: planning reads the 40 members' headers; a query on one column
+    // then fetches that member's rows only, and so does the next one (nothing re-read).
+    ctx.sql(&format!("CREATE EXTERNAL TABLE forty STORED AS NPY LOCATION 's3://{BUCKET}/npz/forty.npz'")).await.unwrap();
+    local.sql(&format!("CREATE EXTERNAL TABLE forty STORED AS NPY LOCATION '{}'", archive.display())).await.unwrap();
+    let (data5, _, _) = member_and_directory_bytes(&archive, "m5");
+    let rows_bytes = data5 - 128;
+    for sql in ["SELECT sum(m5[1]) AS s FROM forty", "SELECT max(m5[8]) AS s FROM forty WHERE _row < 30000"] {
+        server.counts.reset();
+        let got = query(&ctx, sql).await;
+        let fetched = server.counts.body_bytes();
+        assert!(fetched <= rows_bytes + rows_bytes / 100, "{sql}: fetched {fetched} bytes for a member of {rows_bytes} bytes of rows");
+        assert!(fetched >= rows_bytes * 9 / 10, "{sql}: fetched {fetched}");
+        assert_eq!(got, query(&local, sql).await, "{sql}");
+    }
+    // A few rows: a few rows' bytes.
+    server.counts.reset();
+    let sql = "SELECT m39, m0 FROM forty WHERE _row BETWEEN 1000 AND 1002";
+    assert_eq!(query(&ctx, sql).await, query(&local, sql).await);
+    assert!(server.counts.body_bytes() < 1 << 20, "fetched {}", server.counts.body_bytes());
+}
+
+/// A deflated member read remotely equals the local read, fetching only its compressed bytes
+/// (inflated as they come: from the first row, rows before the wanted ones dropped).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deflated_npz_members_read_remotely_as_locally() {
+    let server = S3Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let members: Vec<(String, Vec<u8>)> = (0..4).map(|i| (format!("d{i}"), f32_npy_bytes(20_000, 4, i * 7))).collect();
+    let archive = dir.path().join("deflated.npz");
+    write_npz(&archive, &members, zip::CompressionMethod::Deflated);
+    server.upload(&[(archive.to_str().unwrap(), "npz/deflated.npz")]).await;
+    let ctx = server.session();
+    let local = SessionContext::new();
+    local.register_npy_format().unwrap();
+    ctx.sql(&format!("CREATE EXTERNAL TABLE d STORED AS NPY LOCATION 's3://{BUCKET}/npz/deflated.npz'")).await.unwrap();
+    local.sql(&format!("CREATE EXTERNAL TABLE d STORED AS NPY LOCATION '{}'", archive.display())).await.unwrap();
+    let (compressed, _, _) = member_and_directory_bytes(&archive, "d2");
+    for sql in [
+        "SELECT sum(d2[1]) AS a, sum(d2[4]) AS b, count(*) AS n FROM d",
+        "SELECT d2, d0, _row FROM d WHERE _row IN (0, 4095, 4096, 19999) ORDER BY _row",
+        "SELECT d3 FROM d ORDER BY _row LIMIT 3",
+        "SELECT d1, d3, _row FROM d WHERE _row BETWEEN 15000 AND 15003",
+    ] {
+        server.counts.reset();
+        let got = query(&ctx, sql).await;
+        assert_eq!(got, query(&local, sql).await, "{sql}");
+        if sql.starts_with("SELECT sum(d2") {
+            assert_eq!(server.counts.body_bytes(), compressed, "{sql}: only member d2's compressed bytes");
+        }
+    }
+}
+
+/// A truncated `.npz` object is a one-line error naming its URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncated_npz_is_a_one_line_error() {
+    let server = S3Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read("sql-examples/data/ds.npz").unwrap();
+    let cut = dir.path().join("cut.npz");
+    let mut uploads = vec![];
+    for (name, len) in [("cut_half.npz", bytes.len() / 2), ("cut_end.npz", bytes.len() - 10)] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &bytes[..len]).unwrap();
+        uploads.push((path.to_str().unwrap().to_string(), format!("npz/{name}")));
+    }
+    let _ = cut;
+    server.upload(&uploads.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect::<Vec<_>>()).await;
+    let ctx = server.session();
+    for name in ["cut_half.npz", "cut_end.npz"] {
+        let e = ctx.sql(&format!("CREATE EXTERNAL TABLE t STORED AS NPY LOCATION 's3://{BUCKET}/npz/{name}'")).await.unwrap_err().to_string();
+        assert!(e.contains(name) && !e.contains('\n'), "{e}");
+    }
+}
+
+/// `npyq schema s3://...` says what `npyq schema` of the local copy says, from headers only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_schema_of_remote_objects() {
+    let server = S3Server::start();
+    let files = ["embeddings.npy", "events.npy", "ds.npz", "ds_compressed.npz"];
+    let uploads: Vec<(String, String)> = files.iter().map(|f| (format!("sql-examples/data/{f}"), format!("schema/{f}"))).collect();
+    server.upload(&uploads.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect::<Vec<_>>()).await;
+    // The facts that differ by where the bytes are: how the array is read, and zero-copy.
+    let normalize = |text: &str, title: &str| -> String {
+        text.replace(title, "FILE")
+            .lines()
+            .map(|line| if line.trim_start().starts_with("columns") { line.replace("zero-copy", "copied") } else { line.replace("npy (memory-mapped)", "npy") })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for file in files {
+        let local_path = format!("sql-examples/data/{file}");
+        let local = crate::cli::npyq(["schema", &local_path]);
+        assert!(local.status.success());
+        let url = format!("s3://{BUCKET}/schema/{file}");
+        server.counts.reset();
+        let remote = std::process::Command::new(env!("CARGO_BIN_EXE_npyq")).args(["schema", &url]).envs(server.env()).output().unwrap();
+        assert!(remote.status.success(), "{file}: {}", String::from_utf8_lossy(&remote.stderr));
+        let size = std::fs::metadata(&local_path).unwrap().len();
+        let fetched = server.counts.body_bytes();
+        // Headers only: a .npy header probe, or an .npz tail read and its members' headers.
+        assert!(fetched <= 10 << 10 && fetched < size, "{file}: schema fetched {fetched} of {size} bytes");
+        assert_eq!(normalize(&String::from_utf8_lossy(&remote.stdout), &url), normalize(&String::from_utf8_lossy(&local.stdout), &local_path), "{file}");
+    }
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_npyq")).args(["schema", &format!("s3://{BUCKET}/schema/none.npz")]).envs(server.env()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success() && stderr.contains("none.npz") && stderr.trim().lines().count() == 1, "{stderr}");
 }

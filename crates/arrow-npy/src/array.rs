@@ -106,6 +106,12 @@ impl NpyArray {
         }
     }
 
+    /// The `.npy` header of a deflated member, from its compressed bytes (a prefix of them
+    /// will do when it inflates far enough).
+    pub(crate) fn deflated_header(compressed: &Buffer, max_header_len: u64) -> Result<NpyHeader> {
+        read_deflated_header(compressed, max_header_len)
+    }
+
     pub(crate) fn num_rows(&self) -> u64 {
         self.header.num_rows()
     }

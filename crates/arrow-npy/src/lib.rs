@@ -74,6 +74,7 @@ pub mod header;
 pub mod literal;
 mod npz;
 pub mod ranged;
+pub mod ranged_npz;
 pub mod schema;
 pub mod table;
 pub mod writer;
@@ -83,6 +84,7 @@ pub mod type_table {}
 
 pub use error::{ErrorKind, Location, NpyError, Result};
 pub use ranged::{RangedNpy, HEADER_PROBE_LEN};
+pub use ranged_npz::{RangedMember, RangedNpz, ZipMember};
 pub use table::{NpyReader, NpyTable, OpenOptions, ReaderBuilder};
 pub use writer::{ArrayFileWriter, NpzCompression, NullPolicy, WriteOptions};
 

@@ -93,6 +93,21 @@ impl RangedNpy {
         }
     }
 
+    /// The facts of the array, as [`NpyTable::arrays`] gives them for a mapped file (columns
+    /// read by range are not flagged zero-copy: their bytes are fetched).
+    pub fn arrays(&self) -> Result<Vec<crate::table::ArrayInfo>> {
+        let name = self.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let location = Location { file: Some(self.path.clone()), ..Location::default() };
+        let row_len = usize::try_from(self.row_len).unwrap_or(usize::MAX);
+        let data = ArrayData::Mapped { npy: Buffer::from_vec(Vec::<u8>::new()), stored_crc32: None };
+        let array = NpyArray { name, location, header: self.header.clone(), storage: Storage::NpyFile, data, guard: None, row_len, file_offset: 0 };
+        let mut infos = NpyTable::from_arrays(&self.path, vec![array], false)?.arrays();
+        for info in &mut infos {
+            info.columns.iter_mut().for_each(|c| c.1 = false);
+        }
+        Ok(infos)
+    }
+
     /// Whether rows are spread over the whole data (Fortran order, more than one axis).
     pub fn needs_all_data(&self) -> bool {
         self.header.fortran_order && self.header.shape.len() > 1

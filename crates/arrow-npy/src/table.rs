@@ -263,6 +263,11 @@ impl NpyTable {
         Ok(NpyTable { path: path.to_path_buf(), arrays: arrays.into_iter().map(Arc::new).collect(), columns, schema, num_rows })
     }
 
+    /// For each column, the index of the array it is read from.
+    pub(crate) fn column_arrays(&self) -> Vec<usize> {
+        self.columns.iter().map(|c| c.array).collect()
+    }
+
     /// Give the table `schema` (same columns and types: only names and metadata may differ).
     pub(crate) fn replace_schema(&mut self, schema: SchemaRef) {
         self.schema = schema;

@@ -13,7 +13,7 @@
 //!   ...
 //! ```
 //!
-//! Only headers are read. An `.npz` whose members disagree on their length is no single table;
+//! Only headers are read (of a remote object, `s3://...`, by range: no data fetched). An `.npz` whose members disagree on their length is no single table;
 //! then each member is shown with its own schema, after a line saying so.
 
 use std::fmt::Write as _;
@@ -39,6 +39,9 @@ pub fn describe(path: &Path) -> anyhow::Result<String> {
         Some("npz") => true,
         _ => bail!("{}: not a .npy or .npz file (npyq schema reads those)", path.display()),
     };
+    if datafusion_npy::datasource::object_stores::is_remote(&path.to_string_lossy()) {
+        return describe_remote(&path.to_string_lossy(), is_npz);
+    }
     match NpyTable::open(path) {
         Ok(table) => Ok(describe_table(&path.display().to_string(), &table)),
         Err(e) if is_npz && matches!(e.kind, ErrorKind::LengthMismatch { .. }) => {
@@ -60,10 +63,45 @@ fn describe_members(path: &Path, mismatch: &ErrorKind) -> anyhow::Result<String>
     Ok(out)
 }
 
+/// An object of a remote store (`s3://...`), from its headers fetched by range: a `.npy`'s
+/// first bytes, an `.npz`'s zip directory and member headers; no data.
+fn describe_remote(url: &str, is_npz: bool) -> anyhow::Result<String> {
+    use datafusion_npy::datasource::remote::{head_url, open_ranged, open_ranged_npz};
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let env = datafusion::execution::runtime_env::RuntimeEnv::default();
+    let options = OpenOptions::default();
+    runtime.block_on(async {
+        let (store, meta) = head_url(&env, url).await?;
+        if !is_npz {
+            let ranged = open_ranged(store.as_ref(), &meta, url, &options).await?;
+            return Ok(describe_parts(url, &ranged.schema(), ranged.num_rows(), &ranged.arrays()?));
+        }
+        match open_ranged_npz(store.as_ref(), &meta, url, &options, None).await {
+            Ok(npz) => Ok(describe_parts(url, &npz.schema(), npz.num_rows(), &npz.arrays()?)),
+            Err(datafusion::error::DataFusionError::External(e)) => {
+                let Some(ErrorKind::LengthMismatch { lengths }) = e.downcast_ref::<datafusion_npy::NpyError>().map(|e| &e.kind) else {
+                    return Err(anyhow::Error::from(datafusion::error::DataFusionError::External(e)));
+                };
+                let mismatch = ErrorKind::LengthMismatch { lengths: lengths.clone() };
+                let mut out = format!("{url}: {mismatch}; each member is its own table\n");
+                for (member, _) in lengths {
+                    let npz = open_ranged_npz(store.as_ref(), &meta, url, &options, Some(member)).await?;
+                    out.push('\n');
+                    out.push_str(&describe_parts(&format!("{url}[{member}]"), &npz.schema(), npz.num_rows(), &npz.arrays()?));
+                }
+                Ok(out)
+            }
+            Err(e) => Err(e.into()),
+        }
+    })
+}
+
 fn describe_table(title: &str, table: &NpyTable) -> String {
-    let schema = table.schema();
+    describe_parts(title, &table.schema(), table.num_rows(), &table.arrays())
+}
+
+fn describe_parts(title: &str, schema: &Schema, rows: u64, arrays: &[ArrayInfo]) -> String {
     let mut out = String::new();
-    let rows = table.num_rows();
     let columns = schema.fields().len();
     let _ = writeln!(
         out,
@@ -72,10 +110,10 @@ fn describe_table(title: &str, table: &NpyTable) -> String {
         plural(columns as u64, "column")
     );
     out.push_str("\nschema:\n");
-    out.push_str(&describe_schema(&schema));
-    for array in table.arrays() {
+    out.push_str(&describe_schema(schema));
+    for array in arrays {
         out.push('\n');
-        out.push_str(&describe_array(&array));
+        out.push_str(&describe_array(array));
     }
     out
 }
