@@ -75,6 +75,20 @@ impl FixedWorkers {
     /// mid-query surfaces in the engine as a broken HTTP/2 stream that names no worker; the
     /// CLI asks this to name it.
     pub async fn unreachable(&self, timeout: std::time::Duration) -> Vec<Url> {
+        // The broken stream can reach the coordinator while the dying process is still closing
+        // its sockets (its listener may outlive its connections by a moment): look again a few
+        // times before concluding that every worker is up.
+        for _ in 0..5 {
+            let down = self.unreachable_now(timeout).await;
+            if !down.is_empty() {
+                return down;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        Vec::new()
+    }
+
+    async fn unreachable_now(&self, timeout: std::time::Duration) -> Vec<Url> {
         let mut down = Vec::new();
         for url in &self.0 {
             let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
