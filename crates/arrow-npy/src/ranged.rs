@@ -179,12 +179,13 @@ impl NpyTable {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::arrow::array::Int32Array;
     use crate::arrow::record_batch::RecordBatch;
 
-    fn npy(values: &[i32], shape: &str) -> Vec<u8> {
+    /// A `<i4` `.npy` file's bytes (also used by `ranged_npz`'s tests).
+    pub(crate) fn npy(values: &[i32], shape: &str) -> Vec<u8> {
         let dict = format!("{{'descr': '<i4', 'fortran_order': False, 'shape': {shape}, }}");
         let mut header = dict.into_bytes();
         while (10 + header.len() + 1) % 64 != 0 {

@@ -636,23 +636,8 @@ fn at(path: &Path, member: Option<&str>, kind: ErrorKind) -> NpyError {
 mod tests {
     use super::*;
     use crate::arrow::record_batch::RecordBatch;
+    use crate::ranged::tests::npy;
     use std::io::Write;
-
-    fn npy(values: &[i32], shape: &str) -> Vec<u8> {
-        let dict = format!("{{'descr': '<i4', 'fortran_order': False, 'shape': {shape}, }}");
-        let mut header = dict.into_bytes();
-        while (10 + header.len() + 1) % 64 != 0 {
-            header.push(b' ');
-        }
-        header.push(b'\n');
-        let mut out = b"\x93NUMPY\x01\x00".to_vec();
-        out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-        out.extend_from_slice(&header);
-        for v in values {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        out
-    }
 
     fn npz(members: &[(&str, Vec<u8>, CompressionMethod)]) -> Vec<u8> {
         let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
