@@ -15,6 +15,10 @@ part of the README comes from the same run. A section whose script fails is writ
 (with the last lines of its error), never silently dropped. Options: --runs N for every script,
 --only NAME[,NAME] for some sections, --dry-run to print instead of writing the README,
 --npyq PATH (default $CARGO_TARGET_DIR/release/npyq or target/release/npyq).
+
+Sections are the Python scripts below and one Rust program, `cargo bench --bench remote` (it
+starts its own S3 server on loopback), whose report is shown as printed. The `python` section
+needs the package built in release (`pip install ./python`) in the interpreter that runs this.
 """
 
 import argparse
@@ -49,6 +53,9 @@ SECTIONS = [
     # Needs the Python package installed in release (`pip install ./python`).
     ("python", "Python: reading into pyarrow, and a group-by through datafusion-python's FFI",
      ["python_compare.py", "--runs", "{runs}"]),
+    # A Rust program (it starts the in-process S3 server); its plain-text report is shown as is.
+    ("remote", "Remote scans on loopback S3: `object_store` alone, npyq, `s3fs` + `np.load`",
+     ["cargo", "bench", "--bench", "remote"]),
 ]
 
 
@@ -60,18 +67,30 @@ def commit():
 
 
 def run_section(name, title, argv, npyq, runs):
-    cmd = [sys.executable, os.path.join(HERE, argv[0])] + [a.format(npyq=npyq, runs=runs) for a in argv[1:]]
+    rust = argv[0] == "cargo"
+    if rust:
+        cmd = list(argv)
+    else:
+        cmd = [sys.executable, os.path.join(HERE, argv[0])] + [a.format(npyq=npyq, runs=runs) for a in argv[1:]]
     env = dict(os.environ, NPYQ=npyq)
+    if rust:
+        # The bench's Python contender (s3fs) is run with this interpreter's environment.
+        env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     print(f"== {name}: {' '.join(cmd)}", file=sys.stderr)
     started = datetime.datetime.now(datetime.timezone.utc)
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
     minutes = (datetime.datetime.now(datetime.timezone.utc) - started).total_seconds() / 60
-    shown = " ".join(["python3", "benches/" + argv[0]] + [a.format(npyq="target/release/npyq", runs=runs) for a in argv[1:]])
+    if rust:
+        shown = " ".join(argv)
+    else:
+        shown = " ".join(["python3", "benches/" + argv[0]] + [a.format(npyq="target/release/npyq", runs=runs) for a in argv[1:]])
     lines = [f"#### {title}", "", f"`{shown}` ({minutes:.0f} min)", ""]
     if done.returncode != 0:
         tail = "\n".join(done.stderr.strip().splitlines()[-5:])
         lines += [f"**Failed** (exit {done.returncode}):", "", "```", tail, "```"]
         print(f"   FAILED:\n{tail}", file=sys.stderr)
+    elif rust:
+        lines += ["```", done.stdout.strip(), "```"]
     else:
         lines.append(done.stdout.strip())
     return "\n".join(lines)
