@@ -11,10 +11,13 @@
 //! - [`vectors`]: an Arrow vector column as the kernels see it (values buffer, row bounds, nulls).
 //! - [`functions`]: the scalar UDFs, DuckDB's names and DataFusion's ([`vector_udfs`]).
 //! - [`element`]: `emb[i]` on a `FixedSizeList` read from the flat buffer (no cast to `List`).
+//! - [`knn`]: the `knn(corpus, 'emb', queries, 'q', k, 'cosine')` table function, blocked over
+//!   both tables with a GEMM per query block × corpus chunk.
 
 pub mod element;
 pub mod functions;
 pub mod kernels;
+pub mod knn;
 pub mod vectors;
 
 use std::sync::Arc;
