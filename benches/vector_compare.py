@@ -26,6 +26,16 @@ whose runner this script uses):
 
 and the heap (peak RssAnon) of the npyq top-10 process.
 
+Many queries at once: knn/queries.npy holds KNN_QUERIES x 384 float32 queries (knn/emb.npy links
+to f32/emb.npy); the 10 nearest corpus rows by cosine distance for every query:
+
+- npyq: `SELECT query_row, corpus_row FROM knn(emb, 'emb', queries, 'queries', 10, 'cosine')`
+- numpy: the corpus memory-mapped and read in blocks of 16,384 rows; per block the normalised
+  queries times the block (BLAS), divided by the rows' norms, `argpartition` per query, merged
+  with the best so far
+
+and both print a digest of the (query, row) pairs, which must agree.
+
 Options: --runs N (rounds, default 5), --only SUBSTRING, --rows N (shrink the data to try the
 script). Environment: NPYQ (the binary; default $CARGO_TARGET_DIR/release/npyq).
 """
@@ -41,6 +51,7 @@ from compare import python  # noqa: E402
 
 DIMS = 384
 QUERY_ROW = 123_456
+KNN_QUERIES = 1_000
 
 
 def make_data(root, rows):
@@ -63,7 +74,54 @@ def make_data(root, rows):
     f32.flush()
     f16.flush()
     del f32, f16
+    os.makedirs(os.path.join(root, "knn"), exist_ok=True)
+    np.save(os.path.join(root, "knn", "queries.npy"), np.random.default_rng(1000).standard_normal((KNN_QUERIES, DIMS), dtype=np.float32))
+    link = os.path.join(root, "knn", "emb.npy")
+    if os.path.lexists(link):
+        os.remove(link)
+    os.symlink(os.path.join("..", "f32", "emb.npy"), link)
     open(stamp, "w").close()
+
+
+KNN_SQL = "SELECT query_row, corpus_row FROM knn(emb, 'emb', queries, 'queries', 10, 'cosine') ORDER BY query_row, rank"
+
+
+def knn_digest(pairs):
+    """One line naming a set of (query, row) pairs, the same from every contender."""
+    import hashlib
+
+    text = "\n".join(f"{q},{r}" for q, r in sorted(pairs))
+    return f"knn-digest {len(pairs)} {hashlib.sha256(text.encode()).hexdigest()[:16]}"
+
+
+def numpy_knn(root):
+    corpus = os.path.join(root, "knn", "emb.npy")
+    queries = os.path.join(root, "knn", "queries.npy")
+    return python(f"""
+        import time, hashlib, numpy as np
+        t0 = time.perf_counter()
+        X = np.load({corpus!r}, mmap_mode='r')
+        Q = np.load({queries!r})
+        Qn = Q / np.linalg.norm(Q, axis=1, keepdims=True)
+        k, block = 10, 16_384
+        best_d = np.full((len(Q), k), np.inf, dtype=np.float32)
+        best_i = np.zeros((len(Q), k), dtype=np.int64)
+        for start in range(0, len(X), block):
+            Xb = np.asarray(X[start:start + block])
+            D = 1 - (Qn @ Xb.T) / np.linalg.norm(Xb, axis=1)
+            kk = min(k, D.shape[1] - 1)
+            idx = np.argpartition(D, kk, axis=1)[:, :k]
+            cand_d = np.take_along_axis(D, idx, axis=1)
+            all_d = np.concatenate([best_d, cand_d], axis=1)
+            all_i = np.concatenate([best_i, idx + start], axis=1)
+            keep = np.argpartition(all_d, k, axis=1)[:, :k]
+            best_d = np.take_along_axis(all_d, keep, axis=1)
+            best_i = np.take_along_axis(all_i, keep, axis=1)
+        print('__seconds__', time.perf_counter() - t0)
+        pairs = sorted((q, int(r)) for q in range(len(Q)) for r in best_i[q])
+        text = "\\n".join(f"{{q}},{{r}}" for q, r in pairs)
+        print(f"knn-digest {{len(pairs)}} {{hashlib.sha256(text.encode()).hexdigest()[:16]}}")
+    """)
 
 
 def top10_sql(query_row):
@@ -122,6 +180,13 @@ def cases(npyq, root, c_sum, rows):
             "others": others,
             "cleanup": lambda: None,
         }
+    directory = os.path.join(root, "knn")
+    yield {
+        "title": f"knn: {KNN_QUERIES:,} queries x top-10 cosine, {rows:,} x {DIMS} f32",
+        "npyq": [npyq, "sql", "--dir", directory, "--format", "csv", KNN_SQL],
+        "others": [("numpy blocked matmul + argpartition", numpy_knn(root), 2.0)],
+        "cleanup": lambda: None,
+    }
 
 
 def hits(stdout):
@@ -129,6 +194,10 @@ def hits(stdout):
     lines = [l for l in stdout.strip().splitlines() if l and not l.startswith("__seconds__")]
     if not lines:
         return None
+    if lines[0].startswith("query_row"):
+        return knn_digest([tuple(int(v) for v in l.split(",")[:2]) for l in lines[1:]])
+    if lines[-1].startswith("knn-digest"):
+        return lines[-1]
     if lines[0].startswith("_row"):
         return [int(l.split(",")[0]) for l in lines[1:]]
     return [int(v) for v in lines[-1].split()]

@@ -17,3 +17,18 @@ FROM ds ORDER BY d, _row LIMIT 5;
 -- Inner product, norms and single elements are read from the FixedSizeList column in place.
 SELECT _row, round(array_inner_product(embeddings, embeddings), 4) AS squared_norm, round(l2_norm(embeddings), 4) AS norm, embeddings[1] AS first
 FROM embeddings WHERE _row < 3 ORDER BY _row;
+
+-- Many queries at once: the 3 nearest rows of every row of a queries table (here the table
+-- itself, so rank 1 is the row), in one statement: knn(corpus, column, queries, column, k, metric).
+SELECT query_row, corpus_row, round(distance, 4) AS d, rank
+FROM knn(embeddings, 'embeddings', embeddings, 'embeddings', 3, 'cosine')
+WHERE query_row IN (0, 42) ORDER BY query_row, rank;
+
+-- npz members are tables too; metrics 'cosine', 'l2', 'l2sq' and 'ip' (negative inner product).
+SELECT query_row, corpus_row, round(distance, 4) AS d, rank
+FROM knn(ds.features, 'features', ds.features, 'features', 3, 'l2')
+WHERE query_row = 0 ORDER BY rank;
+
+-- Slices of the FixedSizeList column, read from the flat buffer: 1-based, inclusive, negative
+-- indices count from the end.
+SELECT _row, embeddings[1:3] AS head, embeddings[-2:-1] AS tail FROM embeddings WHERE _row < 2 ORDER BY _row;

@@ -4,7 +4,9 @@
 //!   crate's kernels (as `register_npy_dir` installs them), the same with DataFusion's
 //!   `cosine_distance` under both names (ours, and the built-in put back, which casts the
 //!   column to `List<Float64>` first), and a full scan `SELECT sum(emb[1])` for reference;
-//! - `vector_top10_cosine_f16`: the same over the float16 file (ours only).
+//! - `vector_top10_cosine_f16`: the same over the float16 file (ours only);
+//! - `vector_knn`: `knn(emb, 'emb', queries, 'queries', 10, 'cosine')` for 256 queries (the
+//!   corpus's first 256 rows, one query block: one pass over the corpus).
 //!
 //! Throughput is the bytes of array data the query reads. Every iteration plans and runs the
 //! query anew. Run: `cargo bench --bench vector`.
@@ -33,6 +35,9 @@ fn top10(function: &str) -> String {
 }
 
 const SCAN: &str = "SELECT sum(emb[1]) FROM emb";
+
+const KNN_QUERIES: usize = 256;
+const KNN: &str = "SELECT corpus_row FROM knn(emb, 'emb', queries, 'queries', 10, 'cosine') WHERE rank = 1 ORDER BY query_row";
 
 fn session(dir: &Path) -> SessionContext {
     let ctx = SessionContext::new();
@@ -77,6 +82,8 @@ fn benches(c: &mut Criterion) {
         .flat_map(|b| half::f16::from_f32(f32::from_le_bytes([b[0], b[1], b[2], b[3]])).to_le_bytes())
         .collect();
     write_npy(&f16_dir.join("emb.npy"), "'<f2'", &[rows, DIMS], &halves);
+    // knn's queries: copies of the corpus's first rows (each is its own nearest row).
+    write_npy(&f32_dir.join("queries.npy"), "'<f4'", &[KNN_QUERIES, DIMS], &floats[..KNN_QUERIES * DIMS * 4]);
     let rt = Runtime::new().expect("tokio runtime");
 
     let ours = session(&f32_dir);
@@ -99,6 +106,13 @@ fn benches(c: &mut Criterion) {
     let mut g = bench_group(c, "vector_top10_cosine_f16");
     g.throughput(Throughput::Bytes((DATA_BYTES / 2) as u64));
     g.bench_function("array_cosine_distance", |b| b.iter(|| run(&rt, &half, &top10("array_cosine_distance"))));
+    g.finish();
+
+    let nearest = run(&rt, &ours, KNN);
+    assert_eq!(nearest.lines().filter(|l| l.starts_with("| ")).count(), KNN_QUERIES + 1, "one row per query (and the header)");
+    assert!(nearest.contains("| 255 "), "query 255's nearest row is itself: {nearest}");
+    let mut g = bench_group(c, "vector_knn");
+    g.bench_function("knn_256_queries_top10_cosine", |b| b.iter(|| run(&rt, &ours, KNN)));
     g.finish();
 }
 

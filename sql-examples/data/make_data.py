@@ -79,6 +79,20 @@ def expected(features, labels, embeddings, events, readings, sales):
         "embeddings_rows0_2_inner_norm_r4_first": [
             [rnd(x @ x, 4), rnd(np.linalg.norm(x), 4), str(x[0])] for x in embeddings[:3]
         ],
+        # knn(): each query's 3 nearest rows (rank 1 is the row itself), cosine over embeddings
+        # for rows 0 and 42, L2 over ds.features for row 0.
+        "embeddings_knn_cosine_rows0_42_r4": [
+            [q] + row + [rank + 1]
+            for q in (0, 42)
+            for rank, row in enumerate(nearest(embeddings, cosine_distance(embeddings, embeddings[q]), k=3))
+        ],
+        "ds_knn_l2_row0_r4": [
+            [0] + row + [rank + 1] for rank, row in enumerate(nearest(features, np.linalg.norm(features - features[0], axis=1), k=3))
+        ],
+        # Slices (1-based, inclusive; negative from the end) of rows 0 and 1.
+        "embeddings_slices_rows0_1": [
+            [str(v) for v in embeddings[r, 0:3]] + ["|"] + [str(v) for v in embeddings[r, -2:]] for r in (0, 1)
+        ],
         "ds_nearest_cosine_row0_r4": [
             row + [int(labels[row[0]])] for row in nearest(features, cosine_distance(features, features[0]))
         ],

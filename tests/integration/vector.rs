@@ -163,3 +163,104 @@ async fn two_vector_columns_are_compared_row_by_row() {
     assert!(similarity.iter().all(|s| (s - 1.0).abs() < 1e-6), "{similarity:?}");
     assert!(difference.iter().all(|d| d.abs() < 1e-4), "{difference:?}");
 }
+
+/// `knn(...)` against numpy (`knn.json`, made by `make_vectors.py`): for each corpus dtype and
+/// metric, each query's `k` nearest rows in order, ties by row, with numpy's distances. Queries
+/// are read in blocks of 16 (three blocks), the corpus in batches of 37 over three partitions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn knn_equals_numpy_for_each_dtype_and_metric() {
+    let text = std::fs::read_to_string(format!("{DIR}/knn.json")).unwrap();
+    let expected: Value = serde_json::from_str(&text).unwrap();
+    let k = expected["k"].as_u64().unwrap() as usize;
+    let ctx = session();
+    collect(&ctx, "SET npy.knn_query_block = 16").await;
+    let mut failures = Vec::new();
+    let cases = [("emb_f32", "queries", "f32"), ("emb_f16", "queries", "f16"), ("emb_f64", "queries", "f64"), ("emb_f64", "queries_f64", "f64_f64")];
+    for (corpus, queries, key) in cases {
+        for metric in ["cosine", "l2", "ip"] {
+            let sql = format!(
+                "SELECT query_row, corpus_row, distance, rank FROM knn({corpus}, '{corpus}', {queries}, '{queries}', {k}, '{metric}') ORDER BY query_row, rank"
+            );
+            let batches = collect(&ctx, &sql).await;
+            let query_rows = rows(&batches);
+            let corpus_rows: Vec<i64> = batches.iter().flat_map(|b| b.column(1).as_primitive::<datafusion::arrow::datatypes::Int64Type>().values().to_vec()).collect();
+            let (distances, _) = floats(&batches, 2);
+            let ranks: Vec<i64> = batches.iter().flat_map(|b| b.column(3).as_primitive::<datafusion::arrow::datatypes::Int64Type>().values().to_vec()).collect();
+            let want = expected[key][metric].as_array().unwrap();
+            if query_rows.len() != want.len() * k {
+                failures.push(format!("{sql}: {} rows, expected {}", query_rows.len(), want.len() * k));
+                continue;
+            }
+            let dtype = if key == "f64_f64" { "f64" } else { "f32" };
+            for (i, hit) in query_rows.iter().enumerate() {
+                let (query, rank) = (i / k, i % k);
+                let numpy = &want[query];
+                let numpy_rows: Vec<i64> = numpy["rows"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+                let numpy_distances: Vec<f64> = numpy["distances"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap_or(f64::NAN)).collect();
+                let (got_row, got_distance) = (corpus_rows[i], distances[i]);
+                let same = |a: f64, b: f64| (a.is_nan() && b.is_nan()) || close(a, b, dtype);
+                let ok = *hit == query as i64
+                    && ranks[i] == rank as i64 + 1
+                    && same(got_distance, numpy_distances[rank])
+                    // numpy's row, or one numpy ranks nearby at a distance equal within rounding.
+                    && (got_row == numpy_rows[rank]
+                        || numpy_rows.iter().zip(&numpy_distances).any(|(r, d)| *r == got_row && same(*d, got_distance)));
+                if !ok {
+                    failures.push(format!(
+                        "{sql}: query {query} rank {}: row {got_row} at {got_distance}, numpy row {} at {}",
+                        rank + 1,
+                        numpy_rows[rank],
+                        numpy_distances[rank]
+                    ));
+                    break;
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn knn_ties_go_to_the_lower_row_and_distances_are_the_scalar_functions() {
+    // Query 0 is corpus row 7, which rows 120 and 240 copy: distance 0, in _row order.
+    let ctx = session();
+    let sql = "SELECT corpus_row, distance FROM knn(emb_f32, 'emb_f32', queries, 'queries', 3, 'l2') WHERE query_row = 0 ORDER BY rank";
+    let batches = collect(&ctx, sql).await;
+    assert_eq!(rows(&batches), vec![7, 120, 240]);
+    assert_eq!(floats(&batches, 1).0, vec![0.0, 0.0, 0.0]);
+    // Each hit's distance is array_cosine_distance of the pair, to the bit.
+    let sql = "SELECT k.distance, CAST(array_cosine_distance(c.emb_f32, q.queries) AS DOUBLE) \
+               FROM knn(emb_f32, 'emb_f32', queries, 'queries', 4) k \
+               JOIN emb_f32 c ON c._row = k.corpus_row JOIN queries q ON q._row = k.query_row WHERE k.query_row <> 1";
+    let batches = collect(&ctx, sql).await;
+    let (knn, _) = floats(&batches, 0);
+    let (function, _) = floats(&batches, 1);
+    assert_eq!(knn.len(), 39 * 4);
+    assert_eq!(knn, function);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn knn_errors_name_the_columns_and_arguments() {
+    let ctx = session();
+    let cases = [
+        ("knn(emb_f32, 'emb_f32', edge, 'edge', 5)", "knn: arrays of different sizes: 'edge' of edge has 3 elements, 'emb_f32' of emb_f32 has 24"),
+        ("knn(emb_f32, 'emb_f32', queries, 'queries', 5, 'hamming')", "knn: unknown metric 'hamming'"),
+        ("knn(emb_f32, 'emb_f32', queries, 'queries', 0)", "knn: k must be positive, got 0"),
+        ("knn(emb_f32, 'emb_f32', queries, 'queries', -3)", "knn: k must be positive, got -3"),
+        ("knn(emb_f32, 'emb_f32', queries, 'queries', 'ten')", "knn: k must be an integer constant"),
+        ("knn(nowhere, 'emb', queries, 'queries', 5)", "knn: no table 'nowhere'"),
+        ("knn(emb_f32, 'vec', queries, 'queries', 5)", "knn: table 'emb_f32' has no column 'vec'"),
+        ("knn(emb_f32, '_row', queries, 'queries', 5)", "knn: column '_row' of 'emb_f32' is Int64, not an array of float16/float32/float64"),
+        ("knn(emb_f32, 'emb_f32', queries)", "knn takes 5 or 6 arguments, got 3"),
+    ];
+    for (call, want) in cases {
+        let sql = format!("SELECT * FROM {call}");
+        let result = match ctx.sql(&sql).await {
+            Ok(frame) => frame.collect().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        let message = result.expect_err(&sql).to_string();
+        assert!(message.contains(want), "{sql}: {message}");
+        assert!(!message.contains('\n'), "{sql}: one line: {message}");
+    }
+}

@@ -11,10 +11,15 @@
 //! - [`vectors`]: an Arrow vector column as the kernels see it (values buffer, row bounds, nulls).
 //! - [`functions`]: the scalar UDFs, DuckDB's names and DataFusion's ([`vector_udfs`]).
 //! - [`element`]: `emb[i]` on a `FixedSizeList` read from the flat buffer (no cast to `List`).
+//! - [`slice`]: `emb[i:j]` on a `FixedSizeList` as a `List` view of the flat buffer (no cast).
+//! - [`knn`]: the `knn(corpus, 'emb', queries, 'q', k, 'cosine')` table function, blocked over
+//!   both tables with a GEMM per query block × corpus chunk.
 
 pub mod element;
 pub mod functions;
 pub mod kernels;
+pub mod knn;
+pub mod slice;
 pub mod vectors;
 
 use std::sync::Arc;
@@ -24,10 +29,12 @@ use datafusion::execution::FunctionRegistry;
 
 pub use element::{FixedSizeElement, FixedSizeElementRewrite};
 pub use functions::{vector_udfs, Flavor, VectorFunction};
+pub use slice::{FixedSizeSlice, FixedSizeSliceRewrite};
 
 /// Register every vector function on `registry` (a `SessionState` or `SessionContext`),
 /// replacing DataFusion's `cosine_distance`, `inner_product` and `array_distance`, and
-/// `array_element` (`emb[i]`) by [`FixedSizeElement`]. Idempotent.
+/// `array_element` (`emb[i]`) by [`FixedSizeElement`] and `array_slice` (`emb[i:j]`) by
+/// [`FixedSizeSlice`]. Idempotent.
 pub fn register_vector_functions(registry: &mut dyn FunctionRegistry) -> Result<()> {
     for udf in vector_udfs() {
         registry.register_udf(Arc::new(udf))?;
@@ -35,6 +42,12 @@ pub fn register_vector_functions(registry: &mut dyn FunctionRegistry) -> Result<
     let already = registry.udf("array_element").is_ok_and(|udf| udf.inner().is::<FixedSizeElement>());
     if !already {
         let rewrite = FixedSizeElementRewrite::new();
+        registry.register_udf(rewrite.udf())?;
+        registry.register_function_rewrite(Arc::new(rewrite))?;
+    }
+    let already = registry.udf("array_slice").is_ok_and(|udf| udf.inner().is::<FixedSizeSlice>());
+    if !already {
+        let rewrite = FixedSizeSliceRewrite::new();
         registry.register_udf(rewrite.udf())?;
         registry.register_function_rewrite(Arc::new(rewrite))?;
     }

@@ -136,6 +136,54 @@ impl<'a> Vectors<'a> {
     }
 }
 
+/// Why [`Vectors::flat_rows`] could not lay rows out `d` apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlatRowsError {
+    /// Row `row` holds `len` values, not `d`.
+    Length { row: usize, len: usize },
+    /// The array's offsets point outside its values.
+    Malformed,
+}
+
+impl Vectors<'_> {
+    /// Rows `rows` as one row-major slice of `d`-long rows: borrowed from the values buffer
+    /// when the column is a `FixedSizeList` of `T` (the memory map itself, for a `.npy` scan),
+    /// else converted into `scratch`, NULL rows as zeros.
+    pub fn flat_rows<'s, T: Compute>(&'s self, rows: Range<usize>, d: usize, scratch: &'s mut Vec<T>) -> Result<&'s [T], FlatRowsError> {
+        if let Rows::Fixed(width) = self.rows {
+            if width != d {
+                return Err(FlatRowsError::Length { row: rows.start, len: width });
+            }
+            let range = rows.start.checked_mul(d).ok_or(FlatRowsError::Malformed)?..rows.end.checked_mul(d).ok_or(FlatRowsError::Malformed)?;
+            if range.end > self.elements.len() || range.start > range.end {
+                return Err(FlatRowsError::Malformed);
+            }
+            return match T::borrow(&self.elements) {
+                Some(all) => Ok(&all[range]),
+                None => {
+                    T::convert(&self.elements, range, scratch);
+                    Ok(scratch.as_slice())
+                }
+            };
+        }
+        scratch.clear();
+        let mut row_values = Vec::new();
+        for row in rows {
+            if self.is_null(row) {
+                scratch.resize(scratch.len() + d, T::ZERO);
+                continue;
+            }
+            let range = self.range(row).ok_or(FlatRowsError::Malformed)?;
+            if range.len() != d {
+                return Err(FlatRowsError::Length { row, len: range.len() });
+            }
+            T::convert(&self.elements, range, &mut row_values);
+            scratch.extend_from_slice(&row_values);
+        }
+        Ok(scratch.as_slice())
+    }
+}
+
 /// An accumulator type and how to read any element type as it.
 pub trait Compute: Acc {
     /// The whole buffer, if its elements are `Self`.

@@ -8,6 +8,13 @@ Run from anywhere: python3 tests/sql/data/vectors/make_vectors.py  (needs numpy)
 - emb_f16.npy  the same values as float16
 - emb_f64.npy  the same float16-representable values as float64
 - edge.npy     (5, 3) float32: a zero row, a row holding NaN, an infinite row, two plain rows
+- queries.npy  (40, 24) float32 queries for knn(): row 0 is corpus row 7 (ties with rows 120
+               and 240), row 1 a zero vector, the rest standard normal (float16-exact)
+- queries_f64.npy  the same queries as float64 (knn computes in f64 only when both are)
+
+knn.json holds numpy's knn answers: for each corpus dtype and metric, each query's KNN_LIST
+nearest rows (ties by row, NaN last) and their distances (null for NaN); knn() with k = KNN_K must return
+the first KNN_K (a row past them may stand in for one at a distance equal within rounding).
 
 expected.json holds, per dtype, numpy's answers for query = row 7 and for the literal query
 QUERY below: cosine distance and similarity, inner product, L2 distance, each row's norm, and
@@ -45,6 +52,47 @@ def answers(X, q):
     }
 
 
+KNN_K = 5
+KNN_LIST = 8
+
+
+def knn_answers(X, Q):
+    """numpy's k nearest rows of X for each row of Q, per metric, in X's dtype."""
+    norms = np.linalg.norm(X, axis=1)
+    out = {}
+    for metric in ["cosine", "l2", "ip"]:
+        per_query = []
+        for q in Q:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                if metric == "cosine":
+                    d = X.dtype.type(1) - (X @ q) / (norms * np.linalg.norm(q))
+                elif metric == "l2":
+                    d = np.linalg.norm(X - q, axis=1)
+                else:
+                    d = -(X @ q)
+            order = np.lexsort((np.arange(len(X)), d))[:KNN_LIST]
+            per_query.append({"rows": [int(i) for i in order], "distances": [None if np.isnan(d[i]) else float(d[i]) for i in order]})
+        out[metric] = per_query
+    return out
+
+
+def write_knn(base, rng):
+    queries = rng.standard_normal((40, D)).astype(np.float16).astype(np.float32)
+    queries[0] = base[7]
+    queries[1] = 0
+    np.save(os.path.join(HERE, "queries.npy"), queries)
+    np.save(os.path.join(HERE, "queries_f64.npy"), queries.astype(np.float64))
+    knn = {"k": KNN_K}
+    # float32 queries: f32 arithmetic against every corpus (float16 values read as float32).
+    for name, dtype in [("f32", np.float32), ("f16", np.float16), ("f64", np.float64)]:
+        knn[name] = knn_answers(base.astype(dtype).astype(np.float32), queries)
+    # float64 queries against the float64 corpus: f64 arithmetic.
+    knn["f64_f64"] = knn_answers(base.astype(np.float64), queries.astype(np.float64))
+    with open(os.path.join(HERE, "knn.json"), "w") as f:
+        json.dump(knn, f, indent=1)
+        f.write("\n")
+
+
 def main():
     rng = np.random.default_rng(14)
     base = rng.standard_normal((N, D)).astype(np.float16)  # float16-exact, so every dtype holds the same values
@@ -64,6 +112,7 @@ def main():
     with open(os.path.join(HERE, "expected.json"), "w") as f:
         json.dump(expected, f, indent=1)
         f.write("\n")
+    write_knn(base, rng)
 
 
 if __name__ == "__main__":
