@@ -35,7 +35,7 @@ use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::Result;
-use datafusion::logical_expr::{Expr, TableType};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::object_store::path::Path;
 use datafusion::object_store::ObjectMeta;
 use datafusion::physical_plan::ExecutionPlan;
@@ -181,6 +181,12 @@ impl TableProvider for NpyFilesTable {
 
     fn table_type(&self) -> TableType {
         TableType::Base
+    }
+
+    /// As a `ListingTable`: filters are offered to the scan (whose source turns those on `_row`
+    /// into a row range) and still applied above it.
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
     }
 
     fn statistics(&self) -> Option<Statistics> {
