@@ -1,7 +1,7 @@
 //! Tables and catalogs for a stock datafusion-python `SessionContext`, through `datafusion-ffi`
 //! (the `__datafusion_table_provider__` / `__datafusion_catalog_provider__` PyCapsule protocols of
-//! PyPI `datafusion` 55). The providers are the library's own: a `ListingTable` over the NPY
-//! format (projection, limit, `_row` filters, statistics) and the directory catalog. They run in
+//! PyPI `datafusion` 55). The providers are the library's own: the table of `listing_table`
+//! (projection, limit, `_row` filters, statistics) and the directory catalog. They run in
 //! this module's DataFusion and on its runtime; only the FFI structs cross.
 
 use std::path::PathBuf;

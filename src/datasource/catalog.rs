@@ -9,7 +9,8 @@
 //! | `ds.npz` | table `ds` (one column per member) and schema `ds` with a table per member |
 //! | `parts/` holding `.npy` or `.npz` files (`key=value/` levels allowed) | table `parts` |
 //!
-//! Names are listed, and tables built (a `ListingTable` through [`listing_table`]), each time a
+//! Names are listed, and tables built (through [`listing_table`]: an
+//! [`super::NpyFilesTable`], or a `ListingTable` for `key=value` directories), each time a
 //! query names them; the list-files cache entry of the table is dropped first, so files added
 //! since the last query are seen. Only headers are kept between queries, in the session's
 //! [`super::HeaderCache`], and used only while a file's size and modification time are unchanged. When two entries give the same

@@ -47,6 +47,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use futures::TryStreamExt;
 
 use super::context::NpySessionOptions;
+use super::files_table::NpyFilesTable;
 use super::header_cache::{FileSummary, HeaderCache};
 use super::local::{df_err, local_path};
 use super::natural::natural_cmp;
@@ -428,7 +429,7 @@ fn row_spans(conf: FileScanConfig, places: &HashMap<Path, FileRows>) -> Result<s
 }
 
 /// `conf` with its `NpySource` told whether rows are to come out in `_row` order.
-fn with_row_order(conf: FileScanConfig, row_order: bool) -> FileScanConfig {
+pub(crate) fn with_row_order(conf: FileScanConfig, row_order: bool) -> FileScanConfig {
     let Some(source) = conf.file_source.downcast_ref::<NpySource>() else {
         return conf;
     };
@@ -438,7 +439,7 @@ fn with_row_order(conf: FileScanConfig, row_order: bool) -> FileScanConfig {
 
 /// Exact statistics of one file from its header: rows, and `_row`'s range once the file's
 /// offset in the table is known; the rest unknown.
-fn file_statistics(file_schema: &Schema, rows: u64, offset: Option<u64>, size: u64) -> Statistics {
+pub(crate) fn file_statistics(file_schema: &Schema, rows: u64, offset: Option<u64>, size: u64) -> Statistics {
     let mut stats = Statistics::new_unknown(file_schema)
         .with_num_rows(Precision::Exact(rows as usize))
         .with_total_byte_size(Precision::Inexact(size as usize));
@@ -476,16 +477,8 @@ impl FileFormat for NpyFormat {
     }
 
     async fn infer_schema(&self, _state: &dyn Session, store: &Arc<dyn ObjectStore>, objects: &[ObjectMeta]) -> Result<SchemaRef> {
-        let mut summaries: Vec<Option<FileSummary>> = self.headers.summaries(store, objects, &self.options).await?.into_iter().map(Some).collect();
-        let mut order: Vec<usize> = (0..objects.len()).collect();
-        order.sort_by(|&a, &b| natural_cmp(objects[a].location.as_ref(), objects[b].location.as_ref()));
-        let files: Vec<FileColumns> = order
-            .iter()
-            .filter_map(|&i| summaries[i].take().map(|summary| FileColumns::describe(&objects[i].location, summary)))
-            .collect();
-        let name = order.first().map(|&i| table_dir_name(&objects[i].location));
-        let file_path = |location: &Path| local_path(store.as_ref(), location).unwrap_or_else(|| PathBuf::from(location.as_ref()));
-        Ok(Arc::new(merge_file_schemas(&files, name.flatten().as_deref(), file_path).map_err(df_err)?))
+        let summaries = self.headers.summaries(store, objects, &self.options).await?;
+        table_schema_of(store, objects, &summaries)
     }
 
     async fn infer_stats(&self, _state: &dyn Session, store: &Arc<dyn ObjectStore>, table_schema: SchemaRef, object: &ObjectMeta) -> Result<Statistics> {
@@ -528,6 +521,20 @@ impl FileFormat for NpyFormat {
     }
 }
 
+/// The table schema of `objects` (any order) from their headers' `summaries` (same order):
+/// see [`merge_file_schemas`].
+fn table_schema_of(store: &Arc<dyn ObjectStore>, objects: &[ObjectMeta], summaries: &[FileSummary]) -> Result<SchemaRef> {
+    let mut order: Vec<usize> = (0..objects.len()).collect();
+    order.sort_by(|&a, &b| natural_cmp(objects[a].location.as_ref(), objects[b].location.as_ref()));
+    let files: Vec<FileColumns> = order
+        .iter()
+        .map(|&i| FileColumns::describe(&objects[i].location, &summaries[i]))
+        .collect();
+    let name = order.first().map(|&i| table_dir_name(&objects[i].location));
+    let file_path = |location: &Path| local_path(store.as_ref(), location).unwrap_or_else(|| PathBuf::from(location.as_ref()));
+    Ok(Arc::new(merge_file_schemas(&files, name.flatten().as_deref(), file_path).map_err(df_err)?))
+}
+
 /// One file's columns, as its headers give them.
 struct FileColumns<'a> {
     location: &'a Path,
@@ -537,10 +544,10 @@ struct FileColumns<'a> {
 }
 
 impl<'a> FileColumns<'a> {
-    fn describe(location: &'a Path, summary: FileSummary) -> Self {
+    fn describe(location: &'a Path, summary: &FileSummary) -> Self {
         let stem = location.filename().and_then(|name| std::path::Path::new(name).file_stem()).and_then(|s| s.to_str());
         let plain_stem = stem.filter(|_| summary.plain_npy);
-        FileColumns { location, schema: summary.schema, plain_stem }
+        FileColumns { location, schema: Arc::clone(&summary.schema), plain_stem }
     }
 }
 
@@ -659,14 +666,16 @@ fn check_declared_columns(declared: &Schema, found: &Schema, location: &str) -> 
     Ok(())
 }
 
-/// A `ListingTable` over a `.npy`/`.npz` file or a directory of them (the one way every table
-/// of this crate is made). `partition_cols`: the `key=value` levels; empty: inferred.
+/// A table over a `.npy`/`.npz` file or a directory (prefix) of them: the one way every table
+/// of this crate is made. Without `key=value` levels an [`NpyFilesTable`] (one small record per
+/// file, headers read now); with them (`partition_cols`, or found when empty) a `ListingTable`,
+/// which prunes partitions and fills partition columns.
 pub async fn listing_table(
     state: &dyn Session,
     url: ListingTableUrl,
     options: NpyFormatOptions,
     partition_cols: &[String],
-) -> Result<Arc<ListingTable>> {
+) -> Result<Arc<dyn TableProvider>> {
     let store = state.runtime_env().object_store(&url)?;
     // One listing for the kind of files, the partition levels and the schema (DataFusion's
     // `ListingOptions` would list the directory once for each).
@@ -677,6 +686,15 @@ pub async fn listing_table(
     let format = NpyFormat::new(options).with_table(url.clone(), ext.clone()).with_header_cache(headers);
     let partitions =
         if partition_cols.is_empty() && url.is_collection() { infer_partitions(&url, &files)? } else { partition_cols.to_vec() };
+    if partitions.is_empty() {
+        // In natural order once: the later sorts (schema, records) then find them sorted.
+        let mut files = files;
+        files.sort_by(|a, b| natural_cmp(a.location.as_ref(), b.location.as_ref()));
+        // Every file's header, for the schema and for each file's rows.
+        let summaries = format.headers.summaries(&store, &files, &format.options).await?;
+        let schema = table_schema_of(&store, &files, &summaries)?;
+        return Ok(Arc::new(NpyFilesTable::new(url, schema, format, files, &summaries)));
+    }
     // As `ListingOptions::infer_schema`: empty files say nothing of the schema.
     let nonempty: Vec<ObjectMeta> = files.into_iter().filter(|f| f.size > 0).collect();
     let schema = format.infer_schema(state, &store, &nonempty).await?;

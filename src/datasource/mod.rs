@@ -6,6 +6,9 @@
 //!   or `NPZ`, `COPY`), and [`NpyTableFactory`] (`CREATE EXTERNAL TABLE ... STORED AS NPY`).
 //!   Planning a scan puts the files in natural order, gives each its `_row` offset and exact row
 //!   count.
+//! - [`files_table`]: [`NpyFilesTable`], the table of a file or a directory of shards (without
+//!   `key=value` levels): one small record per file, `count(*)` from those records, no
+//!   per-file state in plans that read no data.
 //! - [`source`]: [`NpySource`] / [`NpyOpener`], the one scan path every table uses (projection,
 //!   limit, `_row` ranges, byte ranges mapped to row ranges).
 //! - [`catalog`]: a directory as tables and schemas, re-listed on every query.
@@ -29,6 +32,7 @@
 pub mod catalog;
 pub mod context;
 pub mod file_format;
+pub mod files_table;
 pub mod header_cache;
 mod local;
 pub mod natural;
@@ -46,6 +50,7 @@ pub use context::{NpySessionOptions, SessionContextNpyExt};
 pub use parquet_types::ParquetStorableTypes;
 pub use header_cache::{FileSummary, HeaderCache};
 pub use file_format::{Extension, NpyFormat, NpyFormatFactory, NpyFormatOptions, NpyTableFactory};
+pub use files_table::NpyFilesTable;
 pub use source::{FileRows, NpyOpener, NpySource, RowSpan, Splittable};
 pub use widening_sum::{widening_avg_udaf, widening_sum_udaf, WideningAvg, WideningSum};
 

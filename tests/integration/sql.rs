@@ -26,6 +26,7 @@ mod copy_options;
 mod custom_scan;
 mod files_added;
 mod header_cache;
+mod many_shards;
 mod positional_join;
 mod remote_store;
 mod row_order;
