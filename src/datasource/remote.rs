@@ -37,9 +37,28 @@ pub fn reads_by_range(location: &str, member: Option<&str>) -> bool {
     member.is_none() && !Path::new(location).extension().is_some_and(|e| e.eq_ignore_ascii_case("npz"))
 }
 
+/// The whole URL of the object at `location` of the store at `store_url` (`s3://bucket/` +
+/// `dir/x.npy`), as errors name it; the bare location when the store's URL is not known.
+pub fn object_url(store_url: Option<&datafusion::execution::object_store::ObjectStoreUrl>, location: &datafusion::object_store::path::Path) -> String {
+    match store_url {
+        Some(store) => format!("{}{location}", store.as_str()),
+        None => location.to_string(),
+    }
+}
+
 /// One error line naming the object.
 pub fn remote_error(url: &str, e: impl std::fmt::Display) -> DataFusionError {
     DataFusionError::Execution(format!("{url}: {e}"))
+}
+
+/// `e`, naming the remote object or prefix at `url` (`s3://bucket/key`) if it does not yet:
+/// errors of the store itself name only the key, or the endpoint's HTTP address. Errors about
+/// local paths are left as they are.
+pub fn naming(url: &str, e: DataFusionError) -> DataFusionError {
+    if !super::object_stores::is_remote(url) || e.to_string().contains(url) {
+        return e;
+    }
+    remote_error(url, e)
 }
 
 /// Bytes `range` of the object `meta` describes, checked to be all there and of the listed
@@ -246,6 +265,21 @@ pub async fn open_ranged_npz(store: &dyn ObjectStore, meta: &ObjectMeta, url: &s
         cache.insert(key, std::sync::Arc::clone(&npz));
     }
     Ok(npz)
+}
+
+/// The names of the `.npy` members of the archive `meta` describes (read by range as
+/// [`open_ranged_npz`] reads it): the tables of its member schema. Members of different
+/// lengths make no one table, but each is a table of the schema.
+pub async fn npz_member_names(store: &dyn ObjectStore, meta: &ObjectMeta, url: &str, options: &OpenOptions) -> Result<Vec<String>> {
+    use crate::format::ErrorKind;
+    match open_ranged_npz(store, meta, url, options, None).await {
+        Ok(npz) => Ok(npz.members().iter().filter_map(|m| m.member().array_name().map(str::to_string)).collect()),
+        Err(DataFusionError::External(e)) => match e.downcast_ref::<crate::format::NpyError>().map(|e| &e.kind) {
+            Some(ErrorKind::LengthMismatch { lengths }) => Ok(lengths.iter().map(|(name, _)| name.clone()).collect()),
+            _ => Err(DataFusionError::External(e)),
+        },
+        Err(e) => Err(e),
+    }
 }
 
 /// The runs of rows to fetch of `members` of `npz` (each run about [`CHUNK_BYTES`]), or all of
