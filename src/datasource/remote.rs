@@ -172,6 +172,10 @@ const NPZ_DIRECTORIES_MAX: usize = 4096;
 /// Requests allowed for one directory or one member's headers (each asks for more than the last).
 const NPZ_MAX_ASKS: usize = 4;
 
+/// Member header probes at most this far apart are fetched in one request (the bytes between
+/// them fetched too): small members' headers in one `GET`, large members' each in its own.
+const PROBE_COALESCE: u64 = 4 << 10;
+
 #[derive(Hash, PartialEq, Eq)]
 struct NpzKey {
     /// The store's address and the object's location (URLs as callers spell them differ:
@@ -242,14 +246,21 @@ pub async fn open_ranged_npz(store: &dyn ObjectStore, meta: &ObjectMeta, url: &s
             vec![found.clone()]
         }
     };
-    let opened: Vec<RangedMember> = futures::stream::iter(chosen)
-        .map(|zipped| async move {
-            let mut range = zipped.probe_range(len);
+    // The members' first probes together: object_store's `coalesce_ranges` merges probes less
+    // than PROBE_COALESCE apart into one request (the headers of small members sit side by
+    // side) and fetches the others in parallel. A header longer than its probe asks again.
+    let first_ranges: Vec<Range<u64>> = chosen.iter().map(|zipped| zipped.probe_range(len)).collect();
+    let first_probes = datafusion::object_store::coalesce_ranges(&first_ranges, |range| fetch(store, meta, range, url), PROBE_COALESCE).await?;
+    let opened: Vec<RangedMember> = futures::stream::iter(chosen.into_iter().zip(first_ranges).zip(first_probes))
+        .map(|((zipped, first_range), first_probe)| async move {
+            let (mut range, mut probe) = (first_range, first_probe);
             for _ in 0..NPZ_MAX_ASKS {
-                let probe = fetch(store, meta, range.clone(), url).await?;
                 match RangedMember::open(path, &zipped, range.start, &probe, len, options).map_err(df_err)? {
                     Ok(done) => return Ok(done),
-                    Err(more) => range = more,
+                    Err(more) => {
+                        probe = fetch(store, meta, more.clone(), url).await?;
+                        range = more;
+                    }
                 }
             }
             Err(remote_error(url, format!("member '{}': its header could not be read", zipped.raw_name())))

@@ -604,3 +604,26 @@ async fn register_npy_dir_takes_a_url() {
     let e = denied.sql("SELECT * FROM events").await.unwrap_err().to_string();
     assert!(e.contains(&format!("s3://{BUCKET}/dir/")) && e.contains("403") && !e.contains('\n'), "{e}");
 }
+
+/// The headers of an archive's small members come in one coalesced request, not one each:
+/// planning a 40-member table of tiny members is a handful of `GET`s (the zip directory, the
+/// members' headers), and answers as the local archive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_npz_member_headers_are_fetched_together() {
+    let server = S3Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let members: Vec<(String, Vec<u8>)> = (0..40).map(|i| (format!("m{i}"), f32_npy_bytes(10, 2, i * 100))).collect();
+    let archive = dir.path().join("tiny.npz");
+    write_npz(&archive, &members, zip::CompressionMethod::Stored);
+    server.upload(&[(archive.to_str().unwrap(), "npz/tiny.npz")]).await;
+    let ctx = server.session();
+    server.counts.reset();
+    ctx.sql(&format!("CREATE EXTERNAL TABLE tiny STORED AS NPY LOCATION 's3://{BUCKET}/npz/tiny.npz'")).await.unwrap();
+    let gets = server.counts.gets();
+    assert!(gets <= 4, "planning a 40-member archive took {gets} GETs (one per member header: 41)");
+    let local = SessionContext::new();
+    local.register_npy_format().unwrap();
+    local.sql(&format!("CREATE EXTERNAL TABLE tiny STORED AS NPY LOCATION '{}'", archive.display())).await.unwrap();
+    let sql = "SELECT sum(m0[1]) AS a, sum(m39[2]) AS b, max(m17[1]) AS c, count(*) AS n FROM tiny";
+    assert_eq!(query(&ctx, sql).await, query(&local, sql).await);
+}
