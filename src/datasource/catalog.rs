@@ -71,14 +71,15 @@ impl NpyDirCatalog {
     }
 
     /// Serve the files in `path` (a directory, or one `.npy`/`.npz` file, or a remote prefix
-    /// `s3://bucket/prefix/`) as tables too. A remote prefix's store is made from the
+    /// `s3://bucket/prefix/` or object `s3://bucket/x.npy`) as tables too. A remote prefix's store is made from the
     /// environment if the session has none for it; the prefix is listed when a query names a
     /// table (see [`DirTables::refresh_remote`]).
     pub fn add_root(&self, path: impl Into<PathBuf>) -> Result<()> {
         let path = path.into();
         let text = path.to_string_lossy();
         if is_remote(&text) {
-            let url = format!("{}/", text.trim_end_matches('/'));
+            // A prefix is kept with its `/`; one object (`s3://bucket/x.npy`) as it is.
+            let url = if is_array_file(&text) { text.to_string() } else { format!("{}/", text.trim_end_matches('/')) };
             ensure_object_store(&self.dirs.state.runtime_env(), &url, &Default::default())?;
             let mut roots = self.dirs.roots.write().map_err(|_| poisoned())?;
             let root = PathBuf::from(url);
@@ -266,18 +267,19 @@ impl DirTables {
 /// The entries of the remote prefix `url` (ending in `/`), in natural order of their names;
 /// hidden (`.x`, `_x`) skipped.
 async fn list_remote(state: &SessionState, url: &str) -> Result<Vec<Entry>> {
+    if is_array_file(url) {
+        // One object: its table (a missing object is named when the table is built).
+        let path = PathBuf::from(url);
+        return Ok(remote_object_entry(url).map(|(name, kind)| Entry { name, path, kind }).into_iter().collect());
+    }
     let table_url = ListingTableUrl::parse(url)?;
     let store = state.runtime_env().object_store(table_url.object_store())?;
     let listed = store.list_with_delimiter(Some(table_url.prefix())).await.map_err(|e| remote_error(url, e))?;
     let mut entries: Vec<Entry> = Vec::new();
     for object in &listed.objects {
         let Some(file_name) = object.location.filename() else { continue };
-        let (stem, kind) = match file_name.rsplit_once('.') {
-            Some((stem, "npy")) => (stem, EntryKind::Npy),
-            Some((stem, "npz")) => (stem, EntryKind::Npz),
-            _ => continue,
-        };
-        entries.push(Entry { name: stem.to_string(), path: PathBuf::from(format!("{url}{file_name}")), kind });
+        let Some((name, kind)) = remote_object_entry(file_name) else { continue };
+        entries.push(Entry { name, path: PathBuf::from(format!("{url}{file_name}")), kind });
     }
     for dir in &listed.common_prefixes {
         let Some(dir_name) = dir.filename() else { continue };
@@ -286,6 +288,21 @@ async fn list_remote(state: &SessionState, url: &str) -> Result<Vec<Entry>> {
     entries.retain(|e| !e.name.starts_with('.') && !e.name.starts_with('_'));
     entries.sort_by(|a, b| natural_cmp(&a.path.to_string_lossy(), &b.path.to_string_lossy()));
     Ok(entries)
+}
+
+/// Whether `location` names one `.npy`/`.npz` file or object (not a directory or prefix).
+fn is_array_file(location: &str) -> bool {
+    remote_object_entry(location).is_some()
+}
+
+/// The table name and kind of the object at `location` (`.../x.npy` → `x`), if it is an array.
+fn remote_object_entry(location: &str) -> Option<(String, EntryKind)> {
+    let file_name = location.rsplit('/').next()?;
+    match file_name.rsplit_once('.')? {
+        (stem, "npy") if !stem.is_empty() => Some((stem.to_string(), EntryKind::Npy)),
+        (stem, "npz") if !stem.is_empty() => Some((stem.to_string(), EntryKind::Npz)),
+        _ => None,
+    }
 }
 
 /// The entries of one directory, in natural order of their names; hidden (`.x`, `_x`) skipped.

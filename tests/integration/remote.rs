@@ -583,6 +583,10 @@ async fn register_npy_dir_takes_a_url() {
     ] {
         assert_eq!(query(&remote, sql).await, query(&local, sql).await, "{sql}");
     }
+    // One object, as one local file is.
+    let one = server.session();
+    one.register_npy_dir(format!("s3://{BUCKET}/dir/events.npy")).unwrap();
+    assert_eq!(query(&one, "SELECT count(*), sum(value) FROM events").await, query(&local, "SELECT count(*), sum(value) FROM events").await);
     // An object uploaded after registration is a table for the next query.
     server.upload(&[("sql-examples/data/events.npy", "dir/later.npy")]).await;
     assert_eq!(query(&remote, "SELECT count(*) FROM later").await, query(&local, "SELECT count(*) FROM events").await);
