@@ -6,9 +6,20 @@
 //! 2. `SELECT sum(x) FROM s3://…/x.npy` through `datafusion-npy` (header by range, rows by range);
 //! 3. `s3fs` + `np.load` in Python (what a Python user does today), if `python3` has both.
 //!
-//! Run (release!): `cargo bench --bench remote` — `REMOTE_BENCH_MIB=1024` (default) sets the
-//! object size, `REMOTE_BENCH_RUNS=3` the runs per reader (the best is kept). The data is
-//! generated in a temporary directory and uploaded through the S3 API.
+//! Then the memory of a big remote convert: `npyq convert s3://…/big.npy out.parquet` run as a
+//! child process with the server's `AWS_*` environment, its peak resident set (`VmHWM` of
+//! `/proc/<pid>/status`, a high-water mark, polled until it exits) and the peak of its
+//! anonymous resident memory (`RssAnon`, sampled: the heap, without the binary's own pages)
+//! reported beside the object's size (issue 10: under 256 MiB of heap for a 4 GiB `.npy`).
+//!
+//! Run (release!): `cargo build --release --bin npyq && cargo bench --bench remote` —
+//! `REMOTE_BENCH_MIB=1024` (default) sets the scanned object's size, `REMOTE_BENCH_RUNS=3` the
+//! runs per reader (the best is kept), `REMOTE_CONVERT_MIB=4096` (default) the converted
+//! object's size, `NPYQ_BIN` the `npyq` to run (default `target/release/npyq`). A size of 0
+//! skips that case. The data is generated and uploaded through the S3 API in parts, never whole
+//! in memory; the server's copy and the Parquet output live in temporary directories (about
+//! twice the converted size on disk). A quick check in debug:
+//! `REMOTE_BENCH_MIB=0 REMOTE_CONVERT_MIB=64 NPYQ_BIN=target/debug/npyq cargo test --bench remote`.
 
 #[path = "../../tests/integration/remote/server.rs"]
 mod server;
@@ -25,13 +36,85 @@ use server::{S3Server, ACCESS_KEY, BUCKET, SECRET_KEY};
 const MIB: u64 = 1 << 20;
 
 fn main() {
-    let mib: u64 = std::env::var("REMOTE_BENCH_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(1024);
-    let runs: usize = std::env::var("REMOTE_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let mib: u64 = env_number("REMOTE_BENCH_MIB", 1024);
+    let runs = env_number("REMOTE_BENCH_RUNS", 3) as usize;
+    let convert_mib = env_number("REMOTE_CONVERT_MIB", 4096);
     let server = S3Server::start();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    if mib > 0 {
+        scan_throughput(&server, &runtime, mib, runs);
+    }
+    if convert_mib > 0 {
+        convert_memory(&server, &runtime, convert_mib);
+    }
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// `npyq convert s3://…/big.npy out.parquet` as a child process: its peak resident set.
+fn convert_memory(server: &S3Server, runtime: &tokio::runtime::Runtime, mib: u64) {
+    let npyq = std::env::var("NPYQ_BIN").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/npyq").to_string());
+    if !std::path::Path::new(&npyq).exists() {
+        println!("convert memory: skipped ({npyq} not found: `cargo build --release --bin npyq`, or set NPYQ_BIN)");
+        return;
+    }
+    let location = Path::from("bench/big.npy");
+    let size = runtime.block_on(upload(&uploader(server), &location, mib));
+    let out = tempfile::tempdir().unwrap();
+    let parquet = out.path().join("big.parquet");
+    let started = Instant::now();
+    let mut child = std::process::Command::new(&npyq)
+        .args(["convert", &format!("s3://{BUCKET}/{location}"), parquet.to_str().unwrap()])
+        .envs(server.env())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{npyq}: {e}"));
+    let (mut peak_kib, mut peak_anon_kib) = (0u64, 0u64);
+    let status = loop {
+        // VmHWM is the process's own high-water mark: a sample misses only growth after it.
+        // RssAnon (heap and other anonymous memory, without the binary's mapped pages) is the
+        // current value: its peak is sampled, every 20 ms.
+        if let Some(kib) = status_kib(child.id(), "VmHWM:") {
+            peak_kib = peak_kib.max(kib);
+        }
+        if let Some(kib) = status_kib(child.id(), "RssAnon:") {
+            peak_anon_kib = peak_anon_kib.max(kib);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let elapsed = started.elapsed();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "npyq convert failed: {stderr}");
+    let written = std::fs::metadata(&parquet).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "npyq convert s3://…/big.npy ({size} bytes) → Parquet ({written} bytes): {:.1} s, peak RSS {:.1} MiB, \
+         peak anonymous RSS (sampled) {:.1} MiB ({npyq})",
+        elapsed.as_secs_f64(),
+        peak_kib as f64 / 1024.0,
+        peak_anon_kib as f64 / 1024.0
+    );
+    runtime.block_on(server.store().delete(&location)).unwrap();
+}
+
+/// The `field` (`VmHWM:`, `RssAnon:`; in KiB) of `/proc/<pid>/status`, while `pid` runs (Linux).
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The scan of a `mib` MiB remote `.npy`, three ways (module docs).
+fn scan_throughput(server: &S3Server, runtime: &tokio::runtime::Runtime, mib: u64, runs: usize) {
     let store = server.store();
     let location = Path::from("bench/x.npy");
-    let size = runtime.block_on(upload(&store, &location, mib));
+    let size = runtime.block_on(upload(&uploader(server), &location, mib));
     println!("object: s3://{BUCKET}/{location}, {size} bytes ({mib} MiB of float32), best of {runs} runs, loopback");
     let report = |name: &str, best: Duration, bytes: u64| {
         println!("{name:<44} {:>8.3} s {:>9.1} MiB/s", best.as_secs_f64(), bytes as f64 / MIB as f64 / best.as_secs_f64());
@@ -85,6 +168,23 @@ fn best_of(runs: usize, mut run: impl FnMut()) -> Duration {
         })
         .min()
         .unwrap()
+}
+
+/// A client of the server for uploads: completing a multipart upload of GiBs takes the
+/// server longer than a request's default 30 s (it joins the parts and hashes them).
+fn uploader(server: &S3Server) -> Arc<dyn ObjectStore> {
+    let options = object_store::ClientOptions::new().with_timeout(Duration::from_secs(600)).with_allow_http(true);
+    Arc::new(
+        object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name(BUCKET)
+            .with_endpoint(server.endpoint())
+            .with_region("us-east-1")
+            .with_access_key_id(ACCESS_KEY)
+            .with_secret_access_key(SECRET_KEY)
+            .with_client_options(options)
+            .build()
+            .unwrap(),
+    )
 }
 
 /// A 1-D float32 `.npy` of `mib` MiB, uploaded in parts (never whole in memory).

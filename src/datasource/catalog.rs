@@ -19,7 +19,13 @@
 //! EXTERNAL TABLE`, `register_table`) win over directory entries.
 //!
 //! A broken file only breaks the tables it belongs to: its error names it, the others work.
+//!
+//! A root may be a remote prefix (`s3://bucket/prefix/`): it is listed (one `LIST` request)
+//! before each lookup of a table by name, and its objects' headers are read by range and kept
+//! in the header cache like local files'. Lookups that cannot wait for a listing (the names of
+//! the schemas and tables, `ds.<member>` schemas) use the last one.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -35,6 +41,8 @@ use datafusion::execution::session_state::SessionState;
 use super::file_format::{listing_table, NpyFormatOptions};
 use super::local::df_err;
 use super::natural::natural_cmp;
+use super::object_stores::{ensure_object_store, is_remote};
+use super::remote::{head_url, npz_member_names, remote_error};
 use crate::format::table::{NpyTable, OpenOptions};
 
 /// The session's default catalog plus the tables and schemas of registered directories.
@@ -59,13 +67,28 @@ impl NpyDirCatalog {
         if inner.schema(&default_schema).is_none() {
             inner.register_schema(&default_schema, Arc::new(MemorySchemaProvider::new()))?;
         }
-        let dirs = Arc::new(DirTables { roots: RwLock::new(Vec::new()), state, open: OpenOptions::default() });
+        let dirs = Arc::new(DirTables { roots: RwLock::new(Vec::new()), remote: RwLock::default(), remote_members: RwLock::default(), state, open: OpenOptions::default() });
         Ok(NpyDirCatalog { inner, default_schema, dirs })
     }
 
-    /// Serve the files in `path` (a directory, or one `.npy`/`.npz` file) as tables too.
+    /// Serve the files in `path` (a directory, or one `.npy`/`.npz` file, or a remote prefix
+    /// `s3://bucket/prefix/` or object `s3://bucket/x.npy`) as tables too. A remote prefix's store is made from the
+    /// environment if the session has none for it; the prefix is listed when a query names a
+    /// table (see [`DirTables::refresh_remote`]).
     pub fn add_root(&self, path: impl Into<PathBuf>) -> Result<()> {
         let path = path.into();
+        let text = path.to_string_lossy();
+        if is_remote(&text) {
+            // A prefix is kept with its `/`; one object (`s3://bucket/x.npy`) as it is.
+            let url = if is_array_file(&text) { text.to_string() } else { format!("{}/", text.trim_end_matches('/')) };
+            ensure_object_store(&self.dirs.state.runtime_env(), &url, &Default::default())?;
+            let mut roots = self.dirs.roots.write().map_err(|_| poisoned())?;
+            let root = PathBuf::from(url);
+            if !roots.contains(&root) {
+                roots.push(root);
+            }
+            return Ok(());
+        }
         if !path.exists() {
             return Err(DataFusionError::Plan(format!("{}: no such file or directory", path.display())));
         }
@@ -101,8 +124,16 @@ impl CatalogProvider for NpyDirCatalog {
         if let Some(schema) = self.inner.schema(name) {
             return Some(schema);
         }
-        let entry = self.dirs.find(name).filter(|e| e.kind == EntryKind::Npz)?;
-        Some(Arc::new(NpzMemberSchema { path: entry.path, dirs: Arc::clone(&self.dirs) }))
+        if let Some(entry) = self.dirs.find(name).filter(|e| e.kind == EntryKind::Npz) {
+            return Some(Arc::new(NpzMemberSchema { path: entry.path, dirs: Arc::clone(&self.dirs) }));
+        }
+        // This is asked without a way to wait for a listing. Before a remote prefix was first
+        // listed, any other name may be an archive in it, which the schema's (async) table
+        // lookup finds out (`SELECT * FROM ds.labels` as the session's first query); after,
+        // the last listing says (each query naming a default-schema table lists again).
+        self.dirs
+            .unlisted_remote_roots()
+            .then(|| Arc::new(RemoteNpzSchema { name: name.to_string(), dirs: Arc::clone(&self.dirs) }) as Arc<dyn SchemaProvider>)
     }
 
     fn register_schema(&self, name: &str, schema: Arc<dyn SchemaProvider>) -> Result<Option<Arc<dyn SchemaProvider>>> {
@@ -114,11 +145,20 @@ impl CatalogProvider for NpyDirCatalog {
     }
 }
 
-/// What the registered roots hold, read afresh on every call.
+/// What the registered roots hold, read afresh on every call (remote prefixes: as last listed,
+/// listed again before every table lookup).
 struct DirTables {
     roots: RwLock<Vec<PathBuf>>,
+    /// The entries of each remote root as last listed.
+    remote: RwLock<HashMap<PathBuf, Vec<Entry>>>,
+    /// The member names of each remote archive as last read.
+    remote_members: RwLock<HashMap<PathBuf, Vec<String>>>,
     state: SessionState,
     open: OpenOptions,
+}
+
+fn poisoned() -> DataFusionError {
+    DataFusionError::Internal("poisoned lock".into())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,8 +183,15 @@ impl DirTables {
     /// Every table-giving entry of every root; a name appears once (the first wins).
     fn entries(&self) -> Vec<Entry> {
         let mut entries: Vec<Entry> = Vec::new();
+        let remote = self.remote.read().map(|r| r.clone()).unwrap_or_default();
         for root in self.roots() {
-            let found = if root.is_dir() { dir_entries(&root) } else { entry_for(&root).into_iter().collect() };
+            let found = if is_remote(&root.to_string_lossy()) {
+                remote.get(&root).cloned().unwrap_or_default()
+            } else if root.is_dir() {
+                dir_entries(&root)
+            } else {
+                entry_for(&root).into_iter().collect()
+            };
             for entry in found {
                 if !entries.iter().any(|e| e.name == entry.name) {
                     entries.push(entry);
@@ -168,6 +215,27 @@ impl DirTables {
         }
     }
 
+    /// Whether a remote root was never listed yet.
+    fn unlisted_remote_roots(&self) -> bool {
+        let listed = self.remote.read().map(|r| r.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+        self.roots().iter().any(|r| is_remote(&r.to_string_lossy()) && !listed.contains(r))
+    }
+
+    /// List every remote root again (one `LIST` request per root; headers stay cached by the
+    /// session's header cache while objects are unchanged): `x.npy`, `ds.npz` and sub-prefixes,
+    /// as a directory's entries (a sub-prefix without arrays fails when its table is built).
+    async fn refresh_remote(&self) -> Result<()> {
+        for root in self.roots() {
+            let url = root.to_string_lossy().into_owned();
+            if !is_remote(&url) {
+                continue;
+            }
+            let listed = list_remote(&self.state, &url).await?;
+            self.remote.write().map_err(|_| poisoned())?.insert(root, listed);
+        }
+        Ok(())
+    }
+
     /// A fresh table over `path`: listing cache entry dropped, schema read from the headers.
     async fn build(&self, path: &Path, options: NpyFormatOptions) -> Result<Arc<dyn TableProvider>> {
         let url = ListingTableUrl::parse(path.to_string_lossy())?;
@@ -178,8 +246,63 @@ impl DirTables {
         Ok(table)
     }
 
+    /// The table of member `name` of the remote archive at `url`, `None` if it has no such
+    /// member; its member names are kept for `table_names`.
+    async fn remote_member_table(&self, url: &Path, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        let text = url.to_string_lossy();
+        let (store, meta) = head_url(&self.state.runtime_env(), &text).await?;
+        let members = npz_member_names(store.as_ref(), &meta, &text, &self.open).await?;
+        let found = members.iter().any(|m| m == name);
+        self.remote_members.write().map_err(|_| poisoned())?.insert(url.to_path_buf(), members);
+        if !found {
+            return Ok(None);
+        }
+        Ok(Some(self.build(url, self.options(Some(name))).await?))
+    }
+
     fn options(&self, member: Option<&str>) -> NpyFormatOptions {
         NpyFormatOptions { member: member.map(str::to_string), open: self.open.clone(), ..Default::default() }
+    }
+}
+
+/// The entries of the remote prefix `url` (ending in `/`), in natural order of their names;
+/// hidden (`.x`, `_x`) skipped.
+async fn list_remote(state: &SessionState, url: &str) -> Result<Vec<Entry>> {
+    if is_array_file(url) {
+        // One object: its table (a missing object is named when the table is built).
+        let path = PathBuf::from(url);
+        return Ok(remote_object_entry(url).map(|(name, kind)| Entry { name, path, kind }).into_iter().collect());
+    }
+    let table_url = ListingTableUrl::parse(url)?;
+    let store = state.runtime_env().object_store(table_url.object_store())?;
+    let listed = store.list_with_delimiter(Some(table_url.prefix())).await.map_err(|e| remote_error(url, e))?;
+    let mut entries: Vec<Entry> = Vec::new();
+    for object in &listed.objects {
+        let Some(file_name) = object.location.filename() else { continue };
+        let Some((name, kind)) = remote_object_entry(file_name) else { continue };
+        entries.push(Entry { name, path: PathBuf::from(format!("{url}{file_name}")), kind });
+    }
+    for dir in &listed.common_prefixes {
+        let Some(dir_name) = dir.filename() else { continue };
+        entries.push(Entry { name: dir_name.to_string(), path: PathBuf::from(format!("{url}{dir_name}/")), kind: EntryKind::Dir });
+    }
+    entries.retain(|e| !e.name.starts_with('.') && !e.name.starts_with('_'));
+    entries.sort_by(|a, b| natural_cmp(&a.path.to_string_lossy(), &b.path.to_string_lossy()));
+    Ok(entries)
+}
+
+/// Whether `location` names one `.npy`/`.npz` file or object (not a directory or prefix).
+fn is_array_file(location: &str) -> bool {
+    remote_object_entry(location).is_some()
+}
+
+/// The table name and kind of the object at `location` (`.../x.npy` → `x`), if it is an array.
+fn remote_object_entry(location: &str) -> Option<(String, EntryKind)> {
+    let file_name = location.rsplit('/').next()?;
+    match file_name.rsplit_once('.')? {
+        (stem, "npy") if !stem.is_empty() => Some((stem.to_string(), EntryKind::Npy)),
+        (stem, "npz") if !stem.is_empty() => Some((stem.to_string(), EntryKind::Npz)),
+        _ => None,
     }
 }
 
@@ -251,6 +374,7 @@ impl SchemaProvider for NpyDirSchema {
         if let Some(table) = self.fallback.table(name).await? {
             return Ok(Some(table));
         }
+        self.dirs.refresh_remote().await?;
         let Some(entry) = self.dirs.find(name) else { return Ok(None) };
         Ok(Some(self.dirs.build(&entry.path, self.dirs.options(None)).await?))
     }
@@ -289,8 +413,17 @@ impl fmt::Debug for NpzMemberSchema {
 }
 
 impl NpzMemberSchema {
+    /// The archive's members (a remote archive's: those of the last lookup, see
+    /// [`DirTables::remote_members`]).
     fn members(&self) -> Vec<String> {
+        if self.is_remote() {
+            return self.dirs.remote_members.read().ok().and_then(|m| m.get(&self.path).cloned()).unwrap_or_default();
+        }
         NpyTable::npz_member_names(&self.path).unwrap_or_default()
+    }
+
+    fn is_remote(&self) -> bool {
+        is_remote(&self.path.to_string_lossy())
     }
 }
 
@@ -301,6 +434,9 @@ impl SchemaProvider for NpzMemberSchema {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        if self.is_remote() {
+            return self.dirs.remote_member_table(&self.path, name).await;
+        }
         let members = NpyTable::npz_member_names(&self.path).map_err(df_err)?;
         if !members.iter().any(|m| m == name) {
             return Ok(None);
@@ -314,5 +450,36 @@ impl SchemaProvider for NpzMemberSchema {
 
     fn table_exist(&self, name: &str) -> bool {
         self.members().iter().any(|m| m == name)
+    }
+}
+
+/// Schema `name` of a session with remote prefixes registered, before a first listing has
+/// shown whether `name.npz` exists under one: its tables are the members of the archive `name` if a
+/// fresh listing finds one, else none.
+struct RemoteNpzSchema {
+    name: String,
+    dirs: Arc<DirTables>,
+}
+
+impl fmt::Debug for RemoteNpzSchema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteNpzSchema").field("name", &self.name).finish()
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for RemoteNpzSchema {
+    fn table_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        self.dirs.refresh_remote().await?;
+        let Some(entry) = self.dirs.find(&self.name).filter(|e| e.kind == EntryKind::Npz) else { return Ok(None) };
+        self.dirs.remote_member_table(&entry.path, name).await
+    }
+
+    fn table_exist(&self, _name: &str) -> bool {
+        false
     }
 }

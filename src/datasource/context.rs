@@ -80,9 +80,11 @@ pub trait SessionContextNpyExt {
     /// other methods call it.
     fn register_npy_format(&self) -> Result<()>;
 
-    /// Serve a directory (or one `.npy`/`.npz` file) as tables: `x.npy` → `x`, `ds.npz` → `ds`
-    /// and schema `ds` (one table per member), a sub-directory of files → one table. Re-listed
-    /// on every query. May be called for several directories (the first to give a name wins).
+    /// Serve a directory (or one `.npy`/`.npz` file, or a remote prefix such as
+    /// `s3://bucket/prefix/`) as tables: `x.npy` → `x`, `ds.npz` → `ds` and schema `ds` (one
+    /// table per member), a sub-directory of files → one table. Re-listed on every query. May
+    /// be called for several directories (the first to give a name wins). A remote prefix's
+    /// store is built from the environment (`AWS_*`, ...) unless one is registered for it.
     fn register_npy_dir(&self, dir: impl AsRef<Path> + Send) -> Result<()>;
 
     /// Register a `.npy`/`.npz` file or a directory of them (path or URL) as table `name`.

@@ -39,6 +39,7 @@ use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig, FileScanC
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::CreateExternalTable;
 use datafusion::object_store::path::Path;
 use datafusion::object_store::{ObjectMeta, ObjectStore};
@@ -50,6 +51,7 @@ use super::context::NpySessionOptions;
 use super::files_table::NpyFilesTable;
 use super::header_cache::{FileSummary, HeaderCache};
 use super::local::{df_err, local_path};
+use super::remote::object_url;
 use super::natural::natural_cmp;
 use super::source::{row_column_index, FileRows, NpySource, RowSpan, Splittable};
 use super::ROW_COLUMN;
@@ -244,6 +246,12 @@ impl NpyFormat {
         &self.options
     }
 
+    /// The URL of the table's store (`s3://bucket/`), when the table is known: errors name
+    /// remote objects by their whole URL.
+    fn store_url(&self) -> Option<ObjectStoreUrl> {
+        self.table.as_ref().map(|(url, _)| url.object_store())
+    }
+
     /// Every file of the table, for numbering: the table's listing when known, else the scan's.
     async fn table_files(&self, state: &dyn Session, store: &Arc<dyn ObjectStore>, conf: &FileScanConfig) -> Result<Vec<ObjectMeta>> {
         // Without partition columns or a limit, the listing left no file out of the scan.
@@ -282,7 +290,7 @@ impl NpyFormat {
             .collect();
         let files = self.table_files(state, store, conf).await?;
         let unknown: Vec<ObjectMeta> = files.iter().filter(|m| !known.contains_key(&m.location)).cloned().collect();
-        let read = self.headers.summaries(store, &unknown, &self.options).await?;
+        let read = self.headers.summaries(store, Some(&conf.object_store_url), &unknown, &self.options).await?;
         let read: HashMap<&Path, u64> = unknown.iter().map(|m| &m.location).zip(read.iter().map(|s| s.rows)).collect();
         let mut placed = Vec::with_capacity(files.len());
         let mut offset = 0u64;
@@ -332,7 +340,7 @@ impl NpyFormat {
             .filter(|m| m.location.as_ref().ends_with(".npz") && seen.insert(&m.location))
             .cloned()
             .collect();
-        let summaries = self.headers.summaries(store, &archives, &self.options).await?;
+        let summaries = self.headers.summaries(store, Some(&conf.object_store_url), &archives, &self.options).await?;
         Ok(archives.into_iter().zip(summaries).filter(|(_, s)| s.deflated).map(|(m, _)| m.location).collect())
     }
 
@@ -477,12 +485,13 @@ impl FileFormat for NpyFormat {
     }
 
     async fn infer_schema(&self, _state: &dyn Session, store: &Arc<dyn ObjectStore>, objects: &[ObjectMeta]) -> Result<SchemaRef> {
-        let summaries = self.headers.summaries(store, objects, &self.options).await?;
-        table_schema_of(store, objects, &summaries)
+        let store_url = self.store_url();
+        let summaries = self.headers.summaries(store, store_url.as_ref(), objects, &self.options).await?;
+        table_schema_of(store, store_url.as_ref(), objects, &summaries)
     }
 
     async fn infer_stats(&self, _state: &dyn Session, store: &Arc<dyn ObjectStore>, table_schema: SchemaRef, object: &ObjectMeta) -> Result<Statistics> {
-        let summary = self.headers.summaries(store, std::slice::from_ref(object), &self.options).await?;
+        let summary = self.headers.summaries(store, self.store_url().as_ref(), std::slice::from_ref(object), &self.options).await?;
         let rows = summary.first().map(|s| s.rows).unwrap_or(0);
         // The file's offset in the table is known only when a scan is planned.
         Ok(file_statistics(&table_schema, rows, None, object.size))
@@ -523,7 +532,12 @@ impl FileFormat for NpyFormat {
 
 /// The table schema of `objects` (any order) from their headers' `summaries` (same order):
 /// see [`merge_file_schemas`].
-fn table_schema_of(store: &Arc<dyn ObjectStore>, objects: &[ObjectMeta], summaries: &[FileSummary]) -> Result<SchemaRef> {
+fn table_schema_of(
+    store: &Arc<dyn ObjectStore>,
+    store_url: Option<&ObjectStoreUrl>,
+    objects: &[ObjectMeta],
+    summaries: &[FileSummary],
+) -> Result<SchemaRef> {
     let mut order: Vec<usize> = (0..objects.len()).collect();
     order.sort_by(|&a, &b| natural_cmp(objects[a].location.as_ref(), objects[b].location.as_ref()));
     let files: Vec<FileColumns> = order
@@ -531,7 +545,8 @@ fn table_schema_of(store: &Arc<dyn ObjectStore>, objects: &[ObjectMeta], summari
         .map(|&i| FileColumns::describe(&objects[i].location, &summaries[i]))
         .collect();
     let name = order.first().map(|&i| table_dir_name(&objects[i].location));
-    let file_path = |location: &Path| local_path(store.as_ref(), location).unwrap_or_else(|| PathBuf::from(location.as_ref()));
+    // A remote file is named by its whole URL (s3://bucket/key), a local one by its path.
+    let file_path = |location: &Path| local_path(store.as_ref(), location).unwrap_or_else(|| PathBuf::from(object_url(store_url, location)));
     Ok(Arc::new(merge_file_schemas(&files, name.flatten().as_deref(), file_path).map_err(df_err)?))
 }
 
@@ -679,7 +694,8 @@ pub async fn listing_table(
     let store = state.runtime_env().object_store(&url)?;
     // One listing for the kind of files, the partition levels and the schema (DataFusion's
     // `ListingOptions` would list the directory once for each).
-    let listed: Vec<ObjectMeta> = url.list_all_files(state, store.as_ref(), "").await?.try_collect().await?;
+    let named = |e: DataFusionError| super::remote::naming(url.as_str(), e);
+    let listed: Vec<ObjectMeta> = url.list_all_files(state, store.as_ref(), "").await.map_err(named)?.try_collect().await.map_err(named)?;
     let ext = table_extension(&url, &listed, options.files)?;
     let files: Vec<ObjectMeta> = listed.into_iter().filter(|f| f.location.as_ref().ends_with(ext.as_str())).collect();
     let headers = HeaderCache::of_session(state.config()).unwrap_or_default();
@@ -691,13 +707,14 @@ pub async fn listing_table(
         let mut files = files;
         files.sort_by(|a, b| natural_cmp(a.location.as_ref(), b.location.as_ref()));
         // Every file's header, for the schema and for each file's rows.
-        let summaries = format.headers.summaries(&store, &files, &format.options).await?;
-        let schema = table_schema_of(&store, &files, &summaries)?;
+        let store_url = url.object_store();
+        let summaries = format.headers.summaries(&store, Some(&store_url), &files, &format.options).await.map_err(named)?;
+        let schema = table_schema_of(&store, Some(&store_url), &files, &summaries).map_err(named)?;
         return Ok(Arc::new(NpyFilesTable::new(url, schema, format, files, &summaries)));
     }
     // As `ListingOptions::infer_schema`: empty files say nothing of the schema.
     let nonempty: Vec<ObjectMeta> = files.into_iter().filter(|f| f.size > 0).collect();
-    let schema = format.infer_schema(state, &store, &nonempty).await?;
+    let schema = format.infer_schema(state, &store, &nonempty).await.map_err(named)?;
     drop(nonempty);
     let partition_type = DataType::Dictionary(Box::new(DataType::UInt16), Box::new(DataType::Utf8));
     let listing = ListingOptions::new(Arc::new(format))

@@ -28,13 +28,14 @@ use std::sync::{Arc, Mutex};
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::config::SessionConfig;
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::object_store::path::Path;
 use datafusion::object_store::{ObjectMeta, ObjectStore};
 use futures::StreamExt;
 
 use super::file_format::NpyFormatOptions;
 use super::local::{df_err, local_file, LocalRoot};
-use super::remote::{is_npz, open_ranged, open_ranged_npz, reads_by_range};
+use super::remote::{is_npz, object_url, open_ranged, open_ranged_npz, reads_by_range};
 use crate::format::table::{NpyTable, Storage, TableSummary};
 
 /// Files read per task on the blocking pool: enough to make the hand-off negligible, few
@@ -175,8 +176,15 @@ impl HeaderCache {
 
     /// The summary of each of `files` (in the same order), from memory where the file is
     /// unchanged, else read (concurrently) and remembered. The first error in `files` order
-    /// is returned; it names the file.
-    pub async fn summaries(&self, store: &Arc<dyn ObjectStore>, files: &[ObjectMeta], options: &NpyFormatOptions) -> Result<Vec<FileSummary>> {
+    /// is returned; it names the file (a remote one by its whole URL: `store_url`, the store's
+    /// `s3://bucket/`, then its location; `None` when unknown).
+    pub async fn summaries(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        store_url: Option<&ObjectStoreUrl>,
+        files: &[ObjectMeta],
+        options: &NpyFormatOptions,
+    ) -> Result<Vec<FileSummary>> {
         let scope = Scope {
             store: Arc::as_ptr(store) as *const () as usize,
             member: options.member.clone(),
@@ -185,7 +193,7 @@ impl HeaderCache {
         let mut found: Vec<Option<FileSummary>> = self.lookup(&scope, files)?;
         let missing: Vec<usize> = (0..files.len()).filter(|&i| found[i].is_none()).collect();
         if !missing.is_empty() {
-            let read = self.read(store, files, &missing, options).await;
+            let read = self.read(store, store_url, files, &missing, options).await;
             self.header_reads.fetch_add(missing.len() as u64, Ordering::Relaxed);
             let mut first_error: Option<(usize, DataFusionError)> = None;
             let mut fresh = Vec::with_capacity(read.len());
@@ -246,6 +254,7 @@ impl HeaderCache {
     async fn read(
         &self,
         store: &Arc<dyn ObjectStore>,
+        store_url: Option<&ObjectStoreUrl>,
         files: &[ObjectMeta],
         indices: &[usize],
         options: &NpyFormatOptions,
@@ -292,17 +301,18 @@ impl HeaderCache {
                 let store = Arc::clone(store);
                 let options = options.clone();
                 let location = files[i].location.clone();
+                let url = object_url(store_url, &location);
                 async move {
                     let meta = files[i].clone();
                     let summary = async {
                         if reads_by_range(location.as_ref(), options.member.as_deref()) {
                             // Only the header's bytes, by range.
-                            let ranged = open_ranged(store.as_ref(), &meta, location.as_ref(), &options.open).await?;
+                            let ranged = open_ranged(store.as_ref(), &meta, &url, &options.open).await?;
                             return Ok(summary_of(ranged.summary(), &options));
                         }
                         if is_npz(location.as_ref()) {
                             // The zip directory and the members' headers, by range.
-                            let npz = open_ranged_npz(store.as_ref(), &meta, location.as_ref(), &options.open, options.member.as_deref()).await?;
+                            let npz = open_ranged_npz(store.as_ref(), &meta, &url, &options.open, options.member.as_deref()).await?;
                             return Ok(summary_of(npz.summary(), &options));
                         }
                         let local = local_file(store.as_ref(), &location).await?;

@@ -9,6 +9,10 @@
 //! registered their own (`RuntimeEnv::register_object_store`) gets theirs. Local paths and
 //! `file://` need nothing.
 //!
+//! A process that cannot know its URLs in advance (a distributed worker: the coordinator's plan
+//! names them) uses [`EnvObjectStoreRegistry`], which builds the store of a URL the first time
+//! a scan asks for it, from the process's environment.
+//!
 //! Timeouts and retries are `object_store`'s own ([`ClientOptions`]'s defaults: 30 s per
 //! request, 5 s to connect), with retries bounded here to [`MAX_RETRIES`] within
 //! [`RETRY_TIMEOUT`], so a dead endpoint is an error within a minute, not a hang.
@@ -75,6 +79,43 @@ fn bad_option(url: &Url, key: &str, e: impl std::fmt::Display) -> DataFusionErro
     DataFusionError::Configuration(format!("{url}: option '{key}': {e}"))
 }
 
+/// A session's object store registry that builds the store of a remote URL (`s3://bucket/...`)
+/// from the process's environment the first time it is asked for, as [`ensure_object_store`]
+/// would, and keeps it for later requests. Stores registered explicitly win. For processes that
+/// receive plans naming URLs they were never told about (a distributed worker).
+#[derive(Debug, Default)]
+pub struct EnvObjectStoreRegistry {
+    known: datafusion::execution::object_store::DefaultObjectStoreRegistry,
+    /// Held while a store is built, so that concurrent scans of one bucket build one client.
+    building: std::sync::Mutex<()>,
+}
+
+impl datafusion::execution::object_store::ObjectStoreRegistry for EnvObjectStoreRegistry {
+    fn register_store(&self, url: &Url, store: Arc<dyn ObjectStore>) -> Option<Arc<dyn ObjectStore>> {
+        self.known.register_store(url, store)
+    }
+
+    fn deregister_store(&self, url: &Url) -> Result<Arc<dyn ObjectStore>> {
+        self.known.deregister_store(url)
+    }
+
+    fn get_store(&self, url: &Url) -> Result<Arc<dyn ObjectStore>> {
+        if let Ok(store) = self.known.get_store(url) {
+            return Ok(store);
+        }
+        if url.scheme() == "file" || url.scheme().len() <= 1 {
+            return self.known.get_store(url);
+        }
+        let _building = self.building.lock().map_err(|_| DataFusionError::Internal("poisoned lock".into()))?;
+        if let Ok(store) = self.known.get_store(url) {
+            return Ok(store);
+        }
+        let store = build_store(url, &HashMap::new())?;
+        self.known.register_store(url, Arc::clone(&store));
+        Ok(store)
+    }
+}
+
 fn build_store(url: &Url, options: &HashMap<String, String>) -> Result<Arc<dyn ObjectStore>> {
     let failed = |e: object_store::Error| DataFusionError::Configuration(format!("{url}: {e}"));
     let store: Arc<dyn ObjectStore> = match url.scheme() {
@@ -119,96 +160,6 @@ fn build_store(url: &Url, options: &HashMap<String, String>) -> Result<Arc<dyn O
     Ok(store)
 }
 
-/// Register the tables of a remote prefix (`s3://bucket/prefix/`) on `ctx`, as
-/// [`super::SessionContextNpyExt::register_npy_dir`] does for a directory (SPEC §5): `x.npy` →
-/// `x`, `ds.npz` → table `ds` and schema `ds` (a table per member), a sub-prefix holding arrays
-/// (`key=value` levels allowed) → one table.
-/// The prefix is listed once, here (a directory is re-listed on every query); the headers of
-/// its files are read concurrently, by range, and kept in the session's header cache.
-pub async fn register_remote_dir(ctx: &datafusion::prelude::SessionContext, url: &str) -> Result<Vec<String>> {
-    use super::SessionContextNpyExt;
-    ensure_object_store(&ctx.runtime_env(), url, &HashMap::new())?;
-    let parsed = Url::parse(url).map_err(|e| DataFusionError::Configuration(format!("{url}: {e}")))?;
-    let store = ctx.runtime_env().object_store(store_url(&parsed)?)?;
-    let prefix = object_store::path::Path::from_url_path(parsed.path()).map_err(|e| DataFusionError::Configuration(format!("{url}: {e}")))?;
-    let listed = store.list_with_delimiter(Some(&prefix)).await.map_err(|e| super::remote::remote_error(url, e))?;
-    let base = format!("{}/", url.trim_end_matches('/'));
-    let mut tables: Vec<(String, String)> = Vec::new();
-    for object in &listed.objects {
-        let Some(name) = object.location.filename() else { continue };
-        let Some((stem, extension)) = name.rsplit_once('.') else { continue };
-        if extension.eq_ignore_ascii_case("npy") || extension.eq_ignore_ascii_case("npz") {
-            tables.push((stem.to_string(), format!("{base}{name}")));
-        }
-    }
-    for dir in &listed.common_prefixes {
-        let Some(name) = dir.filename() else { continue };
-        tables.push((name.to_string(), format!("{base}{name}/")));
-    }
-    // The first of equal names wins, in natural order (`x/` before `x.npy` before `x.npz`).
-    tables.sort_by(|a, b| super::natural::natural_cmp(&a.1, &b.1));
-    let mut registered = Vec::new();
-    for (name, location) in tables {
-        if registered.contains(&name) || ctx.table_exist(name.as_str())? {
-            continue;
-        }
-        match ctx.register_npy(&name, &location, Default::default()).await {
-            Ok(()) => registered.push(name),
-            // A sub-prefix holding no arrays is no table (as a directory of other files is not).
-            Err(_) if location.ends_with('/') => {}
-            Err(e) => return Err(e),
-        }
-    }
-    // Each `ds.npz` is also a schema `ds` holding a table per member (SPEC §5), as a local
-    // directory's is: `SELECT ... FROM ds.labels JOIN ds.features ...`.
-    for object in &listed.objects {
-        let Some(name) = object.location.filename() else { continue };
-        let Some((stem, extension)) = name.rsplit_once('.') else { continue };
-        if !extension.eq_ignore_ascii_case("npz") {
-            continue;
-        }
-        let npz_url = format!("{base}{name}");
-        register_member_schema(ctx, &store, object, stem, &npz_url).await?;
-    }
-    Ok(registered)
-}
-
-/// Schema `stem` of the session's catalog with one table per member of the archive at
-/// `npz_url` (its directory is known already: planning the archive's table read it).
-async fn register_member_schema(
-    ctx: &datafusion::prelude::SessionContext,
-    store: &Arc<dyn ObjectStore>,
-    object: &object_store::ObjectMeta,
-    stem: &str,
-    npz_url: &str,
-) -> Result<()> {
-    use crate::format::ErrorKind;
-    let options = super::file_format::NpyFormatOptions::default();
-    let members: Vec<String> = match super::remote::open_ranged_npz(store.as_ref(), object, npz_url, &options.open, None).await {
-        Ok(npz) => npz.members().iter().filter_map(|m| m.member().array_name().map(str::to_string)).collect(),
-        // Members of different lengths are no one table, but each is a table of the schema.
-        Err(DataFusionError::External(e)) => match e.downcast_ref::<crate::format::NpyError>().map(|e| &e.kind) {
-            Some(ErrorKind::LengthMismatch { lengths }) => lengths.iter().map(|(name, _)| name.clone()).collect(),
-            _ => return Err(DataFusionError::External(e)),
-        },
-        Err(e) => return Err(e),
-    };
-    let catalog_name = ctx.copied_config().options().catalog.default_catalog.clone();
-    let Some(catalog) = ctx.catalog(&catalog_name) else { return Ok(()) };
-    if catalog.schema(stem).is_some() {
-        // A schema of that name exists already (the default one, or another archive's).
-        return Ok(());
-    }
-    catalog.register_schema(stem, Arc::new(datafusion::catalog::MemorySchemaProvider::new()))?;
-    for member in members {
-        let member_options = super::file_format::NpyFormatOptions { member: Some(member.clone()), ..Default::default() };
-        let url = datafusion::datasource::listing::ListingTableUrl::parse(npz_url)?;
-        let table = super::file_format::listing_table(&ctx.state(), url, member_options, &[]).await?;
-        ctx.register_table(datafusion::common::TableReference::partial(stem, member.as_str()), table)?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,6 +172,22 @@ mod tests {
         let e = ensure_object_store(&runtime, "ftp://host/x.npy", &HashMap::new()).unwrap_err().to_string();
         assert!(e.contains("ftp://host/x.npy") && e.contains("scheme 'ftp'"), "{e}");
         assert!(is_remote("s3://b/x.npy") && !is_remote("/x.npy") && !is_remote("file:///x.npy"));
+    }
+
+    #[test]
+    fn the_env_registry_builds_a_store_once_per_bucket_and_keeps_registered_ones() {
+        use datafusion::execution::object_store::ObjectStoreRegistry;
+        let registry = EnvObjectStoreRegistry::default();
+        let bucket = Url::parse("s3://bucket/").unwrap();
+        let built = registry.get_store(&bucket).unwrap();
+        assert!(Arc::ptr_eq(&built, &registry.get_store(&bucket).unwrap()), "built again");
+        assert!(!Arc::ptr_eq(&built, &registry.get_store(&Url::parse("s3://other/").unwrap()).unwrap()));
+        let mine: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        registry.register_store(&Url::parse("s3://mine/").unwrap(), Arc::clone(&mine));
+        assert!(Arc::ptr_eq(&mine, &registry.get_store(&Url::parse("s3://mine/").unwrap()).unwrap()));
+        let e = registry.get_store(&Url::parse("ftp://host/").unwrap()).unwrap_err().to_string();
+        assert!(e.contains("ftp://host/") && e.contains("scheme 'ftp'"), "{e}");
+        assert!(registry.get_store(&Url::parse("file:///").unwrap()).is_ok(), "the local store is there");
     }
 
     #[test]

@@ -37,9 +37,28 @@ pub fn reads_by_range(location: &str, member: Option<&str>) -> bool {
     member.is_none() && !Path::new(location).extension().is_some_and(|e| e.eq_ignore_ascii_case("npz"))
 }
 
+/// The whole URL of the object at `location` of the store at `store_url` (`s3://bucket/` +
+/// `dir/x.npy`), as errors name it; the bare location when the store's URL is not known.
+pub fn object_url(store_url: Option<&datafusion::execution::object_store::ObjectStoreUrl>, location: &datafusion::object_store::path::Path) -> String {
+    match store_url {
+        Some(store) => format!("{}{location}", store.as_str()),
+        None => location.to_string(),
+    }
+}
+
 /// One error line naming the object.
 pub fn remote_error(url: &str, e: impl std::fmt::Display) -> DataFusionError {
     DataFusionError::Execution(format!("{url}: {e}"))
+}
+
+/// `e`, naming the remote object or prefix at `url` (`s3://bucket/key`) if it does not yet:
+/// errors of the store itself name only the key, or the endpoint's HTTP address. Errors about
+/// local paths are left as they are.
+pub fn naming(url: &str, e: DataFusionError) -> DataFusionError {
+    if !super::object_stores::is_remote(url) || e.to_string().contains(url) {
+        return e;
+    }
+    remote_error(url, e)
 }
 
 /// Bytes `range` of the object `meta` describes, checked to be all there and of the listed
@@ -153,6 +172,10 @@ const NPZ_DIRECTORIES_MAX: usize = 4096;
 /// Requests allowed for one directory or one member's headers (each asks for more than the last).
 const NPZ_MAX_ASKS: usize = 4;
 
+/// Member header probes at most this far apart are fetched in one request (the bytes between
+/// them fetched too): small members' headers in one `GET`, large members' each in its own.
+const PROBE_COALESCE: u64 = 4 << 10;
+
 #[derive(Hash, PartialEq, Eq)]
 struct NpzKey {
     /// The store's address and the object's location (URLs as callers spell them differ:
@@ -223,14 +246,21 @@ pub async fn open_ranged_npz(store: &dyn ObjectStore, meta: &ObjectMeta, url: &s
             vec![found.clone()]
         }
     };
-    let opened: Vec<RangedMember> = futures::stream::iter(chosen)
-        .map(|zipped| async move {
-            let mut range = zipped.probe_range(len);
+    // The members' first probes together: object_store's `coalesce_ranges` merges probes less
+    // than PROBE_COALESCE apart into one request (the headers of small members sit side by
+    // side) and fetches the others in parallel. A header longer than its probe asks again.
+    let first_ranges: Vec<Range<u64>> = chosen.iter().map(|zipped| zipped.probe_range(len)).collect();
+    let first_probes = datafusion::object_store::coalesce_ranges(&first_ranges, |range| fetch(store, meta, range, url), PROBE_COALESCE).await?;
+    let opened: Vec<RangedMember> = futures::stream::iter(chosen.into_iter().zip(first_ranges).zip(first_probes))
+        .map(|((zipped, first_range), first_probe)| async move {
+            let (mut range, mut probe) = (first_range, first_probe);
             for _ in 0..NPZ_MAX_ASKS {
-                let probe = fetch(store, meta, range.clone(), url).await?;
                 match RangedMember::open(path, &zipped, range.start, &probe, len, options).map_err(df_err)? {
                     Ok(done) => return Ok(done),
-                    Err(more) => range = more,
+                    Err(more) => {
+                        probe = fetch(store, meta, more.clone(), url).await?;
+                        range = more;
+                    }
                 }
             }
             Err(remote_error(url, format!("member '{}': its header could not be read", zipped.raw_name())))
@@ -246,6 +276,21 @@ pub async fn open_ranged_npz(store: &dyn ObjectStore, meta: &ObjectMeta, url: &s
         cache.insert(key, std::sync::Arc::clone(&npz));
     }
     Ok(npz)
+}
+
+/// The names of the `.npy` members of the archive `meta` describes (read by range as
+/// [`open_ranged_npz`] reads it): the tables of its member schema. Members of different
+/// lengths make no one table, but each is a table of the schema.
+pub async fn npz_member_names(store: &dyn ObjectStore, meta: &ObjectMeta, url: &str, options: &OpenOptions) -> Result<Vec<String>> {
+    use crate::format::ErrorKind;
+    match open_ranged_npz(store, meta, url, options, None).await {
+        Ok(npz) => Ok(npz.members().iter().filter_map(|m| m.member().array_name().map(str::to_string)).collect()),
+        Err(DataFusionError::External(e)) => match e.downcast_ref::<crate::format::NpyError>().map(|e| &e.kind) {
+            Some(ErrorKind::LengthMismatch { lengths }) => Ok(lengths.iter().map(|(name, _)| name.clone()).collect()),
+            _ => Err(DataFusionError::External(e)),
+        },
+        Err(e) => Err(e),
+    }
 }
 
 /// The runs of rows to fetch of `members` of `npz` (each run about [`CHUNK_BYTES`]), or all of

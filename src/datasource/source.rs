@@ -31,6 +31,7 @@ use datafusion::datasource::physical_plan::{FileGroup, FileGroupPartitioner, Fil
 use datafusion::datasource::projection::{ProjectionOpener, SplitProjection};
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::object_store::ObjectStore;
 use datafusion::physical_expr::utils::conjunction_opt;
 use datafusion::physical_expr::{LexOrdering, PhysicalExpr};
@@ -43,7 +44,7 @@ use futures::StreamExt;
 use super::file_format::NpyFormatOptions;
 use super::header_cache::HeaderCache;
 use super::local::{df_err, local_file, local_path};
-use super::remote::{chunks, fetch, is_npz, npz_chunks, npz_streams, open_ranged, open_ranged_npz, reads_by_range, CHUNK_BYTES, IN_FLIGHT};
+use super::remote::{chunks, fetch, is_npz, object_url, npz_chunks, npz_streams, open_ranged, open_ranged_npz, reads_by_range, CHUNK_BYTES, IN_FLIGHT};
 use super::row_filter::{local_rows, row_range};
 use super::ROW_COLUMN;
 use crate::error::{ErrorKind, NpyError, ResultExt};
@@ -99,6 +100,9 @@ pub struct NpySource {
     headers: Option<Arc<HeaderCache>>,
     /// Lay partitions out for an order-keeping merge (see [`NpySource::with_row_order`]).
     row_order: bool,
+    /// Who runs the scan, to start its errors with (`worker 10.0.0.7:50051`): set on a
+    /// distributed worker, so that the coordinator's error says where a read failed.
+    origin: Option<Arc<str>>,
 }
 
 impl NpySource {
@@ -116,7 +120,15 @@ impl NpySource {
             row_range: None,
             headers: None,
             row_order: false,
+            origin: None,
         }
+    }
+
+    /// Start the scan's errors with `origin` (e.g. `worker 10.0.0.7:50051`); not carried to
+    /// other processes (each names itself).
+    pub fn with_error_origin(mut self, origin: impl Into<Arc<str>>) -> Self {
+        self.origin = Some(origin.into());
+        self
     }
 
     /// Answer scans that need no data column from `cache` (see [`HeaderCache`]).
@@ -198,7 +210,8 @@ impl FileSource for NpySource {
             .collect();
         let opener = NpyOpener {
             store: object_store,
-            store_url: base_config.object_store_url.as_str().to_string(),
+            store_url: base_config.object_store_url.clone(),
+            origin: self.origin.clone(),
             headers: self.headers.clone(),
             plan: Arc::new(OpenPlan {
                 row_index,
@@ -389,7 +402,9 @@ fn interleaved(target_partitions: usize, min_size: usize, config: &FileScanConfi
 pub struct NpyOpener {
     store: Arc<dyn ObjectStore>,
     /// The store's URL (`s3://bucket/`), to name remote objects in errors.
-    store_url: String,
+    store_url: ObjectStoreUrl,
+    /// See [`NpySource::with_error_origin`].
+    origin: Option<Arc<str>>,
     headers: Option<Arc<HeaderCache>>,
     plan: Arc<OpenPlan>,
 }
@@ -414,6 +429,21 @@ struct OpenPlan {
 
 impl FileOpener for NpyOpener {
     fn open(&self, file: PartitionedFile) -> Result<FileOpenFuture> {
+        let opened = self.open_file(file)?;
+        let Some(origin) = self.origin.clone() else { return Ok(opened) };
+        let named = move |e: DataFusionError| match e {
+            DataFusionError::Execution(message) => DataFusionError::Execution(format!("{origin}: {message}")),
+            other => DataFusionError::Execution(format!("{origin}: {other}")),
+        };
+        Ok(Box::pin(async move {
+            let batches = opened.await.map_err(named.clone())?;
+            Ok(batches.map(move |batch| batch.map_err(named.clone())).boxed())
+        }))
+    }
+}
+
+impl NpyOpener {
+    fn open_file(&self, file: PartitionedFile) -> Result<FileOpenFuture> {
         let store = Arc::clone(&self.store);
         let headers = self.headers.clone();
         let plan = Arc::clone(&self.plan);
@@ -432,9 +462,9 @@ impl FileOpener for NpyOpener {
             if let (true, Some(headers)) = (plan.data_columns.is_empty(), headers) {
                 // Only `_row` (or nothing, for count(*)): the header says all, and planning
                 // has usually read it already.
-                let summary = headers.summaries(&store, std::slice::from_ref(&file.object_meta), &plan.options).await?;
+                let summary = headers.summaries(&store, Some(&store_url), std::slice::from_ref(&file.object_meta), &plan.options).await?;
                 let summary = summary.into_iter().next().ok_or_else(|| DataFusionError::Internal("no header summary".into()))?;
-                let path = || local_path(store.as_ref(), &file.object_meta.location).unwrap_or_else(|| file.object_meta.location.as_ref().into());
+                let path = || local_path(store.as_ref(), &file.object_meta.location).unwrap_or_else(|| object_url(Some(&store_url), &file.object_meta.location).into());
                 plan.check_columns(&summary.schema).map_err(|e| df_err(e.in_file(path())))?;
                 let place = plan.place(&file, summary.rows).map_err(|e| df_err(e.in_file(path())))?;
                 let wanted = plan.rows_to_read(&file, summary.rows, place.offset);
@@ -442,11 +472,11 @@ impl FileOpener for NpyOpener {
             }
             let remote = local_path(store.as_ref(), &file.object_meta.location).is_none();
             if remote && reads_by_range(file.object_meta.location.as_ref(), plan.options.member.as_deref()) {
-                let url = format!("{store_url}{}", file.object_meta.location);
+                let url = object_url(Some(&store_url), &file.object_meta.location);
                 return plan.scan_by_range(store, file, url).await;
             }
             if remote && is_npz(file.object_meta.location.as_ref()) {
-                let url = format!("{store_url}{}", file.object_meta.location);
+                let url = object_url(Some(&store_url), &file.object_meta.location);
                 return plan.scan_npz_by_range(store, file, url).await;
             }
             let local = local_file(store.as_ref(), &file.object_meta.location).await?;

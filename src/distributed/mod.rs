@@ -24,18 +24,20 @@ use datafusion::datasource::physical_plan::FileGroup;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::SessionContext;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 use datafusion_distributed::{
     display_plan_ascii, DesiredTaskCountEvent, DesiredTaskCountEventResponse, DistributedExt, DistributedGetterExt,
     DistributedLeafExec, RouteTasksEvent, RouteTasksEventResponse, ScaleUpLeafNodeEvent, ScaleUpLeafNodeEventResponse,
-    SessionStateBuilderExt, Worker, WorkerQueryContext, WorkerResolver,
+    SessionStateBuilderExt, Worker, WorkerPlanRewriteEvent, WorkerPlanRewriteEventResponse, WorkerQueryContext, WorkerResolver,
 };
 use datafusion::logical_expr::LogicalPlan;
 use url::Url;
 
 pub use codec::NpyCodec;
 
+use crate::datasource::object_stores::EnvObjectStoreRegistry;
 use crate::datasource::positional_join::PositionalJoinExec;
 use crate::datasource::source::{NpySource, Splittable};
 use crate::datasource::SessionContextNpyExt;
@@ -214,10 +216,44 @@ pub async fn worker_session(ctx: WorkerQueryContext) -> Result<SessionState> {
     Ok(session.state())
 }
 
+/// [`worker_session`], whose scans start their errors with `origin` (`worker HOST:PORT`): an
+/// error reading a file or object on this worker reaches the coordinator naming it.
+async fn named_worker_session(ctx: WorkerQueryContext, origin: Arc<str>) -> Result<SessionState> {
+    let mut state = worker_session(ctx).await?;
+    state.config_mut().set_distributed_worker_plan_rewrite_handler(move |ev: WorkerPlanRewriteEvent| {
+        name_scans(ev.plan, &origin).map(WorkerPlanRewriteEventResponse::new)
+    });
+    Ok(state)
+}
+
+/// `plan` with every NPY scan's errors starting with `origin` (same nodes, same shape).
+fn name_scans(plan: Arc<dyn ExecutionPlan>, origin: &Arc<str>) -> Result<Arc<dyn ExecutionPlan>> {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    use datafusion::datasource::physical_plan::{FileScanConfig, FileScanConfigBuilder};
+    plan.transform_up(|node| {
+        let Some(exec) = node.downcast_ref::<DataSourceExec>() else { return Ok(Transformed::no(node)) };
+        let Some(config) = exec.data_source().downcast_ref::<FileScanConfig>() else { return Ok(Transformed::no(node)) };
+        let Some(source) = config.file_source().downcast_ref::<NpySource>() else { return Ok(Transformed::no(node)) };
+        let named = source.clone().with_error_origin(Arc::clone(origin));
+        let config = FileScanConfigBuilder::from(config.clone()).with_source(Arc::new(named)).build();
+        Ok(Transformed::yes(DataSourceExec::from_data_source(config) as Arc<dyn ExecutionPlan>))
+    })
+    .map(|t| t.data)
+}
+
 /// A worker for this crate's plans (serve it with [`serve_worker`] or mount
-/// `worker().into_worker_server()` on a tonic server).
-pub fn worker() -> Worker {
-    Worker::from_session_builder(worker_session)
+/// `worker(name)?.into_worker_server()` on a tonic server). Its sessions share one object store
+/// registry that builds the store of a remote URL (`s3://bucket/...`) from the worker's own
+/// environment when a plan first names it ([`EnvObjectStoreRegistry`]): the coordinator's
+/// stores and credentials do not travel with the plan.
+/// `name` (its address, as `HOST:PORT`) starts the errors of its scans, so that the
+/// coordinator's error says which worker failed to read what.
+pub fn worker(name: &str) -> Result<Worker> {
+    let stores = Arc::new(EnvObjectStoreRegistry::default());
+    let runtime = RuntimeEnvBuilder::new().with_object_store_registry(stores).build_arc()?;
+    let origin: Arc<str> = format!("worker {name}").into();
+    let sessions = move |ctx: WorkerQueryContext| named_worker_session(ctx, Arc::clone(&origin));
+    Ok(Worker::from_session_builder(sessions).with_runtime_env(runtime))
 }
 
 /// Serve [`worker`] on `listener` until `shutdown` completes.
@@ -225,9 +261,10 @@ pub async fn serve_worker(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<()> {
+    let name = listener.local_addr().map_err(|e| DataFusionError::External(Box::new(e)))?.to_string();
     let incoming = tonic::transport::server::TcpIncoming::from(listener);
     tonic::transport::Server::builder()
-        .add_service(worker().into_worker_server())
+        .add_service(worker(&name)?.into_worker_server())
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
         .map_err(|e| DataFusionError::External(Box::new(e)))

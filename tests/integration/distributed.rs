@@ -7,6 +7,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::cli::{assert_ok, npyq, root, stderr};
+use crate::remote::server::{S3Server, BUCKET};
 
 /// Worker processes, killed (and reaped) on drop, whatever the test did.
 struct Cluster {
@@ -16,11 +17,17 @@ struct Cluster {
 
 impl Cluster {
     fn start(n: usize) -> Cluster {
+        Cluster::start_with_env(n, &[])
+    }
+
+    /// `n` workers with `env` added to their environment (e.g. how to reach an object store).
+    fn start_with_env(n: usize, env: &[(&str, String)]) -> Cluster {
         let mut cluster = Cluster { workers: Vec::new(), addrs: Vec::new() };
         for _ in 0..n {
             let mut child = Command::new(env!("CARGO_BIN_EXE_npyq"))
                 .current_dir(root())
                 .args(["worker", "--listen", "127.0.0.1:0"])
+                .envs(env.iter().map(|(k, v)| (k, v)))
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()
@@ -262,4 +269,72 @@ fn a_worker_killed_mid_query() {
     let out = npyq(["sql", "--dir", d, "--workers", &alive, "--format", "csv", "--", &format!("{SPREAD}SELECT count(*), max(big) FROM big")]);
     assert_ok(&out);
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().nth(1), Some("2000000,1999999.0"));
+}
+
+/// Workers read `s3://` URLs they were never told about: each builds the bucket's store from its
+/// own environment (the standard `AWS_*` variables) when a plan first names it. The answers
+/// over an `s3://` prefix equal the single-process answers over the local copy.
+#[test]
+fn workers_read_an_object_store() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let server = S3Server::start();
+    let mut uploads: Vec<(String, String)> =
+        (1..=12).map(|i| (format!("sql-examples/data/readings/part-{i}.npy"), format!("ex/readings/part-{i}.npy"))).collect();
+    for name in ["events.npy", "ds.npz", "ds_compressed.npz"] {
+        uploads.push((format!("sql-examples/data/{name}"), format!("ex/{name}")));
+    }
+    runtime.block_on(server.upload(&uploads.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect::<Vec<_>>()));
+    let cluster = Cluster::start_with_env(3, &server.env());
+    let prefix = format!("s3://{BUCKET}/ex/");
+    let over_s3 = |workers: &str, query: &str| {
+        Command::new(env!("CARGO_BIN_EXE_npyq"))
+            .current_dir(root())
+            .args(["sql", "--dir", &prefix, "--workers", workers, "--format", "csv", "--", &format!("{SPREAD}{query}")])
+            .envs(server.env())
+            .output()
+            .unwrap()
+    };
+    for query in [
+        "SELECT count(*), min(_row), max(_row) FROM readings",
+        "SELECT sensor, count(*) AS n, round(sum(value), 3) AS s FROM readings GROUP BY sensor ORDER BY sensor",
+        "SELECT _row, sensor, value FROM readings WHERE _row BETWEEN 95 AND 105 ORDER BY _row",
+        "SELECT count(*), sum(_row) FROM events",
+        "SELECT labels, count(*) FROM ds GROUP BY labels ORDER BY labels",
+        "SELECT labels, count(*) FROM ds_compressed GROUP BY labels ORDER BY labels",
+    ] {
+        let local = sql(None, &["--format", "csv", query]);
+        assert_ok(&local);
+        server.counts.reset();
+        let spread = over_s3(&cluster.list(), query);
+        assert_ok(&spread);
+        assert_eq!(String::from_utf8_lossy(&spread.stdout), String::from_utf8_lossy(&local.stdout), "{query}");
+        assert!(server.counts.gets() > 0, "{query}: nothing was read from the store");
+    }
+    // The scan ran on the workers: each task of the scan stage opened some of the 12 objects.
+    let out = over_s3(&cluster.list(), "EXPLAIN ANALYZE VERBOSE SELECT sensor, count(*) FROM readings GROUP BY sensor");
+    assert_ok(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for task in 0..3 {
+        assert!(
+            text.lines().any(|l| l.contains(&format!("t{task}: DataSourceExec")) && l.contains("files_opened={")),
+            "task {task} scanned nothing:\n{text}"
+        );
+    }
+
+    // A worker whose environment points at no server: one line naming the worker and the URL,
+    // within object_store's bounded retries.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let mut wrong = server.env();
+    wrong.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
+    wrong.push(("AWS_ENDPOINT_URL", format!("http://{closed}")));
+    let lost = Cluster::start_with_env(1, &wrong);
+    let both = format!("{},{}", cluster.addrs[0], lost.addrs[0]);
+    let started = Instant::now();
+    let out = over_s3(&both, "SELECT sensor, count(*) FROM readings GROUP BY sensor");
+    let text = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
+    assert_eq!(text.trim_end().lines().count(), 1, "{text}");
+    assert!(text.contains(&lost.addrs[0]), "the error names the worker {}: {text}", lost.addrs[0]);
+    assert!(text.contains(&format!("s3://{BUCKET}/ex/readings/part-")), "the error names the object: {text}");
 }

@@ -12,7 +12,8 @@ use datafusion::object_store::{ObjectStoreExt, PutPayload};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_npy::datasource::SessionContextNpyExt;
 
-mod server;
+pub mod server;
+mod proxy;
 use server::{S3Server, BUCKET};
 
 async fn query(ctx: &SessionContext, sql: &str) -> String {
@@ -263,10 +264,10 @@ async fn bad_remote_objects_are_one_line_errors() {
         Ok(_) => ctx.sql("SELECT * FROM gone").await.unwrap().collect().await.unwrap_err().to_string(),
         Err(e) => e.to_string(),
     };
-    assert!(e.contains("missing.npy") && !e.contains('\n'), "{e}");
+    assert!(e.contains("s3://data/missing.npy") && !e.contains('\n'), "{e}");
 
     let e = ctx.sql(&format!("CREATE EXTERNAL TABLE cut STORED AS NPY LOCATION 's3://{BUCKET}/cut.npy'")).await.unwrap_err().to_string();
-    assert!(e.contains("cut.npy") && !e.contains('\n'), "{e}");
+    assert!(e.contains("s3://data/cut.npy") && !e.contains('\n'), "{e}");
 
     // Replaced between planning and reading: another ETag.
     ctx.sql(&format!("CREATE EXTERNAL TABLE whole STORED AS NPY LOCATION 's3://{BUCKET}/whole.npy'")).await.unwrap();
@@ -433,7 +434,7 @@ async fn a_truncated_npz_is_a_one_line_error() {
     let ctx = server.session();
     for name in ["cut_half.npz", "cut_end.npz"] {
         let e = ctx.sql(&format!("CREATE EXTERNAL TABLE t STORED AS NPY LOCATION 's3://{BUCKET}/npz/{name}'")).await.unwrap_err().to_string();
-        assert!(e.contains(name) && !e.contains('\n'), "{e}");
+        assert!(e.contains(&format!("s3://{BUCKET}/npz/{name}")) && !e.contains('\n'), "{e}");
     }
 }
 
@@ -469,4 +470,164 @@ async fn cli_schema_of_remote_objects() {
     let missing = std::process::Command::new(env!("CARGO_BIN_EXE_npyq")).args(["schema", &format!("s3://{BUCKET}/schema/none.npz")]).envs(server.env()).output().unwrap();
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert!(!missing.status.success() && stderr.contains("none.npz") && stderr.trim().lines().count() == 1, "{stderr}");
+}
+
+/// `CREATE EXTERNAL TABLE` over `url` with the store configured by table options to reach
+/// `endpoint` with `secret`; the error (of planning, else of the query) as text.
+async fn error_of(ctx: &SessionContext, table: &str, url: &str, endpoint: &str, secret: &str, sql: &str) -> Option<String> {
+    let create = format!(
+        "CREATE EXTERNAL TABLE {table} STORED AS NPY LOCATION '{url}' OPTIONS ('aws.endpoint' '{endpoint}', \
+         'aws.access_key_id' '{}', 'aws.secret_access_key' '{secret}', 'aws.region' 'us-east-1')",
+        server::ACCESS_KEY
+    );
+    if let Err(e) = ctx.sql(&create).await {
+        return Some(e.to_string());
+    }
+    match ctx.sql(sql).await {
+        Err(e) => Some(e.to_string()),
+        Ok(frame) => frame.collect().await.err().map(|e| e.to_string()),
+    }
+}
+
+/// A wrong secret key: the server answers 403, and the error is one line naming the object's
+/// URL and the refusal (planning a table over a prefix, and over one object).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_denied_is_a_one_line_error_naming_the_url() {
+    let server = S3Server::start();
+    server.upload(&[("sql-examples/data/events.npy", "denied/events.npy")]).await;
+    for url in [format!("s3://{BUCKET}/denied/events.npy"), format!("s3://{BUCKET}/denied/")] {
+        let ctx = SessionContext::new();
+        ctx.register_npy_format().unwrap();
+        let e = error_of(&ctx, "t", &url, &server.endpoint(), "not-the-secret", "SELECT count(*) FROM t").await.expect("a wrong key is refused");
+        assert!(e.contains(&url) && !e.contains('\n'), "{e}");
+        assert!(e.contains("403") || e.contains("Forbidden") || e.contains("SignatureDoesNotMatch"), "the error says the server refused: {e}");
+    }
+}
+
+/// An object deleted between planning and reading: one line naming its URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_deleted_after_planning_is_named() {
+    let server = S3Server::start();
+    server.upload(&[("sql-examples/data/events.npy", "gone/events.npy")]).await;
+    let ctx = server.session();
+    ctx.sql(&format!("CREATE EXTERNAL TABLE events STORED AS NPY LOCATION 's3://{BUCKET}/gone/events.npy'")).await.unwrap();
+    let plan = ctx.sql("SELECT sum(value) FROM events").await.unwrap().create_physical_plan().await.unwrap();
+    server.store().delete(&Path::from("gone/events.npy")).await.unwrap();
+    let e = datafusion::physical_plan::collect(plan, ctx.task_ctx()).await.unwrap_err().to_string();
+    assert!(e.contains(&format!("s3://{BUCKET}/gone/events.npy")) && !e.contains('\n'), "{e}");
+}
+
+/// A connection reset mid-scan (a proxy between the client and the server forwards part of a
+/// response, then resets the connection). Reset every time: after object_store's bounded
+/// retries, one line naming the URL, within seconds. Reset once: object_store retries the
+/// request and the answer is the right one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_reset_mid_scan() {
+    let server = S3Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    // 4 MiB of rows: one ranged GET, cut after 256 KiB of the connection's responses.
+    let file = dir.path().join("reset.npy");
+    write_f32_npy(&file, 4096, 256);
+    server.upload(&[(file.to_str().unwrap(), "reset/x.npy")]).await;
+    let url = format!("s3://{BUCKET}/reset/x.npy");
+    let sql = "SELECT count(*) AS n, sum(x[256]) AS s FROM t";
+    let expected = {
+        let ctx = server.session();
+        ctx.sql(&format!("CREATE EXTERNAL TABLE t STORED AS NPY LOCATION '{url}'")).await.unwrap();
+        query(&ctx, sql).await
+    };
+
+    let always = proxy::ResettingProxy::start(server.addr, 256 << 10, usize::MAX).await;
+    let ctx = SessionContext::new();
+    ctx.register_npy_format().unwrap();
+    let started = std::time::Instant::now();
+    let e = tokio::time::timeout(std::time::Duration::from_secs(60), error_of(&ctx, "t", &url, &always.endpoint(), server::SECRET_KEY, sql))
+        .await
+        .expect("no hang")
+        .expect("a connection reset on every try is an error");
+    assert!(e.contains(&url) && !e.contains('\n'), "{e}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "took {:?}", started.elapsed());
+    assert!(always.resets_done.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+
+    let once = proxy::ResettingProxy::start(server.addr, 256 << 10, 1).await;
+    let ctx = SessionContext::new();
+    ctx.register_npy_format().unwrap();
+    let e = error_of(&ctx, "t", &url, &once.endpoint(), server::SECRET_KEY, "SELECT 1").await;
+    assert!(e.is_none(), "{e:?}");
+    let got = tokio::time::timeout(std::time::Duration::from_secs(60), query(&ctx, sql)).await.expect("no hang");
+    assert_eq!(once.resets_done.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(got, expected);
+}
+
+/// `register_npy_dir` takes a remote prefix as it takes a directory: the SPEC §5 tables (a
+/// member schema `ds.<member>` too, even as the first query), listed again by each query (an
+/// object uploaded since is a table at once), answering as the local directory does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_npy_dir_takes_a_url() {
+    let server = S3Server::start();
+    let mut uploads = Vec::new();
+    collect_files(std::path::Path::new("sql-examples/data"), &mut uploads);
+    let uploads: Vec<(String, String)> =
+        uploads.into_iter().map(|p| (p.to_string_lossy().into_owned(), format!("dir/{}", p.strip_prefix("sql-examples/data").unwrap().to_string_lossy()))).collect();
+    server.upload(&uploads.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect::<Vec<_>>()).await;
+    let remote = server.session();
+    remote.register_npy_dir(format!("s3://{BUCKET}/dir")).unwrap();
+    let local = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2));
+    local.register_npy_dir("sql-examples/data").unwrap();
+    for sql in [
+        "SELECT labels, count(*) AS n FROM ds.labels GROUP BY labels ORDER BY labels",
+        "SELECT count(*), min(_row), max(_row) FROM readings",
+        "SELECT * FROM events ORDER BY _row LIMIT 5",
+        "SELECT l.labels, f.features[1] FROM ds.labels l JOIN ds.features f ON l._row = f._row ORDER BY l._row LIMIT 4",
+        "SELECT count(*) FROM ds_compressed",
+    ] {
+        assert_eq!(query(&remote, sql).await, query(&local, sql).await, "{sql}");
+    }
+    // One object, as one local file is.
+    let one = server.session();
+    one.register_npy_dir(format!("s3://{BUCKET}/dir/events.npy")).unwrap();
+    assert_eq!(query(&one, "SELECT count(*), sum(value) FROM events").await, query(&local, "SELECT count(*), sum(value) FROM events").await);
+    // An object uploaded after registration is a table for the next query.
+    server.upload(&[("sql-examples/data/events.npy", "dir/later.npy")]).await;
+    assert_eq!(query(&remote, "SELECT count(*) FROM later").await, query(&local, "SELECT count(*) FROM events").await);
+    // A name under no prefix is no table; a prefix that cannot be listed is named.
+    let e = remote.sql("SELECT * FROM nothing_here").await.unwrap_err().to_string();
+    assert!(e.contains("nothing_here"), "{e}");
+    let denied = SessionContext::new();
+    let wrong_key = object_store::aws::AmazonS3Builder::new()
+        .with_bucket_name(BUCKET)
+        .with_endpoint(server.endpoint())
+        .with_allow_http(true)
+        .with_region("us-east-1")
+        .with_access_key_id(server::ACCESS_KEY)
+        .with_secret_access_key("not-the-secret")
+        .build()
+        .unwrap();
+    denied.register_object_store(&url::Url::parse(&format!("s3://{BUCKET}/")).unwrap(), std::sync::Arc::new(wrong_key));
+    denied.register_npy_dir(format!("s3://{BUCKET}/dir/")).unwrap();
+    let e = denied.sql("SELECT * FROM events").await.unwrap_err().to_string();
+    assert!(e.contains(&format!("s3://{BUCKET}/dir/")) && e.contains("403") && !e.contains('\n'), "{e}");
+}
+
+/// The headers of an archive's small members come in one coalesced request, not one each:
+/// planning a 40-member table of tiny members is a handful of `GET`s (the zip directory, the
+/// members' headers), and answers as the local archive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_npz_member_headers_are_fetched_together() {
+    let server = S3Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let members: Vec<(String, Vec<u8>)> = (0..40).map(|i| (format!("m{i}"), f32_npy_bytes(10, 2, i * 100))).collect();
+    let archive = dir.path().join("tiny.npz");
+    write_npz(&archive, &members, zip::CompressionMethod::Stored);
+    server.upload(&[(archive.to_str().unwrap(), "npz/tiny.npz")]).await;
+    let ctx = server.session();
+    server.counts.reset();
+    ctx.sql(&format!("CREATE EXTERNAL TABLE tiny STORED AS NPY LOCATION 's3://{BUCKET}/npz/tiny.npz'")).await.unwrap();
+    let gets = server.counts.gets();
+    assert!(gets <= 4, "planning a 40-member archive took {gets} GETs (one per member header: 41)");
+    let local = SessionContext::new();
+    local.register_npy_format().unwrap();
+    local.sql(&format!("CREATE EXTERNAL TABLE tiny STORED AS NPY LOCATION '{}'", archive.display())).await.unwrap();
+    let sql = "SELECT sum(m0[1]) AS a, sum(m39[2]) AS b, max(m17[1]) AS c, count(*) AS n FROM tiny";
+    assert_eq!(query(&ctx, sql).await, query(&local, sql).await);
 }

@@ -140,12 +140,7 @@ async fn session(dirs: &[PathBuf], keep_row_order: bool) -> anyhow::Result<Sessi
         ctx.state_ref().write().config_mut().options_mut().set("npy.preserve_row_order", "false")?;
     }
     for dir in dirs {
-        let shown = dir.to_string_lossy();
-        if datafusion_npy::datasource::object_stores::is_remote(&shown) {
-            // s3://bucket/prefix/ and the like: listed once, read by range.
-            datafusion_npy::datasource::object_stores::register_remote_dir(&ctx, &shown).await.with_context(|| format!("--dir {shown}"))?;
-            continue;
-        }
+        // A directory, or a remote prefix (s3://bucket/prefix/ and the like, read by range).
         ctx.register_npy_dir(dir).with_context(|| format!("--dir {}", dir.display()))?;
     }
     Ok(ctx)
