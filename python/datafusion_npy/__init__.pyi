@@ -78,8 +78,11 @@ def sql(query: str, dirs: Sequence[str | PathLike[str]] = ()) -> NpyStream:
     schema ``ds`` with a table per member, a folder of files -> one table); ``STORED AS NPY``,
     the widening ``sum``/``avg``, the vector functions and the positional join on ``_row`` are
     there. Several statements may be given; the result of the last one that returns columns is
-    returned (an empty stream without columns if none does). The query runs with the GIL released and is collected before this returns;
-    Ctrl-C (``KeyboardInterrupt``) cancels it.
+    returned (an empty stream without columns if none does). The statements run with the GIL
+    released until the result's first batch is ready (an aggregate, sort or join has done its
+    work by then), and Ctrl-C (``KeyboardInterrupt``) cancels them; the rest of a streaming
+    result (a scan, a filter) is produced as the consumer pulls it, so a large result is never
+    held whole, and dropping the stream cancels the query.
 
     >>> import pyarrow as pa, datafusion_npy
     >>> pa.table(datafusion_npy.sql("SELECT count(*) AS n FROM readings", dirs=["sql-examples/data"]))

@@ -204,7 +204,8 @@ impl Iterator for BlockingStream {
     fn next(&mut self) -> Option<Self::Item> {
         runtime()
             .block_on(self.stream.next())
-            .map(|batch| batch.map_err(|e| ArrowError::ExternalError(Box::new(e))))
+            // The CLI's one-line message, not DataFusion's nested one.
+            .map(|batch| batch.map_err(|e| ArrowError::ExternalError(plain(e).into())))
     }
 }
 
@@ -215,8 +216,11 @@ impl RecordBatchReader for BlockingStream {
 }
 
 /// `sql()`: the CLI's session (every `dirs` entry served as tables), every statement run in
-/// order; the result of the last one that returns columns, collected with the GIL released and
-/// Ctrl-C checked every 50 ms (it raises `KeyboardInterrupt` and cancels the query).
+/// order; the result of the last one that returns columns. The statements run with the GIL
+/// released and Ctrl-C checked every 50 ms (it raises `KeyboardInterrupt` and cancels the query)
+/// until the result's first batch is ready: an aggregate, a sort or a join has done its work by
+/// then. The rest of a result that streams (a scan, a filter) is produced as the consumer pulls
+/// it, so a large result is never held whole.
 pub fn sql(py: Python<'_>, query: &str, dirs: &[PathBuf]) -> PyResult<NpyStream> {
     let query = query.to_string();
     let dirs = dirs.to_vec();
@@ -225,9 +229,13 @@ pub fn sql(py: Python<'_>, query: &str, dirs: &[PathBuf]) -> PyResult<NpyStream>
         let waited = py.detach(|| runtime().block_on(async { tokio::time::timeout(Duration::from_millis(50), &mut task).await }));
         match waited {
             Ok(Ok(result)) => {
-                let (schema, batches) = result.map_err(errors::to_py)?;
-                let reader = RecordBatchIterator::new(batches.into_iter().map(Ok), schema);
-                return Ok(NpyStream::new(Box::new(reader)));
+                let reader: Box<dyn RecordBatchReader + Send> = match result.map_err(errors::to_py)? {
+                    SqlResult::Collected(schema, batches) => {
+                        Box::new(RecordBatchIterator::new(batches.into_iter().map(Ok), schema))
+                    }
+                    SqlResult::Streaming { first, stream } => Box::new(FirstThenRest { first, rest: BlockingStream { stream } }),
+                };
+                return Ok(NpyStream::new(reader));
             }
             Ok(Err(join_error)) => return Err(NpyError::new_err(format!("the query failed: {join_error}"))),
             Err(_still_running) => {
@@ -240,29 +248,64 @@ pub fn sql(py: Python<'_>, query: &str, dirs: &[PathBuf]) -> PyResult<NpyStream>
     }
 }
 
-async fn run_sql(sql: &str, dirs: &[PathBuf]) -> anyhow::Result<(SchemaRef, Vec<RecordBatch>)> {
+/// What `run_sql` hands back: the last statement's result still streaming (with its first batch
+/// already produced), or an earlier statement's result, collected because statements after it
+/// had to run.
+enum SqlResult {
+    Collected(SchemaRef, Vec<RecordBatch>),
+    Streaming { first: Option<RecordBatch>, stream: SendableRecordBatchStream },
+}
+
+async fn run_sql(sql: &str, dirs: &[PathBuf]) -> anyhow::Result<SqlResult> {
     let ctx = SessionContext::new_with_config(SessionConfig::new().with_information_schema(true));
     ctx.register_npy_format()?;
     for dir in dirs {
         ctx.register_npy_dir(dir).map_err(plain).with_context(|| format!("dirs: {}", dir.display()))?;
     }
     let statements = DFParser::parse_sql(sql).map_err(|e| plain(e.into()))?;
-    let mut last: Option<(SchemaRef, Vec<RecordBatch>)> = None;
-    for statement in statements {
+    let count = statements.len();
+    let mut last = SqlResult::Collected(Arc::new(Schema::empty()), Vec::new());
+    for (index, statement) in statements.into_iter().enumerate() {
         let state = ctx.state();
         let plan = state.statement_to_plan(statement).await.map_err(plain)?;
         let frame = ctx.execute_logical_plan(plan).await.map_err(plain)?;
         let schema = frame.schema().inner().clone();
         let mut stream = frame.execute_stream().await.map_err(plain)?;
+        if index + 1 == count && !schema.fields().is_empty() {
+            let first = stream.next().await.transpose().map_err(plain)?;
+            return Ok(SqlResult::Streaming { first, stream });
+        }
         let mut batches = Vec::new();
         while let Some(batch) = stream.next().await {
             batches.push(batch.map_err(plain)?);
         }
         if !schema.fields().is_empty() {
-            last = Some((schema, batches));
+            last = SqlResult::Collected(schema, batches);
         }
     }
-    Ok(last.unwrap_or_else(|| (Arc::new(Schema::empty()), Vec::new())))
+    Ok(last)
+}
+
+/// The first batch `run_sql` waited for, then the rest of the stream.
+struct FirstThenRest {
+    first: Option<RecordBatch>,
+    rest: BlockingStream,
+}
+
+impl Iterator for FirstThenRest {
+    type Item = Result<RecordBatch, ArrowError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.first.take() {
+            Some(batch) => Some(Ok(batch)),
+            None => self.rest.next(),
+        }
+    }
+}
+
+impl RecordBatchReader for FirstThenRest {
+    fn schema(&self) -> SchemaRef {
+        self.rest.schema()
+    }
 }
 
 /// `convert()`: `npyq convert` (the same reader, writers and checks), without the progress bar.

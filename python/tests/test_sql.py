@@ -173,3 +173,29 @@ def test_ctrl_c_interrupts_a_long_query():
         datafusion_npy.sql("SELECT sum(v) FROM generate_series(1, 100000000000) AS t(v)")
     timer.join()
     assert time.monotonic() - started < 10
+
+
+def test_a_large_result_streams_instead_of_being_collected():
+    """10^11 rows could never be collected: the first batch arrives, and dropping the reader
+    cancels the rest."""
+    started = time.monotonic()
+    reader = pa.RecordBatchReader.from_stream(
+        datafusion_npy.sql("SELECT v FROM generate_series(1, 100000000000) AS t(v)")
+    )
+    first = reader.read_next_batch()
+    second = reader.read_next_batch()
+    assert first.column(0)[0].as_py() == 1
+    assert second.column(0)[0].as_py() == first.num_rows + 1
+    del reader
+    assert time.monotonic() - started < 10
+
+
+def test_an_error_after_the_first_batch_is_raised_by_the_consumer_in_one_line():
+    reader = pa.RecordBatchReader.from_stream(
+        datafusion_npy.sql("SELECT 1 / (v - 1000000) AS q FROM generate_series(1, 2000000) AS t(v)")
+    )
+    with pytest.raises(Exception) as raised:
+        reader.read_all()
+    message = str(raised.value)
+    assert "Divide by zero" in message
+    assert "\n" not in message.strip()
