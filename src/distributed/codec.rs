@@ -13,6 +13,8 @@
 //!   the extension node's inputs.
 //! - The `DataSinkExec` of `COPY ... STORED AS NPY` ([`NpySink`]): its `FileSinkConfig`
 //!   (`datafusion-proto`'s form) and writing options.
+//! - [`KnnExec`] of `knn(...)`: its spec, the columns it reads from each child and its output
+//!   projection; the queries and corpus scans travel as its two inputs.
 //!
 //! The widening `sum`/`avg` and the vector functions travel by name: a worker's session has
 //! them from `register_npy_format`, as the coordinator's does.
@@ -42,6 +44,7 @@ use crate::datasource::sink::NpySink;
 use crate::format::writer::{NpzCompression, NullPolicy, WriteOptions};
 use crate::datasource::source::{FileRows, NpySource, RowSpan, Splittable};
 use crate::engine::row_order::RowOrderMergeExec;
+use crate::engine::vector::knn::{knn_schema, KnnExec, KnnMetric, KnnSpec, VectorInput};
 
 /// The codec of this crate's plan nodes; register it on the coordinator and on every worker
 /// (`DistributedExt::with_distributed_user_codec`; [`super::distribute`] and
@@ -51,7 +54,7 @@ pub struct NpyCodec;
 
 #[derive(Clone, PartialEq, Message)]
 struct NpyPlanNode {
-    #[prost(oneof = "Node", tags = "1, 2, 3, 4")]
+    #[prost(oneof = "Node", tags = "1, 2, 3, 4, 5")]
     node: Option<Node>,
 }
 
@@ -65,6 +68,39 @@ enum Node {
     Merge(MergeNode),
     #[prost(message, tag = "4")]
     Sink(SinkNode),
+    #[prost(message, tag = "5")]
+    Knn(KnnNode),
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct KnnNode {
+    /// Column indexes in the queries child (input 0) and the corpus child (input 1).
+    #[prost(uint64, tag = "1")]
+    query_vector: u64,
+    #[prost(uint64, tag = "2")]
+    query_row: u64,
+    #[prost(uint64, tag = "3")]
+    corpus_vector: u64,
+    #[prost(uint64, tag = "4")]
+    corpus_row: u64,
+    #[prost(uint64, tag = "5")]
+    k: u64,
+    /// [`KnnMetric::name`].
+    #[prost(string, tag = "6")]
+    metric: String,
+    #[prost(uint64, tag = "7")]
+    query_block: u64,
+    #[prost(bool, tag = "8")]
+    in_f64: bool,
+    #[prost(uint64, optional, tag = "9")]
+    dims: Option<u64>,
+    #[prost(string, tag = "10")]
+    corpus_name: String,
+    #[prost(string, tag = "11")]
+    query_name: String,
+    /// Output columns, indexes into [`knn_schema`].
+    #[prost(uint64, repeated, tag = "12")]
+    projection: Vec<u64>,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -270,6 +306,56 @@ impl NpyCodec {
     }
 }
 
+impl KnnNode {
+    fn encode(exec: &KnnExec) -> Self {
+        let (query, corpus, spec, projection) = exec.wire_parts();
+        KnnNode {
+            query_vector: query.vector as u64,
+            query_row: query.row as u64,
+            corpus_vector: corpus.vector as u64,
+            corpus_row: corpus.row as u64,
+            k: spec.k as u64,
+            metric: spec.metric.name().to_string(),
+            query_block: spec.query_block as u64,
+            in_f64: spec.in_f64,
+            dims: spec.dims.map(|d| d as u64),
+            corpus_name: spec.corpus_name.clone(),
+            query_name: spec.query_name.clone(),
+            projection: projection.iter().map(|&i| i as u64).collect(),
+        }
+    }
+
+    fn decode(self, inputs: &[Arc<dyn ExecutionPlan>]) -> Result<Arc<dyn ExecutionPlan>> {
+        let [queries, corpus] = inputs else {
+            return Err(wire_err("knn", format!("{} inputs, not 2", inputs.len())));
+        };
+        // The columns index the children's batches: checked here rather than panicking there.
+        let input = |plan: &Arc<dyn ExecutionPlan>, vector: u64, row: u64, what: &str| {
+            let width = plan.schema().fields().len() as u64;
+            if vector >= width || row >= width {
+                return Err(wire_err("knn", format!("{what} columns {vector}, {row} of {width}")));
+            }
+            Ok(VectorInput { vector: vector as usize, row: row as usize })
+        };
+        let query_input = input(queries, self.query_vector, self.query_row, "queries")?;
+        let corpus_input = input(corpus, self.corpus_vector, self.corpus_row, "corpus")?;
+        let metric = KnnMetric::parse(&self.metric).ok_or_else(|| wire_err("knn", format!("unknown metric '{}'", self.metric)))?;
+        let projection: Vec<usize> = self.projection.iter().map(|&i| i as usize).collect();
+        let schema = knn_schema().project(&projection).map_err(|e| wire_err("knn projection", e))?;
+        let spec = KnnSpec {
+            k: usize::try_from(self.k).map_err(|e| wire_err("knn k", e))?,
+            metric,
+            query_block: usize::try_from(self.query_block).map_err(|e| wire_err("knn query block", e))?.max(1),
+            in_f64: self.in_f64,
+            dims: self.dims.map(|d| d as usize),
+            corpus_name: self.corpus_name,
+            query_name: self.query_name,
+        };
+        let exec = KnnExec::new(Arc::clone(queries), query_input, Arc::clone(corpus), corpus_input, spec, projection, Arc::new(schema));
+        Ok(Arc::new(exec))
+    }
+}
+
 /// The `PartitionedFile` extensions (`FileRows`, `Splittable`, `RowSpan`) put back.
 fn restore_extensions(file: PartitionedFile, ext: &FileExt) -> PartitionedFile {
     let mut file = file;
@@ -336,6 +422,7 @@ impl PhysicalExtensionCodec for NpyCodec {
                 let sink = NpySink::new(config, WriteOptions::default().with_compression(compression), nulls);
                 Ok(Arc::new(DataSinkExec::new(Arc::clone(input), Arc::new(sink), None)))
             }
+            Some(Node::Knn(knn)) => knn.decode(inputs),
             None => Err(wire_err("plan node", "empty")),
         }
     }
@@ -375,6 +462,8 @@ impl PhysicalExtensionCodec for NpyCodec {
                 nulls_zero: nulls == NullPolicy::Zero,
                 original_url: sink.wire_parts().0.original_url.clone(),
             })
+        } else if let Some(knn) = node.downcast_ref::<KnnExec>() {
+            Node::Knn(KnnNode::encode(knn))
         } else {
             return Err(DataFusionError::NotImplemented(format!("NPY plan codec: no encoding for {}", node.name())));
         };
@@ -484,6 +573,18 @@ mod tests {
         std::fs::remove_file(dir.path().join("a.npz")).unwrap();
         collect(back, ctx.task_ctx()).await.unwrap();
         assert_eq!(std::fs::read(dir.path().join("a.npz")).unwrap(), a);
+    }
+
+    #[tokio::test]
+    async fn knn() {
+        let ctx = session();
+        // Blocks of 50 queries: the decoded plan rescans its decoded corpus scan 10 times.
+        ctx.sql("SET npy.knn_query_block = 50").await.unwrap();
+        let nodes = round_trip(&ctx, "SELECT * FROM knn(embeddings, 'embeddings', embeddings, 'embeddings', 3, 'l2') ORDER BY query_row, rank").await;
+        assert!(nodes.iter().any(|n| n == "KnnExec"), "{nodes:?}");
+        // A projection of the output, over an npz member.
+        let nodes = round_trip(&ctx, "SELECT corpus_row, distance FROM knn(ds.features, 'features', ds.features, 'features', 2, 'ip') ORDER BY query_row, rank").await;
+        assert!(nodes.iter().any(|n| n == "KnnExec"), "{nodes:?}");
     }
 
     #[tokio::test]

@@ -12,8 +12,11 @@
 //! Two of our nodes are kept on one task ([`keep_on_one_task`]): the positional join zips its
 //! two inputs by position and collects its build side once, so a task holding part of either
 //! side would pair the wrong rows; the row-order merge needs every partition of its input.
-//! Correctness first: a query with either of them runs its stage on one task (scans below a
-//! network boundary, e.g. under an aggregate, still spread).
+//! `knn`'s [`KnnExec`] is kept on one task too: it searches every query against the whole
+//! corpus, so a task holding a share of the corpus (the engine deals scans out by byte range)
+//! would return its share's nearest rows as everyone's. Correctness first: a query with any of
+//! them runs its stage on one task (scans below a network boundary, e.g. under an aggregate,
+//! still spread).
 
 pub mod codec;
 
@@ -42,6 +45,7 @@ use crate::datasource::positional_join::PositionalJoinExec;
 use crate::datasource::source::{NpySource, Splittable};
 use crate::datasource::SessionContextNpyExt;
 use crate::engine::row_order::RowOrderMergeExec;
+use crate::engine::vector::knn::KnnExec;
 
 /// Workers at fixed URLs (`http://host:port`).
 #[derive(Debug, Clone)]
@@ -121,6 +125,7 @@ pub fn with_workers(builder: SessionStateBuilder, workers: FixedWorkers) -> Sess
         .with_distributed_planner()
         .with_distributed_user_codec(NpyCodec)
         .with_distributed_desired_task_count_handler(keep_on_one_task)
+        .with_distributed_scale_up_leaf_node_handler(one_task_leaf_as_planned)
         .with_distributed_scale_up_leaf_node_handler(split_unsplittable_scan)
         .with_distributed_route_tasks_handler(task_i_on_worker_i)
 }
@@ -171,10 +176,21 @@ pub fn distribute(ctx: &SessionContext, workers: FixedWorkers) -> Result<()> {
     Ok(())
 }
 
-/// A stage holding a positional join or a row-order merge runs on one task (module docs).
+/// A stage holding a positional join, a row-order merge or a `knn` runs on one task (module
+/// docs).
 pub fn keep_on_one_task(ev: DesiredTaskCountEvent) -> Option<Result<DesiredTaskCountEventResponse>> {
     let plan = ev.plan.as_ref();
-    (plan.is::<PositionalJoinExec>() || plan.is::<RowOrderMergeExec>()).then(|| Ok(DesiredTaskCountEventResponse::maximum(1)))
+    (plan.is::<PositionalJoinExec>() || plan.is::<RowOrderMergeExec>() || plan.is::<KnnExec>())
+        .then(|| Ok(DesiredTaskCountEventResponse::maximum(1)))
+}
+
+/// A leaf of a stage that runs on one task stays as planned: there is nothing to deal out, and
+/// the engine's per-task wrapper (`DistributedLeafExec`) hides its scan from
+/// `reset_plan_states`, which `KnnExec` relies on to scan its corpus afresh for every query
+/// block (through the wrapper, a file scan's shared file queue stays empty after the first
+/// block, so later blocks would find no neighbours).
+pub fn one_task_leaf_as_planned(ev: ScaleUpLeafNodeEvent) -> Option<Result<ScaleUpLeafNodeEventResponse>> {
+    (ev.task_count <= 1).then(|| Ok(ScaleUpLeafNodeEventResponse::new(Arc::clone(ev.plan))))
 }
 
 /// A scan with a file that must not be cut into byte ranges (a deflated `.npz`: every range

@@ -108,9 +108,6 @@ fn answers_equal_single_process() {
         if text.contains("COPY") {
             continue; // writes files: compared below
         }
-        // knn(...) runs on one node only: its KnnExec has no encoding in NpyCodec yet, and it
-        // executes its corpus once per query block, which a network stage cannot.
-        let text: String = text.split_inclusive(';').filter(|statement| !statement.contains("knn(")).collect();
         same_answer(&cluster, &["--format", "csv", &text]);
     }
     let queries = [
@@ -131,6 +128,38 @@ fn answers_equal_single_process() {
         let answer = same_answer(&cluster, &["--format", "csv", q]);
         assert!(answer.lines().count() >= 2, "{q}: {answer}");
     }
+}
+
+/// `knn(...)` through the workers: its KnnExec runs on one task (every query against the whole
+/// corpus, rescanned for each block of queries), beside stages that spread.
+#[test]
+fn knn_equals_single_process() {
+    let cluster = Cluster::start(3);
+    // 500 queries in blocks of 64: the corpus is scanned 8 times in the one task.
+    let knn = "knn(embeddings, 'embeddings', embeddings, 'embeddings', 4, 'cosine')";
+    let per_rank = format!(
+        "SELECT k.rank, count(*) AS n, sum(k.corpus_row) AS rows, round(sum(k.distance), 3) AS d, round(sum(r.value), 3) AS v \
+         FROM {knn} k JOIN readings r ON k.corpus_row = r._row GROUP BY k.rank ORDER BY k.rank"
+    );
+    let block = "SET npy.knn_query_block = 64; ";
+    // The join collects the spread readings on the coordinator, where the knn runs.
+    let answer = same_answer(&cluster, &["--format", "csv", &format!("{block}{per_rank}")]);
+    assert_eq!(answer.lines().skip(1).map(|l| l.split(',').nth(1).unwrap()).collect::<Vec<_>>(), ["500"; 4], "{answer}");
+    // A partitioned join shuffles both sides: the knn's stage (one task) runs on a worker, its
+    // plan sent there through NpyCodec.
+    let partitioned = "SET datafusion.optimizer.hash_join_single_partition_threshold = 0; \
+                       SET datafusion.optimizer.hash_join_single_partition_threshold_rows = 0; ";
+    let explain = sql(Some(&cluster.list()), &[&format!("{partitioned}EXPLAIN {per_rank}")]);
+    assert_ok(&explain);
+    let text = String::from_utf8_lossy(&explain.stdout);
+    let stage = text.split("Stage ").find(|s| s.contains("KnnExec")).unwrap_or_else(|| panic!("no stage runs KnnExec:\n{text}"));
+    assert!(stage.contains("tasks=1"), "{text}");
+    assert_eq!(same_answer(&cluster, &["--format", "csv", &format!("{block}{partitioned}{per_rank}")]), answer);
+    // Every neighbour of a few queries, in order, l2 over the npz member.
+    same_answer(
+        &cluster,
+        &["--format", "csv", "SELECT * FROM knn(ds.features, 'features', ds.features, 'features', 5, 'l2') WHERE query_row % 37 = 0 ORDER BY query_row, rank"],
+    );
 }
 
 #[test]

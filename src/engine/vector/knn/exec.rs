@@ -98,6 +98,16 @@ impl KnnExec {
     }
 }
 
+impl KnnExec {
+    /// What a plan codec carries (`crate::distributed`): the columns of each child, the spec
+    /// and the output projection (the children travel as children; the schema is
+    /// [`super::knn_schema`] projected).
+    #[cfg_attr(not(feature = "distributed"), allow(dead_code))]
+    pub(crate) fn wire_parts(&self) -> (VectorInput, VectorInput, &KnnSpec, &[usize]) {
+        (self.query_input, self.corpus_input, &self.spec, &self.projection)
+    }
+}
+
 impl DisplayAs for KnnExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         let s = &self.spec;
