@@ -85,7 +85,7 @@ pub mod type_table {}
 pub use error::{ErrorKind, Location, NpyError, Result};
 pub use ranged::{RangedNpy, HEADER_PROBE_LEN};
 pub use ranged_npz::{RangedMember, RangedNpz, ZipMember};
-pub use table::{NpyReader, NpyTable, OpenOptions, ReaderBuilder};
+pub use table::{NpyReader, NpyTable, OpenOptions, ReaderBuilder, DEFAULT_INFLATE_IN_MEMORY_BYTES};
 pub use writer::{ArrayFileWriter, NpzCompression, NullPolicy, WriteOptions};
 
 /// The batch reader, under the name arrow-rs readers have (`arrow_csv::Reader`, ...).
