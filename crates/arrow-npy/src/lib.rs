@@ -53,7 +53,7 @@
 //!
 //! Reading goes: [`header`] (magic, version, the Python-literal dict via [`literal`]) →
 //! [`dtype`] (the numpy type model) → [`schema`] (the one dtype → Arrow mapping) → `array`
-//! (where a `.npy` file's or `.npz` member's rows are: mapped, or inflated as a stream) →
+//! (where a `.npy` file's or `.npz` member's rows are: mapped, inflated whole, or inflated as a stream) →
 //! [`decode`] (bytes → Arrow arrays, zero-copy where possible) → [`table`] (tables and the
 //! lazy batch reader).
 //!
