@@ -327,9 +327,6 @@ impl RowReader {
         match &mut self.source {
             RowSource::Mapped { buffer, offset, fortran: None, crc } => {
                 let start = *offset + first as usize * row_len;
-                if let Some(guard) = &self.guard {
-                    guard.populate(&buffer.as_slice()[start..start + bytes]);
-                }
                 if let Some(check) = crc {
                     if !check.update(first, &buffer.as_slice()[start..start + bytes], count as u64, array_rows)? {
                         *crc = None;

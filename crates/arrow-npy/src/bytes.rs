@@ -18,23 +18,12 @@ use crate::arrow::buffer::{Buffer, MutableBuffer};
 
 use crate::error::{ErrorKind, Result, ResultExt};
 
-/// Remembers a mapped file's length so each batch can check it is still all there, and holds
-/// the map to ask the kernel for a batch's pages ahead of reading them.
+/// Remembers a mapped file's length so each batch can check it is still all there.
 #[derive(Debug)]
 pub(crate) struct LengthGuard {
     file: File,
     path: PathBuf,
     len: u64,
-    map: Arc<memmap2::Mmap>,
-}
-
-/// The map as the owner of a [`Buffer`]'s bytes, shared with its [`LengthGuard`].
-struct SharedMap(Arc<memmap2::Mmap>);
-
-impl AsRef<[u8]> for SharedMap {
-    fn as_ref(&self) -> &[u8] {
-        self.0.as_ref()
-    }
 }
 
 impl LengthGuard {
@@ -47,30 +36,7 @@ impl LengthGuard {
         }
         Ok(())
     }
-
-    /// Map the pages of `bytes` (a slice of this guard's map about to be read) in one call
-    /// (`MADV_POPULATE_READ`) rather than one page fault per 64 KiB as the reading touches them:
-    /// page-cache-warm data then costs the copy-free read alone. Each partition's reader does
-    /// this for its own batches, so both cores share the work. Only a hint: kernels without it
-    /// (before Linux 5.14) and slices outside the map are left to page faults.
-    pub(crate) fn populate(&self, bytes: &[u8]) {
-        let map_start = self.map.as_ptr() as usize;
-        let Some(offset) = (bytes.as_ptr() as usize).checked_sub(map_start) else { return };
-        if offset + bytes.len() > self.map.len() || bytes.is_empty() {
-            return;
-        }
-        // madvise wants a page-aligned start; the map itself starts on a page.
-        let aligned = offset & !(PAGE_SIZE - 1);
-        #[cfg(target_os = "linux")]
-        let _ = self.map.advise_range(memmap2::Advice::PopulateRead, aligned, offset + bytes.len() - aligned);
-        #[cfg(not(target_os = "linux"))]
-        let _ = aligned;
-    }
 }
-
-/// The smallest page size of the platforms we map on (a larger one is a multiple of it, and an
-/// unaligned hint is only ignored).
-const PAGE_SIZE: usize = 4096;
 
 /// The whole file as a `Buffer`: memory-mapped when `mmap`, else read into memory.
 pub(crate) fn open_file(path: &Path, mmap: bool) -> Result<(Buffer, Option<Arc<LengthGuard>>)> {
@@ -87,9 +53,9 @@ pub(crate) fn open_file(path: &Path, mmap: bool) -> Result<(Buffer, Option<Arc<L
         return Ok((Buffer::from_vec(data), None));
     }
     // SAFETY: the map is read-only; truncation by another process is guarded as documented above.
-    let map = Arc::new(unsafe { memmap2::Mmap::map(&file) }.in_file(path)?);
-    let buffer = Buffer::from(bytes::Bytes::from_owner(SharedMap(map.clone())));
-    let guard = LengthGuard { file, path: path.to_path_buf(), len, map };
+    let map = unsafe { memmap2::Mmap::map(&file) }.in_file(path)?;
+    let buffer = Buffer::from(bytes::Bytes::from_owner(map));
+    let guard = LengthGuard { file, path: path.to_path_buf(), len };
     Ok((buffer, Some(Arc::new(guard))))
 }
 
