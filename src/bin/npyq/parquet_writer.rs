@@ -7,6 +7,12 @@
 //! the one `ArrowWriter` would write with the same properties (same schema, metadata, encodings,
 //! row-group boundaries by row count; the byte cap is applied from the input's in-memory size).
 //!
+//! Plain numeric columns (`Int32`, `Int64`, `Float32`, `Float64`, not nullable, not inside a
+//! list) skip `ArrowColumnWriter`, which first lists the index of every value and gathers the
+//! values through it (about a third of the time of writing a float32 column); they go to the
+//! same Parquet column writer, with the same properties, as slices. The bytes written are the
+//! same (a test compares them with `ArrowWriter`'s).
+//!
 //! Memory stays bounded: at most [`ParallelParquetWriter::max_in_flight`] row groups are being
 //! encoded at once (each under the row-group caps); the caller blocks on the oldest before
 //! starting another.
@@ -16,19 +22,31 @@ use std::io::Write;
 use std::thread::JoinHandle;
 
 use anyhow::{anyhow, Context};
-use datafusion::arrow::datatypes::SchemaRef;
+use bytes::Bytes;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::datatypes::{DataType, Float32Type, Float64Type, Int32Type, Int64Type, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory};
 use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::file::properties::WriterProperties;
-use datafusion::parquet::file::writer::SerializedFileWriter;
+use datafusion::parquet::column::writer::{get_column_writer, ColumnCloseResult, ColumnWriter};
+use datafusion::parquet::file::properties::{WriterProperties, WriterPropertiesPtr};
+use datafusion::parquet::file::writer::{SerializedFileWriter, SerializedPageWriter, TrackedWrite};
+use datafusion::parquet::schema::types::ColumnDescPtr;
 
 /// Row groups encoded at once.
 fn default_parallelism() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8)
 }
 
-type EncodedRowGroup = JoinHandle<anyhow::Result<Vec<ArrowColumnChunk>>>;
+/// One encoded column chunk of a row group.
+enum EncodedColumn {
+    Arrow(ArrowColumnChunk),
+    /// A plain numeric column written by the Parquet column writer directly: its bytes, and
+    /// what closing the writer said of them (offsets from the start of the bytes).
+    Plain(Bytes, ColumnCloseResult),
+}
+
+type EncodedRowGroup = JoinHandle<anyhow::Result<Vec<EncodedColumn>>>;
 
 pub struct ParallelParquetWriter<W: Write + Send> {
     file: SerializedFileWriter<W>,
@@ -107,9 +125,11 @@ impl<W: Write + Send> ParallelParquetWriter<W> {
         self.pending_rows = 0;
         self.pending_bytes = 0;
         let schema = self.schema.clone();
+        let leaves = self.file.schema_descr().columns().to_vec();
+        let properties = self.file.properties().clone();
         let handle = std::thread::Builder::new()
             .name("parquet-encode".into())
-            .spawn(move || encode_row_group(&schema, writers, &batches))
+            .spawn(move || encode_row_group(&schema, &leaves, &properties, writers, &batches))
             .context("cannot start a Parquet encoding thread")?;
         self.in_flight.push_back(handle);
         Ok(())
@@ -121,7 +141,10 @@ impl<W: Write + Send> ParallelParquetWriter<W> {
         let chunks = handle.join().map_err(|_| anyhow!("a Parquet encoding thread panicked"))??;
         let mut row_group = self.file.next_row_group()?;
         for chunk in chunks {
-            chunk.append_to_row_group(&mut row_group)?;
+            match chunk {
+                EncodedColumn::Arrow(chunk) => chunk.append_to_row_group(&mut row_group)?,
+                EncodedColumn::Plain(bytes, close) => row_group.append_column(&bytes, close)?,
+            }
         }
         row_group.close()?;
         Ok(())
@@ -137,17 +160,79 @@ impl<W: Write + Send> ParallelParquetWriter<W> {
     }
 }
 
-fn encode_row_group(schema: &SchemaRef, mut writers: Vec<ArrowColumnWriter>, batches: &[RecordBatch]) -> anyhow::Result<Vec<ArrowColumnChunk>> {
-    for batch in batches {
-        let mut leaves_writers = writers.iter_mut();
-        for (field, column) in schema.fields().iter().zip(batch.columns()) {
-            for leaf in compute_leaves(field, column)? {
-                let writer = leaves_writers.next().ok_or_else(|| anyhow!("more Parquet leaf columns than writers"))?;
-                writer.write(&leaf)?;
+fn encode_row_group(
+    schema: &SchemaRef,
+    leaves: &[ColumnDescPtr],
+    properties: &WriterPropertiesPtr,
+    writers: Vec<ArrowColumnWriter>,
+    batches: &[RecordBatch],
+) -> anyhow::Result<Vec<EncodedColumn>> {
+    // Top-level fields map to leaves in order; a plain numeric field is exactly one leaf.
+    let mut encoded = Vec::with_capacity(writers.len());
+    let mut writers = writers.into_iter();
+    let mut leaves = leaves.iter();
+    for (index, field) in schema.fields().iter().enumerate() {
+        let columns: Vec<&ArrayRef> = batches.iter().map(|b| b.column(index)).collect();
+        let leaf_count = if is_plain_numeric(field.data_type()) { 1 } else { count_leaves(field)? };
+        let field_leaves: Vec<&ColumnDescPtr> = leaves.by_ref().take(leaf_count).collect();
+        let field_writers: Vec<ArrowColumnWriter> = writers.by_ref().take(leaf_count).collect();
+        let plain = match field_leaves.as_slice() {
+            [leaf] if is_plain_numeric(field.data_type()) && leaf.max_def_level() == 0 && leaf.max_rep_level() == 0 => {
+                columns.iter().all(|c| c.null_count() == 0).then_some(*leaf)
+            }
+            _ => None,
+        };
+        match plain {
+            Some(leaf) => {
+                let (bytes, close) = write_plain(leaf, properties, &columns)?;
+                encoded.push(EncodedColumn::Plain(bytes, close));
+            }
+            None => {
+                let mut field_writers = field_writers;
+                for column in &columns {
+                    let mut writers = field_writers.iter_mut();
+                    for leaf in compute_leaves(field, column)? {
+                        writers.next().ok_or_else(|| anyhow!("more Parquet leaf columns than writers"))?.write(&leaf)?;
+                    }
+                }
+                for writer in field_writers {
+                    encoded.push(EncodedColumn::Arrow(writer.close()?));
+                }
             }
         }
     }
-    Ok(writers.into_iter().map(ArrowColumnWriter::close).collect::<Result<_, _>>()?)
+    Ok(encoded)
+}
+
+/// Arrow types stored as the Parquet physical type of the same width, without a conversion.
+fn is_plain_numeric(data_type: &DataType) -> bool {
+    matches!(data_type, DataType::Int32 | DataType::Int64 | DataType::Float32 | DataType::Float64)
+}
+
+/// Parquet leaf columns of a field (a struct or list has several levels, one leaf per scalar).
+fn count_leaves(field: &datafusion::arrow::datatypes::Field) -> anyhow::Result<usize> {
+    let empty = datafusion::arrow::array::new_empty_array(field.data_type());
+    Ok(compute_leaves(field, &empty)?.len())
+}
+
+/// A plain numeric column's values, batch by batch, through the Parquet column writer.
+fn write_plain(leaf: &ColumnDescPtr, properties: &WriterPropertiesPtr, columns: &[&ArrayRef]) -> anyhow::Result<(Bytes, ColumnCloseResult)> {
+    let mut out = TrackedWrite::new(Vec::new());
+    let close = {
+        let page_writer = Box::new(SerializedPageWriter::new(&mut out));
+        let mut writer = get_column_writer(leaf.clone(), properties.clone(), page_writer);
+        for column in columns {
+            match (&mut writer, column.data_type()) {
+                (ColumnWriter::Int32ColumnWriter(w), DataType::Int32) => w.write_batch(column.as_primitive::<Int32Type>().values(), None, None)?,
+                (ColumnWriter::Int64ColumnWriter(w), DataType::Int64) => w.write_batch(column.as_primitive::<Int64Type>().values(), None, None)?,
+                (ColumnWriter::FloatColumnWriter(w), DataType::Float32) => w.write_batch(column.as_primitive::<Float32Type>().values(), None, None)?,
+                (ColumnWriter::DoubleColumnWriter(w), DataType::Float64) => w.write_batch(column.as_primitive::<Float64Type>().values(), None, None)?,
+                (_, other) => return Err(anyhow!("Parquet column {} cannot take {other} values", leaf.path())),
+            };
+        }
+        writer.close()?
+    };
+    Ok((Bytes::from(out.into_inner()?), close))
 }
 
 /// Bytes of the batch's own rows in memory (not of the whole buffers a slice points into).
@@ -213,6 +298,50 @@ mod tests {
         let (groups, all) = read(write(&batches, 1000, 2560));
         assert_eq!(groups, vec![10, 10, 10, 10, 5]);
         assert_eq!(all, whole);
+    }
+
+    #[test]
+    fn the_file_is_byte_for_byte_what_arrow_writer_writes() {
+        // Plain numeric columns (written past ArrowColumnWriter) beside a nullable one and a
+        // list one (written through it), over several row groups, with statistics and snappy.
+        let item = Arc::new(Field::new("item", DataType::Float32, false));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("f", DataType::Float32, false),
+            Field::new("i", DataType::Int64, false),
+            Field::new("n", DataType::Float64, true),
+            Field::new("v", DataType::FixedSizeList(item.clone(), 3), false),
+            Field::new("d", DataType::Int32, false),
+        ]));
+        let rows = 2500;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Float32Array::from_iter_values((0..rows).map(|v| (v as f32 * 0.37).sin()))),
+            Arc::new(Int64Array::from_iter_values((0..rows).map(|v| v * 7 - 900))),
+            Arc::new(datafusion::arrow::array::Float64Array::from_iter((0..rows).map(|v| (v % 5 != 0).then_some(v as f64)))),
+            Arc::new(FixedSizeListArray::new(item, 3, Arc::new(Float32Array::from_iter_values((0..rows * 3).map(|v| v as f32))), None)),
+            // Few distinct values: dictionary encoded.
+            Arc::new(datafusion::arrow::array::Int32Array::from_iter_values((0..rows).map(|v| (v % 3) as i32))),
+        ];
+        let whole = RecordBatch::try_new(schema.clone(), columns).unwrap();
+        let batches = [whole.slice(0, 700), whole.slice(700, 1300), whole.slice(2000, 500)];
+        let properties = || {
+            WriterProperties::builder()
+                .set_compression(datafusion::parquet::basic::Compression::SNAPPY)
+                .set_max_row_group_row_count(Some(1000))
+                .set_column_dictionary_enabled("f".into(), false)
+                .build()
+        };
+        let mut reference = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(properties())).unwrap();
+        for batch in &batches {
+            reference.write(batch).unwrap();
+        }
+        let reference = reference.into_inner().unwrap();
+        let mut ours = ParallelParquetWriter::try_new(Vec::new(), schema, properties(), 1000, usize::MAX).unwrap();
+        for batch in &batches {
+            ours.write(batch).unwrap();
+        }
+        let ours = ours.finish().unwrap();
+        assert_eq!(read(Bytes::from(ours.clone())).0, vec![1000, 1000, 500]);
+        assert!(ours == reference, "the files differ ({} and {} bytes)", ours.len(), reference.len());
     }
 
     #[test]
