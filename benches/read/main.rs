@@ -138,6 +138,14 @@ fn benches(c: &mut Criterion) {
 
     let mut g = bench_group(c, "npz_deflated");
     g.bench_function("scan", |b| b.iter(|| scan(&files.npz_deflated, None, |batch| { black_box(batch); })));
+    // The same member inflated as a stream (what a reader does beyond its in-memory budget).
+    g.bench_function("scan_streamed", |b| {
+        b.iter(|| {
+            let table = NpyTable::open(&files.npz_deflated).expect("open");
+            let reader = table.reader().with_inflate_in_memory_bytes(0).build().expect("build reader");
+            black_box(reader.map(|batch| batch.expect("batch").num_rows()).sum::<usize>())
+        })
+    });
     g.finish();
 }
 
