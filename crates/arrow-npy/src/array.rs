@@ -207,17 +207,7 @@ fn sizes(header: &NpyHeader) -> std::result::Result<(usize, u64), ErrorKind> {
 fn inflate_whole(compressed: &Buffer, declared_size: u64, expected_crc: u32) -> Result<Buffer> {
     let len = usize::try_from(declared_size)
         .map_err(|_| ErrorKind::InvalidArgument(format!("deflated member of {declared_size} bytes does not fit in memory")))?;
-    if len == 0 {
-        return Ok(Buffer::from_vec(Vec::<u8>::new()));
-    }
-    // Anonymous memory asked for in huge pages where the kernel leaves that to madvise (THP
-    // "madvise" mode): a fresh 256 MiB buffer otherwise costs 65,536 page faults, about as much
-    // CPU as libdeflate saves over zlib-rs. Page-aligned, so aligned for every Arrow type.
-    let mut memory = memmap2::MmapMut::map_anon(len)?;
-    #[cfg(target_os = "linux")]
-    let _ = memory.advise(memmap2::Advice::HugePage);
-    {
-        let out: &mut [u8] = &mut memory;
+    filled_buffer(len, |out| {
         let mut inflater = libdeflater::Decompressor::new();
         let inflated = inflater.deflate_decompress(compressed.as_slice(), out).map_err(|e| match e {
             libdeflater::DecompressionError::InsufficientSpace => ErrorKind::Zip {
@@ -230,9 +220,8 @@ fn inflate_whole(compressed: &Buffer, declared_size: u64, expected_crc: u32) -> 
         }
         let mut crc = flate2::Crc::new();
         crc.update(out);
-        crc_matches(expected_crc, crc.sum())?;
-    }
-    Ok(Buffer::from(bytes::Bytes::from_owner(memory)))
+        crc_matches(expected_crc, crc.sum())
+    })
 }
 
 /// Inflate just enough of a deflated member to parse its header.
