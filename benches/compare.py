@@ -301,7 +301,7 @@ def cases(npyq, root, c_sum):
                 table = pa.table({{'x': np.load({f32!r}, mmap_mode='r')}})
                 pq.write_table(table, {parquet_out!r})
                 print('__seconds__', time.perf_counter() - t0)
-            """), 1.5),
+            """), 2.0),
             ("chdb file(Npy) INTO OUTFILE Parquet (snappy)", python(f"""
                 import time, chdb
                 t0 = time.perf_counter()
@@ -344,7 +344,7 @@ def cases(npyq, root, c_sum):
                 t0 = time.perf_counter()
                 x = np.load({compressed!r})['x']
                 print('__seconds__', time.perf_counter() - t0, x.shape)
-            """), 1.5),
+            """), 2.0),
         ],
         "cleanup": clear_out,
     }
@@ -370,7 +370,7 @@ def cases(npyq, root, c_sum):
                 t0 = time.perf_counter()
                 print(np.load({f32!r}, mmap_mode='r').sum())
                 print('__seconds__', time.perf_counter() - t0)
-            """), 2.0),
+            """), 2.5),
             ("C mmap + sum loop, gcc -O2, one core", [c_sum, f32], 1 / 1.5),
             ("chdb SELECT sum(array) FROM file(Npy)", python(f"""
                 import time, chdb

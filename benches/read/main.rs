@@ -138,6 +138,14 @@ fn benches(c: &mut Criterion) {
 
     let mut g = bench_group(c, "npz_deflated");
     g.bench_function("scan", |b| b.iter(|| scan(&files.npz_deflated, None, |batch| { black_box(batch); })));
+    // The same member inflated whole, in one call, with libdeflate (opt-in).
+    g.bench_function("scan_in_memory", |b| {
+        b.iter(|| {
+            let table = NpyTable::open(&files.npz_deflated).expect("open");
+            let reader = table.reader().with_inflate_in_memory_bytes(1 << 30).build().expect("build reader");
+            black_box(reader.map(|batch| batch.expect("batch").num_rows()).sum::<usize>())
+        })
+    });
     g.finish();
 }
 

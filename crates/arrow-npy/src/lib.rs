@@ -53,7 +53,7 @@
 //!
 //! Reading goes: [`header`] (magic, version, the Python-literal dict via [`literal`]) →
 //! [`dtype`] (the numpy type model) → [`schema`] (the one dtype → Arrow mapping) → `array`
-//! (where a `.npy` file's or `.npz` member's rows are: mapped, or inflated as a stream) →
+//! (where a `.npy` file's or `.npz` member's rows are: mapped, inflated whole, or inflated as a stream) →
 //! [`decode`] (bytes → Arrow arrays, zero-copy where possible) → [`table`] (tables and the
 //! lazy batch reader).
 //!
@@ -85,7 +85,7 @@ pub mod type_table {}
 pub use error::{ErrorKind, Location, NpyError, Result};
 pub use ranged::{RangedNpy, HEADER_PROBE_LEN};
 pub use ranged_npz::{RangedMember, RangedNpz, ZipMember};
-pub use table::{NpyReader, NpyTable, OpenOptions, ReaderBuilder};
+pub use table::{NpyReader, NpyTable, OpenOptions, ReaderBuilder, DEFAULT_INFLATE_IN_MEMORY_BYTES};
 pub use writer::{ArrayFileWriter, NpzCompression, NullPolicy, WriteOptions};
 
 /// The batch reader, under the name arrow-rs readers have (`arrow_csv::Reader`, ...).

@@ -4,6 +4,7 @@ mod convert;
 mod csv_flatten;
 mod input;
 mod output;
+mod parquet_writer;
 mod schema;
 mod sql;
 mod text_form;

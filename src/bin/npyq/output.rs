@@ -19,7 +19,7 @@ use datafusion::arrow::ipc::writer::{FileWriter, IpcWriteOptions, StreamWriter};
 use datafusion::arrow::ipc::CompressionType;
 use datafusion::arrow::json::writer::LineDelimited;
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::parquet::arrow::{ArrowSchemaConverter, ArrowWriter};
+use datafusion::parquet::arrow::ArrowSchemaConverter;
 use datafusion::parquet::basic::{Compression, GzipLevel, LogicalType, Type as PhysicalType, ZstdLevel};
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::parquet::schema::types::ColumnDescriptor;
@@ -28,6 +28,7 @@ use datafusion_npy::{ArrayFileWriter, NpzCompression, WriteOptions};
 
 use crate::csv_flatten::CsvFlattener;
 use crate::input::from_arrow;
+use crate::parquet_writer::ParallelParquetWriter;
 use crate::text_form;
 
 /// The output formats, by extension (`convert`, `sql --output`) or by name (`sql --format`).
@@ -321,7 +322,7 @@ const ROW_GROUP_BYTES: usize = 128 << 20;
 /// Parquet as pyarrow writes it for the types Parquet lacks (second-precision timestamps become
 /// milliseconds: see `datafusion_npy::datasource::parquet_types`), with [`parquet_properties`].
 struct ParquetSink<W: Write + Send> {
-    writer: ArrowWriter<W>,
+    writer: ParallelParquetWriter<W>,
     /// The schema written, when some columns must be cast to it first.
     storable: Option<SchemaRef>,
 }
@@ -331,7 +332,7 @@ impl<W: Write + Send> ParquetSink<W> {
         let storable = parquet_storable_schema(&schema);
         let written = storable.clone().unwrap_or(schema);
         let properties = parquet_properties(&written, compression)?;
-        let writer = ArrowWriter::try_new(out, written, Some(properties))?;
+        let writer = ParallelParquetWriter::try_new(out, written, properties, ROW_GROUP_ROWS, ROW_GROUP_BYTES)?;
         Ok(ParquetSink { writer, storable })
     }
 }
@@ -371,7 +372,7 @@ impl<W: Write + Send> StreamSink<W> for ParquetSink<W> {
         Ok(())
     }
     fn finish(self: Box<Self>) -> anyhow::Result<W> {
-        Ok(self.writer.into_inner()?)
+        self.writer.finish()
     }
 }
 
