@@ -16,6 +16,9 @@ mod input;
 #[path = "../../src/bin/npyq/output.rs"]
 mod output;
 #[allow(dead_code)]
+#[path = "../../src/bin/npyq/parquet_writer.rs"]
+mod parquet_writer;
+#[allow(dead_code)]
 #[path = "../../src/bin/npyq/csv_flatten.rs"]
 mod csv_flatten;
 #[allow(dead_code)]
