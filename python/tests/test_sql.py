@@ -73,6 +73,11 @@ def test_example_through_datafusion_python_equals_cli(example, npyq):
     ctx = stock_session()
     setup = []
     for statement in statements(EXAMPLES / example):
+        if re.search(r"(?i)\bknn\s*\(", statement):
+            # `knn(...)` looks its tables up in the session that plans it, which a table function
+            # handed over the FFI cannot see: it is served by `datafusion_npy.sql()` (checked
+            # below), not in a stock session.
+            continue
         got = ctx.sql(statement).to_arrow_table()
         if is_setup(statement):
             setup.append(statement)
