@@ -147,6 +147,45 @@ async fn a_prepared_statement_parameter_is_a_query_vector() {
     assert_eq!(rows(&batches), want);
 }
 
+/// `l2_normalize` against numpy's `X / np.linalg.norm(X, axis=1, keepdims=True)`, in the data's
+/// dtype (float16 computed in float32, as numpy's answer is made); the column's type unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn l2_normalize_equals_numpy_in_the_columns_own_type() {
+    use datafusion::arrow::datatypes::Field;
+    use std::sync::Arc;
+    let expected = expected();
+    let ctx = session();
+    for (dtype, element) in [("f32", DataType::Float32), ("f16", DataType::Float16), ("f64", DataType::Float64)] {
+        let table = format!("emb_{dtype}");
+        let batches = collect(&ctx, &format!("SELECT l2_normalize({table}) FROM {table} ORDER BY _row")).await;
+        let want_type = DataType::FixedSizeList(Arc::new(Field::new_list_field(element.clone(), false)), 24);
+        let mut got = Vec::new();
+        for batch in &batches {
+            let column = batch.column(0);
+            assert!(
+                matches!(column.data_type(), DataType::FixedSizeList(f, 24) if f.data_type() == &element),
+                "{table}: type {}, expected {want_type}",
+                column.data_type()
+            );
+            let values = cast(column.as_fixed_size_list().values(), &DataType::Float64).unwrap();
+            got.extend(values.as_primitive::<datafusion::arrow::datatypes::Float64Type>().values().iter().copied());
+        }
+        let want: Vec<f64> =
+            expected[dtype]["normalized"].as_array().unwrap().iter().flat_map(|row| row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap())).collect();
+        assert_eq!(got.len(), want.len(), "{table}");
+        // float16 results may differ from numpy's by one float16 ulp (the float32 quotient
+        // rounded once more); float32 and float64 by a few ulps of the norm.
+        let tolerance = match dtype {
+            "f16" => 1e-3,
+            "f32" => 1e-6,
+            _ => 1e-14,
+        };
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!((g - w).abs() <= tolerance, "{table}: element {i}: {g} vs numpy {w}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_vector_columns_are_compared_row_by_row() {
     // Each row against itself (distance 0, similarity 1) and against its float16 twin.

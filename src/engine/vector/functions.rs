@@ -29,11 +29,14 @@ use datafusion::arrow::array::{new_null_array, ArrayRef, PrimitiveArray};
 use datafusion::arrow::buffer::{NullBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::{ArrowPrimitiveType, DataType, Field, FieldRef, Float32Type, Float64Type};
 use datafusion::common::{exec_err, plan_err, Result, ScalarValue};
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::{
-    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
 use super::kernels::{map_rows, pair, Acc, Against, Metric};
+use super::normalize::strip_normalization;
 use super::vectors::{element_type, is_float, Compute, Rows, Vectors};
 
 /// Whose semantics a function has.
@@ -57,7 +60,7 @@ enum Output {
 }
 
 /// One vector function. See the [module documentation](self).
-#[derive(Debug, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct VectorFunction {
     name: &'static str,
     aliases: Vec<String>,
@@ -172,36 +175,36 @@ impl ScalarUDFImpl for VectorFunction {
         Ok(Arc::new(Field::new(self.name, self.result_type(&types), true)))
     }
 
-    /// Arrays of floats stay as they are (`FixedSizeList` included: no cast to `List`); arrays
-    /// of other numbers become arrays of `Float64`, as the built-ins coerce them.
+    /// See [`coerce_vector_argument`].
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         if arg_types.len() != self.arity() {
             return plan_err!("{} expects {} arguments, got {}", self.name, self.arity(), arg_types.len());
         }
-        arg_types
-            .iter()
-            .map(|t| match t {
-                DataType::Null => Ok(DataType::List(Arc::new(Field::new_list_field(DataType::Float64, true)))),
-                DataType::FixedSizeList(f, _) | DataType::List(f) | DataType::LargeList(f) => {
-                    let element = f.data_type();
-                    if is_float(element) {
-                        Ok(t.clone())
-                    } else if element.is_numeric() || element == &DataType::Null {
-                        let field = Arc::new(Field::new(f.name(), DataType::Float64, true));
-                        Ok(match t {
-                            DataType::FixedSizeList(_, n) => DataType::FixedSizeList(field, *n),
-                            DataType::LargeList(_) => DataType::LargeList(field),
-                            _ => DataType::List(field),
-                        })
-                    } else if element_type(element).is_some() {
-                        plan_err!("{} only supports one-dimensional arrays, got {t}", self.name)
-                    } else {
-                        plan_err!("{} does not support arrays of {element}", self.name)
-                    }
-                }
-                other => plan_err!("{} does not support type {other}", self.name),
+        arg_types.iter().map(|t| coerce_vector_argument(self.name, t)).collect()
+    }
+
+    /// `cosine_distance(l2_normalize(x), q)` is `cosine_distance(x, q)`, NULLs included (a
+    /// zero vector or a NULL element gives NULL either way): the normalised copy is not made.
+    /// DuckDB's names are left alone: for them a zero vector gives NaN and a NULL element an
+    /// error, where the normalisation gives NULL.
+    fn simplify(&self, args: Vec<Expr>, _info: &SimplifyContext) -> Result<ExprSimplifyResult> {
+        if self.metric != MetricKey::Cosine || self.flavor != Flavor::DataFusion {
+            return Ok(ExprSimplifyResult::Original(args));
+        }
+        let mut stripped = false;
+        let args: Vec<Expr> = args
+            .into_iter()
+            .map(|arg| {
+                let (arg, removed) = strip_normalization(arg);
+                stripped |= removed;
+                arg
             })
-            .collect()
+            .collect();
+        if !stripped {
+            return Ok(ExprSimplifyResult::Original(args));
+        }
+        let this = Arc::new(ScalarUDF::new_from_impl(self.clone()));
+        Ok(ExprSimplifyResult::Simplified(Expr::ScalarFunction(ScalarFunction::new_udf(this, args))))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -222,6 +225,33 @@ impl ScalarUDFImpl for VectorFunction {
         } else {
             Ok(ColumnarValue::Array(result))
         }
+    }
+}
+
+/// The type a vector argument of `function` is computed as: arrays of floats stay as they are
+/// (`FixedSizeList` included: no cast to `List`); arrays of other numbers become arrays of
+/// `Float64`, as the built-ins coerce them.
+pub(crate) fn coerce_vector_argument(function: &str, t: &DataType) -> Result<DataType> {
+    match t {
+        DataType::Null => Ok(DataType::List(Arc::new(Field::new_list_field(DataType::Float64, true)))),
+        DataType::FixedSizeList(f, _) | DataType::List(f) | DataType::LargeList(f) => {
+            let element = f.data_type();
+            if is_float(element) {
+                Ok(t.clone())
+            } else if element.is_numeric() || element == &DataType::Null {
+                let field = Arc::new(Field::new(f.name(), DataType::Float64, true));
+                Ok(match t {
+                    DataType::FixedSizeList(_, n) => DataType::FixedSizeList(field, *n),
+                    DataType::LargeList(_) => DataType::LargeList(field),
+                    _ => DataType::List(field),
+                })
+            } else if element_type(element).is_some() {
+                plan_err!("{function} only supports one-dimensional arrays, got {t}")
+            } else {
+                plan_err!("{function} does not support arrays of {element}")
+            }
+        }
+        other => plan_err!("{function} does not support type {other}"),
     }
 }
 

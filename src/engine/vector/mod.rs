@@ -10,6 +10,7 @@
 //! - [`kernels`]: dot products, norms and distances of slices; the per-row loops.
 //! - [`vectors`]: an Arrow vector column as the kernels see it (values buffer, row bounds, nulls).
 //! - [`functions`]: the scalar UDFs, DuckDB's names and DataFusion's ([`vector_udfs`]).
+//! - [`normalize`]: `l2_normalize(emb)` in the column's own type, and not at all under a cosine.
 //! - [`element`]: `emb[i]` on a `FixedSizeList` read from the flat buffer (no cast to `List`).
 //! - [`slice`]: `emb[i:j]` on a `FixedSizeList` as a `List` view of the flat buffer (no cast).
 //! - [`knn`]: the `knn(corpus, 'emb', queries, 'q', k, 'cosine')` table function, blocked over
@@ -19,6 +20,7 @@ pub mod element;
 pub mod functions;
 pub mod kernels;
 pub mod knn;
+pub mod normalize;
 pub mod slice;
 pub mod vectors;
 
@@ -39,6 +41,7 @@ pub fn register_vector_functions(registry: &mut dyn FunctionRegistry) -> Result<
     for udf in vector_udfs() {
         registry.register_udf(Arc::new(udf))?;
     }
+    registry.register_udf(Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(normalize::L2Normalize::default())))?;
     let already = registry.udf("array_element").is_ok_and(|udf| udf.inner().is::<FixedSizeElement>());
     if !already {
         let rewrite = FixedSizeElementRewrite::new();

@@ -14,7 +14,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use crate::engine::vector::kernels::{distance2, dot, dot_and_norm2, norm2, Acc};
+use crate::engine::vector::kernels::{distance2, dot, dot_and_norm2, norm2, Acc, Kernels};
 use crate::engine::vector::vectors::Compute;
 
 /// The distances `knn` ranks by, under DuckDB's names.
@@ -282,7 +282,11 @@ pub fn search_chunk<T: KnnFloat>(
     if d == 0 {
         scratch.norms2.resize(n, T::ZERO);
     } else {
-        scratch.norms2.extend(chunk.chunks_exact(d).map(norm2));
+        // The hot loop of a one-query search with the GEMM: the AVX2 kernel where there is one.
+        let kernels = Kernels::<T>::best();
+        for row in chunk.chunks_exact(d) {
+            scratch.norms2.push(kernels.norm2(row));
+        }
     }
     scratch.inverse_norms.extend(scratch.norms2.iter().map(|n2| T::ONE.div(n2.sqrt())));
     scratch.scores.clear();

@@ -18,7 +18,8 @@ the first KNN_K (a row past them may stand in for one at a distance equal within
 
 expected.json holds, per dtype, numpy's answers for query = row 7 and for the literal query
 QUERY below: cosine distance and similarity, inner product, L2 distance, each row's norm, and
-the top-10 rows by cosine distance (ties by row). For float32 and float64 the arithmetic is
+the top-10 rows by cosine distance (ties by row); and each row divided by its norm
+("normalized", for l2_normalize), in the data's dtype. For float32 and float64 the arithmetic is
 numpy's in that dtype (`X @ q`, `np.linalg.norm`); for float16 it is numpy's float32 arithmetic
 on the float16 values converted to float32 (exactly), which is how the kernels compute float16.
 """
@@ -106,6 +107,8 @@ def main():
         expected[name] = {
             "query_row7": answers(Xc, Xc[7]),
             "query_literal": answers(Xc, np.array(QUERY, dtype=compute)),
+            # l2_normalize: in the compute dtype, returned in the data's dtype.
+            "normalized": [[float(v) for v in row] for row in (Xc / np.linalg.norm(Xc, axis=1, keepdims=True)).astype(dtype)],
         }
     edge = np.array([[0, 0, 0], [1, np.nan, 2], [np.inf, 1, 1], [1, 2, 3], [3, 2, 1]], dtype=np.float32)
     np.save(os.path.join(HERE, "edge.npy"), edge)
