@@ -134,7 +134,12 @@ pub fn chunks(ranged: &RangedNpy, rows: Range<u64>) -> Vec<Range<u64>> {
     if ranged.needs_all_data() || ranged.header().shape.is_empty() {
         return vec![rows];
     }
-    let per_chunk = (CHUNK_BYTES / ranged.row_len().max(1)).max(1);
+    runs_of_chunk_bytes(rows, ranged.row_len())
+}
+
+/// `rows` cut into runs of about [`CHUNK_BYTES`] of `row_len`-byte rows (at least one row each).
+fn runs_of_chunk_bytes(rows: Range<u64>, row_len: u64) -> Vec<Range<u64>> {
+    let per_chunk = (CHUNK_BYTES / row_len.max(1)).max(1);
     let mut out = Vec::new();
     let mut start = rows.start;
     while start < rows.end {
@@ -340,15 +345,7 @@ pub fn npz_chunks(npz: &RangedNpz, members: &[usize], rows: Range<u64>) -> Vec<R
     if !npz.by_rows(members) && !npz_streams(npz, members) {
         return vec![rows];
     }
-    let per_chunk = (CHUNK_BYTES / npz.row_len(members).max(1)).max(1);
-    let mut out = Vec::new();
-    let mut start = rows.start;
-    while start < rows.end {
-        let end = rows.end.min(start.saturating_add(per_chunk));
-        out.push(start..end);
-        start = end;
-    }
-    out
+    runs_of_chunk_bytes(rows, npz.row_len(members))
 }
 
 /// The store of the object at `url` (made as [`super::object_stores::ensure_object_store`]

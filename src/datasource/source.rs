@@ -406,6 +406,14 @@ fn interleaved(target_partitions: usize, min_size: usize, config: &FileScanConfi
     Some(config)
 }
 
+/// See [`OpenPlan::wanted`].
+enum Wanted {
+    /// The scan of the file, made without touching its data.
+    Answered(futures::stream::BoxStream<'static, Result<RecordBatch>>),
+    /// Rows `wanted` of the file's data are to be read; the file sits at `place` in its table.
+    Rows { wanted: Range<u64>, place: FileRows },
+}
+
 /// Opens one file of a scan: see the module docs.
 pub struct NpyOpener {
     store: Arc<dyn ObjectStore>,
@@ -489,17 +497,10 @@ impl NpyOpener {
             }
             let local = local_file(store.as_ref(), &file.object_meta.location).await?;
             let table = plan.open_table(local.path())?;
-            plan.check_columns(&table.schema()).map_err(|e| df_err(e.in_file(local.path())))?;
-            let rows = table.num_rows();
-            let place = plan.place(&file, rows).map_err(|e| df_err(e.in_file(local.path())))?;
-            let wanted = plan.rows_to_read(&file, rows, place.offset);
-            if wanted.is_empty() {
-                return Ok(futures::stream::empty().boxed());
-            }
-            if plan.data_columns.is_empty() {
-                // Only `_row` (or nothing, for count(*)): no data need to be touched.
-                return Ok(futures::stream::iter(plan.positions_only(wanted, place.offset)).boxed());
-            }
+            let (wanted, place) = match plan.wanted(&file, &table.schema(), table.num_rows(), local.path())? {
+                Wanted::Rows { wanted, place } => (wanted, place),
+                Wanted::Answered(batches) => return Ok(batches),
+            };
             let reader = plan.reader(&table, wanted, place.offset).in_file(local.path()).map_err(df_err)?;
             let plan_for_batches = Arc::clone(&plan);
             let batches = reader.map(move |batch| {
@@ -516,17 +517,10 @@ impl OpenPlan {
     /// rows in chunks fetched a few at a time, decoded in order.
     async fn scan_by_range(self: Arc<Self>, store: Arc<dyn ObjectStore>, file: PartitionedFile, url: String) -> Result<futures::stream::BoxStream<'static, Result<RecordBatch>>> {
         let ranged = Arc::new(open_ranged(store.as_ref(), &file.object_meta, &url, &self.options.open).await?);
-        let in_url = |e: NpyError| df_err(e.in_file(Path::new(&url)));
-        self.check_columns(&ranged.schema()).map_err(in_url)?;
-        let rows = ranged.num_rows();
-        let place = self.place(&file, rows).map_err(in_url)?;
-        let wanted = self.rows_to_read(&file, rows, place.offset);
-        if wanted.is_empty() {
-            return Ok(futures::stream::empty().boxed());
-        }
-        if self.data_columns.is_empty() {
-            return Ok(futures::stream::iter(self.positions_only(wanted, place.offset)).boxed());
-        }
+        let (wanted, place) = match self.wanted(&file, &ranged.schema(), ranged.num_rows(), Path::new(&url))? {
+            Wanted::Rows { wanted, place } => (wanted, place),
+            Wanted::Answered(batches) => return Ok(batches),
+        };
         let meta = Arc::new(file.object_meta.clone());
         let url = Arc::new(url);
         let fetches = {
@@ -564,17 +558,10 @@ impl OpenPlan {
     /// (only that member's) inflated batch by batch.
     async fn scan_npz_by_range(self: Arc<Self>, store: Arc<dyn ObjectStore>, file: PartitionedFile, url: String) -> Result<futures::stream::BoxStream<'static, Result<RecordBatch>>> {
         let npz = open_ranged_npz(store.as_ref(), &file.object_meta, &url, &self.options.open, self.options.member.as_deref()).await?;
-        let in_url = |e: NpyError| df_err(e.in_file(Path::new(&url)));
-        self.check_columns(&npz.schema()).map_err(in_url)?;
-        let rows = npz.num_rows();
-        let place = self.place(&file, rows).map_err(in_url)?;
-        let wanted = self.rows_to_read(&file, rows, place.offset);
-        if wanted.is_empty() {
-            return Ok(futures::stream::empty().boxed());
-        }
-        if self.data_columns.is_empty() {
-            return Ok(futures::stream::iter(self.positions_only(wanted, place.offset)).boxed());
-        }
+        let (wanted, place) = match self.wanted(&file, &npz.schema(), npz.num_rows(), Path::new(&url))? {
+            Wanted::Rows { wanted, place } => (wanted, place),
+            Wanted::Answered(batches) => return Ok(batches),
+        };
         let members = Arc::new(npz.members_of(&self.data_columns));
         if npz_streams(&npz, &members) {
             return Ok(self.scan_npz_streamed(store, file.object_meta.clone(), url, npz, members.to_vec(), wanted, place.offset));
@@ -687,6 +674,23 @@ impl OpenPlan {
         })
         .flatten()
         .boxed()
+    }
+
+    /// What a scan of `file` (named `name` in errors), whose headers say it holds `schema` and
+    /// `rows`, reads of it: nothing (no wanted rows), only positions (no data column: `_row`
+    /// alone, or nothing for `count(*)`), or the wanted rows of its data.
+    fn wanted(&self, file: &PartitionedFile, schema: &Schema, rows: u64, name: &Path) -> Result<Wanted> {
+        let in_file = |e: NpyError| df_err(e.in_file(name));
+        self.check_columns(schema).map_err(in_file)?;
+        let place = self.place(file, rows).map_err(in_file)?;
+        let wanted = self.rows_to_read(file, rows, place.offset);
+        if wanted.is_empty() {
+            return Ok(Wanted::Answered(futures::stream::empty().boxed()));
+        }
+        if self.data_columns.is_empty() {
+            return Ok(Wanted::Answered(futures::stream::iter(self.positions_only(wanted, place.offset)).boxed()));
+        }
+        Ok(Wanted::Rows { wanted, place })
     }
 
     fn open_table(&self, path: &Path) -> Result<NpyTable> {

@@ -14,12 +14,8 @@ use std::sync::Arc;
 use datafusion::arrow::array::{new_null_array, Array, ArrayRef, AsArray, UInt64Array};
 use datafusion::arrow::compute::take;
 use datafusion::arrow::datatypes::{DataType, Field, Int64Type};
-use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::Transformed;
-use datafusion::common::{exec_err, DFSchema, Result, ScalarValue};
-use datafusion::functions_nested::extract::{array_element_udf, ArrayElement};
-use datafusion::logical_expr::expr::ScalarFunction;
-use datafusion::logical_expr::expr_rewriter::FunctionRewrite;
+use datafusion::common::{exec_err, Result, ScalarValue};
+use datafusion::functions_nested::extract::array_element_udf;
 use datafusion::logical_expr::type_coercion::functions::fields_with_udf;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
@@ -127,39 +123,4 @@ fn element_of_fixed(list: &dyn Array, index: &dyn Array, rows: usize) -> Result<
 
 /// Replaces DataFusion's `array_element` (as the SQL planner builds it for `emb[i]`) by
 /// [`FixedSizeElement`].
-#[derive(Debug)]
-pub struct FixedSizeElementRewrite {
-    udf: Arc<ScalarUDF>,
-}
-
-impl FixedSizeElementRewrite {
-    pub fn new() -> Self {
-        FixedSizeElementRewrite { udf: Arc::new(ScalarUDF::new_from_impl(FixedSizeElement::default())) }
-    }
-
-    /// The UDF it swaps in (also registered by name, for `array_element(emb, i)` calls).
-    pub fn udf(&self) -> Arc<ScalarUDF> {
-        Arc::clone(&self.udf)
-    }
-}
-
-impl Default for FixedSizeElementRewrite {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl FunctionRewrite for FixedSizeElementRewrite {
-    fn name(&self) -> &str {
-        "fixed_size_element"
-    }
-
-    fn rewrite(&self, expr: Expr, _schema: &DFSchema, _config: &ConfigOptions) -> Result<Transformed<Expr>> {
-        match expr {
-            Expr::ScalarFunction(ScalarFunction { func, args }) if func.inner().is::<ArrayElement>() => {
-                Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction { func: self.udf(), args })))
-            }
-            other => Ok(Transformed::no(other)),
-        }
-    }
-}
+pub type FixedSizeElementRewrite = super::SwapIn<FixedSizeElement>;

@@ -109,18 +109,38 @@ fn reduce<T: Acc>(lanes: [T; LANES]) -> T {
 /// `Σ a[i]·b[i]` over the common length.
 #[inline(always)]
 pub fn dot<T: Acc>(a: &[T], b: &[T]) -> T {
+    sum_of_terms::<T, false>(a, b)
+}
+
+/// `Σ (a[i] - b[i])²` over the common length.
+#[inline(always)]
+pub fn distance2<T: Acc>(a: &[T], b: &[T]) -> T {
+    sum_of_terms::<T, true>(a, b)
+}
+
+/// `Σ a[i]·b[i]` (`DIFFERENCE` false) or `Σ (a[i] - b[i])²` (true), over the common length.
+#[inline(always)]
+fn sum_of_terms<T: Acc, const DIFFERENCE: bool>(a: &[T], b: &[T]) -> T {
+    let term = |x: T, y: T| {
+        if DIFFERENCE {
+            let d = x - y;
+            d * d
+        } else {
+            x * y
+        }
+    };
     let n = a.len().min(b.len());
     let (a_chunks, a_tail) = a[..n].as_chunks::<LANES>();
     let (b_chunks, b_tail) = b[..n].as_chunks::<LANES>();
     let mut acc = [T::ZERO; LANES];
     for (x, y) in a_chunks.iter().zip(b_chunks) {
         for i in 0..LANES {
-            acc[i] = acc[i] + x[i] * y[i];
+            acc[i] = acc[i] + term(x[i], y[i]);
         }
     }
     let mut tail = T::ZERO;
     for (x, y) in a_tail.iter().zip(b_tail) {
-        tail = tail + *x * *y;
+        tail = tail + term(*x, *y);
     }
     reduce(acc) + tail
 }
@@ -145,27 +165,6 @@ pub fn dot_and_norm2<T: Acc>(a: &[T], b: &[T]) -> (T, T) {
         aa_tail = aa_tail + *x * *x;
     }
     (reduce(ab) + ab_tail, reduce(aa) + aa_tail)
-}
-
-/// `Σ (a[i] - b[i])²` over the common length.
-#[inline(always)]
-pub fn distance2<T: Acc>(a: &[T], b: &[T]) -> T {
-    let n = a.len().min(b.len());
-    let (a_chunks, a_tail) = a[..n].as_chunks::<LANES>();
-    let (b_chunks, b_tail) = b[..n].as_chunks::<LANES>();
-    let mut acc = [T::ZERO; LANES];
-    for (x, y) in a_chunks.iter().zip(b_chunks) {
-        for i in 0..LANES {
-            let d = x[i] - y[i];
-            acc[i] = acc[i] + d * d;
-        }
-    }
-    let mut tail = T::ZERO;
-    for (x, y) in a_tail.iter().zip(b_tail) {
-        let d = *x - *y;
-        tail = tail + d * d;
-    }
-    reduce(acc) + tail
 }
 
 /// `Σ a[i]²`.
@@ -212,20 +211,28 @@ pub mod avx2 {
                     std::array::from_fn(|r| unsafe { $load(a.as_ptr().add(at + r * $per)) })
                 }
 
+                /// `Σ a[i]·b[i]` (`DIFFERENCE` false: [`dot`](super::super::dot)) or
+                /// `Σ (a[i] - b[i])²` (true: [`distance2`](super::super::distance2)).
                 #[target_feature(enable = "avx2")]
-                fn dot(a: &[$t], b: &[$t]) -> $t {
+                fn sum_of_terms<const DIFFERENCE: bool>(a: &[$t], b: &[$t]) -> $t {
                     let n = a.len().min(b.len());
                     let full = n / LANES * LANES;
                     let mut acc = [$zero(); REGS];
                     for at in (0..full).step_by(LANES) {
                         let (x, y) = (load(a, at), load(b, at));
                         for r in 0..REGS {
-                            acc[r] = $add(acc[r], $mul(x[r], y[r]));
+                            let term = if DIFFERENCE {
+                                let d = $sub(x[r], y[r]);
+                                $mul(d, d)
+                            } else {
+                                $mul(x[r], y[r])
+                            };
+                            acc[r] = $add(acc[r], term);
                         }
                     }
                     let mut tail = 0.0;
                     for i in full..n {
-                        tail += a[i] * b[i];
+                        tail += if DIFFERENCE { (a[i] - b[i]) * (a[i] - b[i]) } else { a[i] * b[i] };
                     }
                     reduce(lanes(acc)) + tail
                 }
@@ -250,32 +257,12 @@ pub mod avx2 {
                     (reduce(lanes(ab)) + ab_tail, reduce(lanes(aa)) + aa_tail)
                 }
 
-                #[target_feature(enable = "avx2")]
-                fn distance2(a: &[$t], b: &[$t]) -> $t {
-                    let n = a.len().min(b.len());
-                    let full = n / LANES * LANES;
-                    let mut acc = [$zero(); REGS];
-                    for at in (0..full).step_by(LANES) {
-                        let (x, y) = (load(a, at), load(b, at));
-                        for r in 0..REGS {
-                            let d = $sub(x[r], y[r]);
-                            acc[r] = $add(acc[r], $mul(d, d));
-                        }
-                    }
-                    let mut tail = 0.0;
-                    for i in full..n {
-                        let d = a[i] - b[i];
-                        tail += d * d;
-                    }
-                    reduce(lanes(acc)) + tail
-                }
-
                 // Plain `fn` pointers to the kernels: a `#[target_feature]` function coerces to
                 // one only in unsafe code, the caller vouching for the CPU.
                 /// # Safety
                 /// The CPU must support AVX2.
                 pub unsafe fn dot_fn() -> fn(&[$t], &[$t]) -> $t {
-                    |a, b| unsafe { dot(a, b) }
+                    |a, b| unsafe { sum_of_terms::<false>(a, b) }
                 }
                 /// # Safety
                 /// The CPU must support AVX2.
@@ -285,7 +272,7 @@ pub mod avx2 {
                 /// # Safety
                 /// The CPU must support AVX2.
                 pub unsafe fn distance2_fn() -> fn(&[$t], &[$t]) -> $t {
-                    |a, b| unsafe { distance2(a, b) }
+                    |a, b| unsafe { sum_of_terms::<true>(a, b) }
                 }
             }
         };

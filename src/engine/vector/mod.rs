@@ -24,10 +24,16 @@ pub mod normalize;
 pub mod slice;
 pub mod vectors;
 
+use std::fmt;
 use std::sync::Arc;
 
-use datafusion::common::Result;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::Transformed;
+use datafusion::common::{DFSchema, Result};
 use datafusion::execution::FunctionRegistry;
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::expr_rewriter::FunctionRewrite;
+use datafusion::logical_expr::{Expr, ScalarUDF, ScalarUDFImpl};
 
 pub use element::{FixedSizeElement, FixedSizeElementRewrite};
 pub use functions::{vector_udfs, Flavor, VectorFunction};
@@ -42,17 +48,59 @@ pub fn register_vector_functions(registry: &mut dyn FunctionRegistry) -> Result<
         registry.register_udf(Arc::new(udf))?;
     }
     registry.register_udf(Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(normalize::L2Normalize::default())))?;
-    let already = registry.udf("array_element").is_ok_and(|udf| udf.inner().is::<FixedSizeElement>());
-    if !already {
-        let rewrite = FixedSizeElementRewrite::new();
-        registry.register_udf(rewrite.udf())?;
-        registry.register_function_rewrite(Arc::new(rewrite))?;
+    FixedSizeElementRewrite::new().register(registry)?;
+    FixedSizeSliceRewrite::new().register(registry)
+}
+
+/// Puts `F` in place of the built-in function of the same name wherever the SQL planner built
+/// a call to it (`emb[i]` is `array_element(emb, i)`, `emb[i:j]` `array_slice(emb, i, j)`):
+/// the planner looks such calls up by itself, not in the registry. See [`element`], [`slice`].
+#[derive(Debug)]
+pub struct SwapIn<F> {
+    udf: Arc<ScalarUDF>,
+    rewrite_name: String,
+    _function: std::marker::PhantomData<F>,
+}
+
+impl<F: ScalarUDFImpl + Default + 'static> SwapIn<F> {
+    pub fn new() -> Self {
+        let udf = Arc::new(ScalarUDF::new_from_impl(F::default()));
+        SwapIn { rewrite_name: format!("swap_in_{}", udf.name()), udf, _function: std::marker::PhantomData }
     }
-    let already = registry.udf("array_slice").is_ok_and(|udf| udf.inner().is::<FixedSizeSlice>());
-    if !already {
-        let rewrite = FixedSizeSliceRewrite::new();
-        registry.register_udf(rewrite.udf())?;
-        registry.register_function_rewrite(Arc::new(rewrite))?;
+
+    /// The UDF it swaps in (also registered by name, for calls spelled out: `array_slice(emb, i, j)`).
+    pub fn udf(&self) -> Arc<ScalarUDF> {
+        Arc::clone(&self.udf)
     }
-    Ok(())
+
+    /// Register the UDF and the rewrite on `registry`, unless it has them already.
+    pub fn register(self, registry: &mut dyn FunctionRegistry) -> Result<()> {
+        if registry.udf(self.udf.name()).is_ok_and(|udf| udf.inner().is::<F>()) {
+            return Ok(());
+        }
+        registry.register_udf(self.udf())?;
+        registry.register_function_rewrite(Arc::new(self))
+    }
+}
+
+impl<F: ScalarUDFImpl + Default + 'static> Default for SwapIn<F> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<F: ScalarUDFImpl + fmt::Debug + 'static> FunctionRewrite for SwapIn<F> {
+    fn name(&self) -> &str {
+        &self.rewrite_name
+    }
+
+    fn rewrite(&self, expr: Expr, _schema: &DFSchema, _config: &ConfigOptions) -> Result<Transformed<Expr>> {
+        match expr {
+            // The built-ins' types are private to their crate (`ArraySlice`): known by name.
+            Expr::ScalarFunction(ScalarFunction { func, args }) if func.name() == self.udf.name() && !func.inner().is::<F>() => {
+                Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction { func: Arc::clone(&self.udf), args })))
+            }
+            other => Ok(Transformed::no(other)),
+        }
+    }
 }

@@ -15,12 +15,8 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, ListArray};
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field};
-use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::Transformed;
-use datafusion::common::{DFSchema, Result};
+use datafusion::common::Result;
 use datafusion::functions_nested::extract::array_slice_udf;
-use datafusion::logical_expr::expr::ScalarFunction;
-use datafusion::logical_expr::expr_rewriter::FunctionRewrite;
 use datafusion::logical_expr::type_coercion::functions::fields_with_udf;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
@@ -134,42 +130,4 @@ impl ScalarUDFImpl for FixedSizeSlice {
 
 /// Replaces DataFusion's `array_slice` (as the SQL planner builds it for `emb[i:j]`) by
 /// [`FixedSizeSlice`].
-#[derive(Debug)]
-pub struct FixedSizeSliceRewrite {
-    udf: Arc<ScalarUDF>,
-}
-
-impl FixedSizeSliceRewrite {
-    pub fn new() -> Self {
-        FixedSizeSliceRewrite { udf: Arc::new(ScalarUDF::new_from_impl(FixedSizeSlice::default())) }
-    }
-
-    /// The UDF it swaps in (also registered by name, for `array_slice(emb, i, j)` calls).
-    pub fn udf(&self) -> Arc<ScalarUDF> {
-        Arc::clone(&self.udf)
-    }
-}
-
-impl Default for FixedSizeSliceRewrite {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl FunctionRewrite for FixedSizeSliceRewrite {
-    fn name(&self) -> &str {
-        "fixed_size_slice"
-    }
-
-    fn rewrite(&self, expr: Expr, _schema: &DFSchema, _config: &ConfigOptions) -> Result<Transformed<Expr>> {
-        match expr {
-            // DataFusion's `ArraySlice` is private to its crate: known by its name.
-            Expr::ScalarFunction(ScalarFunction { func, args })
-                if func.name() == "array_slice" && !func.inner().is::<FixedSizeSlice>() =>
-            {
-                Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction { func: self.udf(), args })))
-            }
-            other => Ok(Transformed::no(other)),
-        }
-    }
-}
+pub type FixedSizeSliceRewrite = super::SwapIn<FixedSizeSlice>;

@@ -67,41 +67,30 @@ fn gemm_fits<T>(m: usize, n: usize, d: usize, a: &[T], b: &[T], out: &[T]) -> bo
         && isize::try_from(d.max(n)).is_ok()
 }
 
-impl KnnFloat for f32 {
-    const EPSILON: Self = f32::EPSILON;
-    fn from_usize(n: usize) -> Self {
-        n as f32
-    }
-    fn gemm_abt(m: usize, n: usize, d: usize, a: &[f32], b: &[f32], out: &mut [f32]) -> bool {
-        if !gemm_fits(m, n, d, a, b, out) {
-            return false;
+macro_rules! impl_knn_float {
+    ($t:ident, $gemm:path) => {
+        impl KnnFloat for $t {
+            const EPSILON: Self = $t::EPSILON;
+            fn from_usize(n: usize) -> Self {
+                n as $t
+            }
+            fn gemm_abt(m: usize, n: usize, d: usize, a: &[$t], b: &[$t], out: &mut [$t]) -> bool {
+                if !gemm_fits(m, n, d, a, b, out) {
+                    return false;
+                }
+                // SAFETY: a is m×d (row stride d), bᵀ is d×n read from b's n rows (row stride
+                // 1, column stride d), out is m×n (row stride n): every index stays inside the
+                // slices, whose lengths were checked just above.
+                unsafe {
+                    $gemm(m, d, n, 1.0, a.as_ptr(), d as isize, 1, b.as_ptr(), 1, d as isize, 0.0, out.as_mut_ptr(), n as isize, 1);
+                }
+                true
+            }
         }
-        // SAFETY: a is m×d (row stride d), bᵀ is d×n read from b's n rows (row stride 1,
-        // column stride d), out is m×n (row stride n): every index stays inside the slices,
-        // whose lengths were checked just above.
-        unsafe {
-            matrixmultiply::sgemm(m, d, n, 1.0, a.as_ptr(), d as isize, 1, b.as_ptr(), 1, d as isize, 0.0, out.as_mut_ptr(), n as isize, 1);
-        }
-        true
-    }
+    };
 }
-
-impl KnnFloat for f64 {
-    const EPSILON: Self = f64::EPSILON;
-    fn from_usize(n: usize) -> Self {
-        n as f64
-    }
-    fn gemm_abt(m: usize, n: usize, d: usize, a: &[f64], b: &[f64], out: &mut [f64]) -> bool {
-        if !gemm_fits(m, n, d, a, b, out) {
-            return false;
-        }
-        // SAFETY: as for f32.
-        unsafe {
-            matrixmultiply::dgemm(m, d, n, 1.0, a.as_ptr(), d as isize, 1, b.as_ptr(), 1, d as isize, 0.0, out.as_mut_ptr(), n as isize, 1);
-        }
-        true
-    }
-}
+impl_knn_float!(f32, matrixmultiply::sgemm);
+impl_knn_float!(f64, matrixmultiply::dgemm);
 
 /// Total order of scores: ascending, NaN after every number.
 fn cmp_scores<T: Acc>(a: T, b: T) -> Ordering {
