@@ -7,7 +7,7 @@
 //! hundreds of megabytes and most of a `count(*)`'s time. This table lists and reads the headers
 //! once when it is built (concurrently, through the session's [`HeaderCache`]) and keeps, per
 //! file, a [`Shard`]: location, size, modification time, ETag, row count and `_row` offset, in
-//! one shared `Arc<[Shard]>` (about 100 bytes and the path; see [`NpyFilesTable::shard_bytes`]).
+//! one shared `Arc<Vec<Shard>>` (about 100 bytes and the path; see [`NpyFilesTable::shard_bytes`]).
 //!
 //! A scan is the same `DataSourceExec` over [`NpySource`] that a `ListingTable` would plan, but
 //! made from those records:
@@ -85,7 +85,8 @@ pub struct NpyFilesTable {
     /// Options, the header cache, and the scan's `FileSource`.
     format: Arc<NpyFormat>,
     /// In natural order of their locations; offsets ascending.
-    shards: Arc<[Shard]>,
+    /// An `Arc<Vec>`, not an `Arc<[Shard]>`: making one of those copies the whole list.
+    shards: Arc<Vec<Shard>>,
 }
 
 impl fmt::Debug for NpyFilesTable {
@@ -117,7 +118,7 @@ impl NpyFilesTable {
             shard.offset = offset;
             offset = offset.saturating_add(shard.rows);
         }
-        NpyFilesTable { url, schema, format: Arc::new(format), shards: shards.into() }
+        NpyFilesTable { url, schema, format: Arc::new(format), shards: Arc::new(shards) }
     }
 
     /// Files of the table.
