@@ -163,5 +163,6 @@ class NpyScalarUDF:
 
 def vector_udfs() -> list[NpyScalarUDF]:
     """The vector functions of ``npyq sql`` (DuckDB's ``array_cosine_distance``,
-    ``array_inner_product``, ..., ``l2_norm``; native kernels over ``FixedSizeList`` columns),
+    ``array_inner_product``, ..., ``l2_norm``, ``l2_normalize``; native kernels over
+    ``FixedSizeList`` columns),
     for ``SessionContext.register_udf``."""

@@ -119,6 +119,21 @@ def test_npy_table_and_catalog_on_a_stock_session():
     assert labels.names == ["labels", "_row"]
 
 
+def test_vector_udfs_on_a_stock_session_equal_numpy():
+    # The kernels' answers across the FFI, against numpy's on the example embeddings.
+    import numpy as np
+
+    x = np.load(DATA / "embeddings.npy")
+    ctx = stock_session()
+    got = ctx.sql("SELECT l2_norm(embeddings) AS n, l2_normalize(embeddings) AS u FROM embeddings ORDER BY _row").to_arrow_table()
+    unit_type = got.schema.field("u").type  # the column's own type: float32 vectors of 8
+    assert pa.types.is_fixed_size_list(unit_type) and unit_type.value_type == pa.float32() and unit_type.list_size == x.shape[1]
+    norms = np.linalg.norm(x, axis=1)
+    np.testing.assert_allclose(got.column("n").to_numpy(), norms, rtol=1e-6)
+    unit = np.stack(got.column("u").to_pylist())
+    np.testing.assert_allclose(unit, x / norms[:, None], rtol=1e-6, atol=1e-7)
+
+
 def explain(ctx, query):
     table = ctx.sql("EXPLAIN " + query).to_arrow_table().to_pylist()
     return {row["plan_type"]: row["plan"] for row in table}

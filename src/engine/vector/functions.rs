@@ -119,7 +119,8 @@ impl VectorFunction {
     }
 }
 
-/// All the vector functions, DuckDB's and DataFusion's names, ready to register.
+/// All the vector functions, DuckDB's and DataFusion's names, and `l2_normalize`, ready to
+/// register.
 pub fn vector_udfs() -> Vec<ScalarUDF> {
     use Flavor::{DataFusion, DuckDb};
     use MetricKey::{Cosine, Dot, Euclidean, Norm};
@@ -142,6 +143,7 @@ pub fn vector_udfs() -> Vec<ScalarUDF> {
     ]
     .into_iter()
     .map(ScalarUDF::new_from_impl)
+    .chain(std::iter::once(ScalarUDF::new_from_impl(super::normalize::L2Normalize::default())))
     .collect()
 }
 

@@ -47,7 +47,6 @@ pub fn register_vector_functions(registry: &mut dyn FunctionRegistry) -> Result<
     for udf in vector_udfs() {
         registry.register_udf(Arc::new(udf))?;
     }
-    registry.register_udf(Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(normalize::L2Normalize::default())))?;
     FixedSizeElementRewrite::new().register(registry)?;
     FixedSizeSliceRewrite::new().register(registry)
 }
