@@ -681,31 +681,6 @@ fn check_declared_columns(declared: &Schema, found: &Schema, location: &str) -> 
     Ok(())
 }
 
-/// The objects at `url`: the one object it names, or those under its prefix, filtered as
-/// DataFusion's `ListingTableUrl::list_all_files` filters them (its glob, and
-/// `listing_table_ignore_subdirectory`). Listed here rather than there because
-/// `list_all_files` collects a listing twice over for the session's list-files cache (which
-/// keeps none over 1 MiB, about 5,000 files) before streaming it out to be collected once more:
-/// over 100,000 shards that was most of planning's 50 MB heap peak. The listing is fresh on
-/// every call (a directory's tables see new files at the next query).
-async fn list_files(state: &dyn Session, url: &ListingTableUrl, store: &dyn ObjectStore) -> Result<Vec<ObjectMeta>> {
-    if !url.is_collection() {
-        match datafusion::object_store::ObjectStoreExt::head(store, url.prefix()).await {
-            Ok(meta) => return Ok(vec![meta]),
-            // Not an object: a prefix (as `list_all_files` retries it).
-            Err(datafusion::object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let ignore_subdirectory = state.config_options().execution.listing_table_ignore_subdirectory;
-    store
-        .list(Some(url.prefix()))
-        .map_err(DataFusionError::from)
-        .try_filter(|meta| futures::future::ready(url.contains(&meta.location, ignore_subdirectory)))
-        .try_collect()
-        .await
-}
-
 /// A table over a `.npy`/`.npz` file or a directory (prefix) of them: the one way every table
 /// of this crate is made. Without `key=value` levels an [`NpyFilesTable`] (one small record per
 /// file, headers read now); with them (`partition_cols`, or found when empty) a `ListingTable`,
@@ -720,7 +695,7 @@ pub async fn listing_table(
     // One listing for the kind of files, the partition levels and the schema (DataFusion's
     // `ListingOptions` would list the directory once for each).
     let named = |e: DataFusionError| super::remote::naming(url.as_str(), e);
-    let listed = list_files(state, &url, store.as_ref()).await.map_err(named)?;
+    let listed: Vec<ObjectMeta> = url.list_all_files(state, store.as_ref(), "").await.map_err(named)?.try_collect().await.map_err(named)?;
     let ext = table_extension(&url, &listed, options.files)?;
     let files: Vec<ObjectMeta> = listed.into_iter().filter(|f| f.location.as_ref().ends_with(ext.as_str())).collect();
     let headers = HeaderCache::of_session(state.config()).unwrap_or_default();

@@ -28,7 +28,7 @@ use half::slice::HalfFloatSliceExt;
 
 use super::functions::coerce_vector_argument;
 use super::kernels::{Acc, Kernels};
-use super::vectors::{Compute, Elements, Vectors};
+use super::vectors::{Compute, Elements, Rows, Vectors};
 
 /// `l2_normalize` (alias `array_l2_normalize`); see the [module documentation](self).
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -92,9 +92,9 @@ impl ScalarUDFImpl for L2Normalize {
 pub fn l2_normalize(array: &dyn Array) -> Result<ArrayRef> {
     let vectors = Vectors::try_new(array, L2_NORMALIZE)?;
     match vectors.elements {
-        Elements::F64(_) => build(array, &normalized::<f64>(&vectors)?, |values: Vec<f64>| Arc::new(Float64Array::from(values)) as ArrayRef),
-        Elements::F32(_) => build(array, &normalized::<f32>(&vectors)?, |values: Vec<f32>| Arc::new(Float32Array::from(values)) as ArrayRef),
-        Elements::F16(_) => build(array, &normalized::<f32>(&vectors)?, |values: Vec<f32>| {
+        Elements::F64(_) => build(array, normalized::<f64>(&vectors)?, |values: Vec<f64>| Arc::new(Float64Array::from(values)) as ArrayRef),
+        Elements::F32(_) => build(array, normalized::<f32>(&vectors)?, |values: Vec<f32>| Arc::new(Float32Array::from(values)) as ArrayRef),
+        Elements::F16(_) => build(array, normalized::<f32>(&vectors)?, |values: Vec<f32>| {
             let mut halves = vec![f16::ZERO; values.len()];
             halves.convert_from_f32_slice(&values);
             Arc::new(Float16Array::from(halves)) as ArrayRef
@@ -102,8 +102,9 @@ pub fn l2_normalize(array: &dyn Array) -> Result<ArrayRef> {
     }
 }
 
-/// The normalised vectors of one array: every row's values, one after the other (nothing for a
-/// NULL row), each row's length, and which rows are valid.
+/// The normalised vectors of one array, laid out as the output holds them: every row's values
+/// one after the other (a NULL row as `d` zeros in a `FixedSizeList` of size `d`, as nothing in a
+/// list), each row's length, and which rows are valid.
 struct Normalized<T> {
     values: Vec<T>,
     lengths: Vec<usize>,
@@ -112,56 +113,54 @@ struct Normalized<T> {
 
 fn normalized<T: Compute>(vectors: &Vectors<'_>) -> Result<Normalized<T>> {
     let kernels = Kernels::<T>::best();
+    // What a NULL row takes: a FixedSizeList's rows are all `d` long.
+    let null_len = match vectors.rows {
+        Rows::Fixed(d) => d,
+        _ => 0,
+    };
     let mut out = Normalized { values: Vec::new(), lengths: Vec::with_capacity(vectors.len), valid: Vec::with_capacity(vectors.len) };
     let mut scratch = Vec::new();
     for row in 0..vectors.len {
-        if vectors.is_null(row) || vectors.has_null_element(row) {
-            out.lengths.push(0);
-            out.valid.push(false);
-            continue;
-        }
-        let Some(values) = vectors.row::<T>(row, &mut scratch) else {
-            return exec_err!("{L2_NORMALIZE}: malformed array (row {row} lies outside its values)");
+        let valid_row = if vectors.is_null(row) || vectors.has_null_element(row) {
+            None
+        } else {
+            let Some(values) = vectors.row::<T>(row, &mut scratch) else {
+                return exec_err!("{L2_NORMALIZE}: malformed array (row {row} lies outside its values)");
+            };
+            let norm = kernels.norm2(values).sqrt();
+            // A zero vector has no direction (an empty one stays empty).
+            (norm != T::ZERO || values.is_empty()).then_some((values, norm))
         };
-        let norm = kernels.norm2(values).sqrt();
-        let zero = norm == T::ZERO && !values.is_empty();
-        out.lengths.push(if zero { 0 } else { values.len() });
-        out.valid.push(!zero);
-        if !zero {
-            out.values.extend(values.iter().map(|v| v.div(norm)));
+        match valid_row {
+            Some((values, norm)) => {
+                out.values.extend(values.iter().map(|v| v.div(norm)));
+                out.lengths.push(values.len());
+                out.valid.push(true);
+            }
+            None => {
+                out.values.resize(out.values.len() + null_len, T::ZERO);
+                out.lengths.push(null_len);
+                out.valid.push(false);
+            }
         }
     }
     Ok(out)
 }
 
 /// The output array: `input`'s type, holding `normalized`'s values (as `elements` makes them).
-fn build<T: Acc>(input: &dyn Array, normalized: &Normalized<T>, elements: impl Fn(Vec<T>) -> ArrayRef) -> Result<ArrayRef> {
-    let nulls = normalized.valid.iter().any(|v| !v).then(|| NullBuffer::from(normalized.valid.clone()));
+fn build<T: Acc>(input: &dyn Array, normalized: Normalized<T>, elements: impl Fn(Vec<T>) -> ArrayRef) -> Result<ArrayRef> {
+    let Normalized { values, lengths, valid } = normalized;
+    let nulls = valid.iter().any(|v| !v).then(|| NullBuffer::from(valid));
     match input.data_type() {
-        DataType::FixedSizeList(field, size) => {
-            // Every row `size` long: NULL rows as zeros.
-            let d = usize::try_from(*size).unwrap_or(0);
-            let mut values = Vec::with_capacity(normalized.lengths.len() * d);
-            let mut next = 0;
-            for (&length, &valid) in normalized.lengths.iter().zip(&normalized.valid) {
-                if valid {
-                    values.extend_from_slice(&normalized.values[next..next + length]);
-                    next += length;
-                } else {
-                    values.resize(values.len() + d, T::ZERO);
-                }
-            }
-            Ok(Arc::new(FixedSizeListArray::try_new(Arc::clone(field), *size, elements(values), nulls)?))
-        }
-        DataType::List(field) => list::<i32, T>(field, normalized, nulls, elements),
-        DataType::LargeList(field) => list::<i64, T>(field, normalized, nulls, elements),
+        DataType::FixedSizeList(field, size) => Ok(Arc::new(FixedSizeListArray::try_new(Arc::clone(field), *size, elements(values), nulls)?)),
+        DataType::List(field) => list::<i32>(field, &lengths, elements(values), nulls),
+        DataType::LargeList(field) => list::<i64>(field, &lengths, elements(values), nulls),
         other => exec_err!("{L2_NORMALIZE}: expected an array of floats, got {other}"),
     }
 }
 
-fn list<O: OffsetSizeTrait, T: Acc>(field: &FieldRef, normalized: &Normalized<T>, nulls: Option<NullBuffer>, elements: impl Fn(Vec<T>) -> ArrayRef) -> Result<ArrayRef> {
-    let offsets = OffsetBuffer::<O>::from_lengths(normalized.lengths.iter().copied());
-    let values = elements(normalized.values.clone());
+fn list<O: OffsetSizeTrait>(field: &FieldRef, lengths: &[usize], values: ArrayRef, nulls: Option<NullBuffer>) -> Result<ArrayRef> {
+    let offsets = OffsetBuffer::<O>::from_lengths(lengths.iter().copied());
     Ok(Arc::new(GenericListArray::<O>::try_new(Arc::clone(field), offsets, values, nulls)?))
 }
 
