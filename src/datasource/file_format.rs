@@ -52,7 +52,7 @@ use super::files_table::NpyFilesTable;
 use super::header_cache::{FileSummary, HeaderCache};
 use super::local::{df_err, local_path};
 use super::remote::object_url;
-use super::natural::natural_cmp;
+use super::natural::{natural_cmp, natural_key};
 use super::source::{row_column_index, FileRows, NpySource, RowSpan, Splittable};
 use super::ROW_COLUMN;
 use crate::error::{ErrorKind, NpyError, ResultExt};
@@ -272,7 +272,7 @@ impl NpyFormat {
             .collect();
         drop(listed);
         files.extend(unlisted);
-        files.sort_by(|a, b| natural_cmp(a.location.as_ref(), b.location.as_ref()));
+        files.sort_by_cached_key(|f| natural_key(f.location.as_ref()));
         Ok(files)
     }
 
@@ -695,7 +695,7 @@ pub async fn listing_table(
     // One listing for the kind of files, the partition levels and the schema (DataFusion's
     // `ListingOptions` would list the directory once for each).
     let named = |e: DataFusionError| super::remote::naming(url.as_str(), e);
-    let listed: Vec<ObjectMeta> = url.list_all_files(state, store.as_ref(), "").await.map_err(named)?.try_collect().await.map_err(named)?;
+    let listed: Vec<ObjectMeta> = super::listing::list_table_files(state, &store, &url).await.map_err(named)?;
     let ext = table_extension(&url, &listed, options.files)?;
     let files: Vec<ObjectMeta> = listed.into_iter().filter(|f| f.location.as_ref().ends_with(ext.as_str())).collect();
     let headers = HeaderCache::of_session(state.config()).unwrap_or_default();
@@ -705,7 +705,7 @@ pub async fn listing_table(
     if partitions.is_empty() {
         // In natural order once: the later sorts (schema, records) then find them sorted.
         let mut files = files;
-        files.sort_by(|a, b| natural_cmp(a.location.as_ref(), b.location.as_ref()));
+        files.sort_by_cached_key(|f| natural_key(f.location.as_ref()));
         // Every file's header, for the schema and for each file's rows.
         let store_url = url.object_store();
         let summaries = format.headers.summaries(&store, Some(&store_url), &files, &format.options).await.map_err(named)?;

@@ -34,7 +34,7 @@ use datafusion::object_store::{ObjectMeta, ObjectStore};
 use futures::StreamExt;
 
 use super::file_format::NpyFormatOptions;
-use super::local::{df_err, local_file, LocalRoot};
+use super::local::{batches, blocking, df_err, local_file, LocalRoot};
 use super::remote::{is_npz, object_url, open_ranged, open_ranged_npz, reads_by_range};
 use crate::format::table::{NpyTable, Storage, TableSummary};
 
@@ -193,21 +193,9 @@ impl HeaderCache {
         let mut found: Vec<Option<FileSummary>> = self.lookup(&scope, files)?;
         let missing: Vec<usize> = (0..files.len()).filter(|&i| found[i].is_none()).collect();
         if !missing.is_empty() {
-            let read = self.read(store, store_url, files, &missing, options).await;
+            let Read { fresh, first_error } = self.read(store, store_url, files, &missing, options).await;
             self.header_reads.fetch_add(missing.len() as u64, Ordering::Relaxed);
-            let mut first_error: Option<(usize, DataFusionError)> = None;
-            let mut fresh = Vec::with_capacity(read.len());
-            for (index, summary) in read {
-                match summary {
-                    Ok(summary) => fresh.push((index, summary)),
-                    Err(e) if first_error.as_ref().is_none_or(|(at, _)| index < *at) => first_error = Some((index, e)),
-                    Err(_) => {}
-                }
-            }
-            let fresh = self.remember(&scope, files, fresh)?;
-            for (index, summary) in fresh {
-                found[index] = Some(summary);
-            }
+            self.remember(&scope, files, fresh, &mut found)?;
             if let Some((_, e)) = first_error {
                 return Err(e);
             }
@@ -228,14 +216,15 @@ impl HeaderCache {
             .collect())
     }
 
-    /// Store fresh summaries (their schemas shared with equal ones already held) and give them
-    /// back as stored.
-    fn remember(&self, scope: &Scope, files: &[ObjectMeta], fresh: Vec<(usize, FileSummary)>) -> Result<Vec<(usize, FileSummary)>> {
+    /// Store fresh summaries (their schemas shared with equal ones already held), and put each
+    /// as stored in its place in `found`.
+    fn remember(&self, scope: &Scope, files: &[ObjectMeta], fresh: Vec<(usize, FileSummary)>, found: &mut [Option<FileSummary>]) -> Result<()> {
         let mut state = self.state.lock().map_err(|_| poisoned())?;
         if state.entries.saturating_add(fresh.len()) > self.max_entries {
             *state = State::default();
         }
-        let mut stored = Vec::with_capacity(fresh.len());
+        // Room for all at once: growing by doubling would hold the old and the new table.
+        state.scopes.entry(scope.clone()).or_default().reserve(fresh.len());
         for (index, mut summary) in fresh {
             summary.schema = state.shared_schema(summary.schema);
             let (size, modified, e_tag) = identity(&files[index]);
@@ -245,9 +234,9 @@ impl HeaderCache {
             if added {
                 state.entries += 1;
             }
-            stored.push((index, summary));
+            found[index] = Some(summary);
         }
-        Ok(stored)
+        Ok(())
     }
 
     /// Read the headers of `files[i]` for each `i` in `indices`, at most `concurrency` at once.
@@ -258,13 +247,12 @@ impl HeaderCache {
         files: &[ObjectMeta],
         indices: &[usize],
         options: &NpyFormatOptions,
-    ) -> Vec<(usize, Result<FileSummary>)> {
+    ) -> Read {
         let root = LocalRoot::of(store.as_ref());
-        let local: Option<Vec<(usize, PathBuf)>> =
-            root.and_then(|root| indices.iter().map(|&i| root.path(&files[i].location).map(|p| (i, p))).collect());
+        let local: Option<Vec<(usize, PathBuf, u64)>> =
+            root.and_then(|root| indices.iter().map(|&i| root.path(&files[i].location).map(|p| (i, p, files[i].size))).collect());
         if let Some(local) = local {
-            let batches: Vec<Vec<(usize, PathBuf)>> = local.chunks(FILES_PER_TASK).map(<[_]>::to_vec).collect();
-            let read = futures::stream::iter(batches)
+            let read = futures::stream::iter(batches(local, FILES_PER_TASK))
                 .map(|batch| {
                     let options = options.clone();
                     blocking(move || {
@@ -272,8 +260,8 @@ impl HeaderCache {
                         // `remember` shares them across batches.
                         let mut last: Option<SchemaRef> = None;
                         let mut read = Vec::with_capacity(batch.len());
-                        for (i, path) in batch {
-                            let summary = summarize(&path, &options).map(|mut summary| {
+                        for (i, path, len) in batch {
+                            let summary = summarize(&path, len, &options).map(|mut summary| {
                                 match &last {
                                     Some(same) if **same == *summary.schema => summary.schema = Arc::clone(same),
                                     _ => last = Some(Arc::clone(&summary.schema)),
@@ -286,15 +274,14 @@ impl HeaderCache {
                     })
                 })
                 .buffer_unordered(self.concurrency)
-                .collect::<Vec<_>>()
-                .await;
-            return read
-                .into_iter()
-                .flat_map(|batch| match batch {
-                    Ok(batch) => batch,
-                    Err(e) => vec![(usize::MAX, Err(e))],
-                })
-                .collect();
+                .fold(Read::expecting(indices.len()), |mut read, batch| {
+                    match batch {
+                        Ok(batch) => batch.into_iter().for_each(|(i, summary)| read.add(i, summary)),
+                        Err(e) => read.add(usize::MAX, Err(e)),
+                    }
+                    std::future::ready(read)
+                });
+            return read.await;
         }
         futures::stream::iter(indices.iter().copied())
             .map(|i| {
@@ -316,14 +303,37 @@ impl HeaderCache {
                             return Ok(summary_of(npz.summary(), &options));
                         }
                         let local = local_file(store.as_ref(), &location).await?;
-                        blocking(move || summarize(local.path(), &options)).await?
+                        blocking(move || summarize(local.path(), meta.size, &options)).await?
                     };
                     (i, summary.await)
                 }
             })
             .buffer_unordered(self.concurrency)
-            .collect()
+            .fold(Read::expecting(indices.len()), |mut read, (i, summary)| {
+                read.add(i, summary);
+                std::future::ready(read)
+            })
             .await
+    }
+}
+
+/// Headers read: each file's summary by its index, and the first failure in `files` order.
+struct Read {
+    fresh: Vec<(usize, FileSummary)>,
+    first_error: Option<(usize, DataFusionError)>,
+}
+
+impl Read {
+    fn expecting(files: usize) -> Self {
+        Read { fresh: Vec::with_capacity(files), first_error: None }
+    }
+
+    fn add(&mut self, index: usize, summary: Result<FileSummary>) {
+        match summary {
+            Ok(summary) => self.fresh.push((index, summary)),
+            Err(e) if self.first_error.as_ref().is_none_or(|(at, _)| index < *at) => self.first_error = Some((index, e)),
+            Err(_) => {}
+        }
     }
 }
 
@@ -341,8 +351,9 @@ impl State {
     }
 }
 
-fn summarize(path: &std::path::Path, options: &NpyFormatOptions) -> Result<FileSummary> {
-    let summary = NpyTable::read_summary(path, options.member.as_deref(), &options.open).map_err(df_err)?;
+/// The summary of the file at `path`, `len` bytes long as listed.
+fn summarize(path: &std::path::Path, len: u64, options: &NpyFormatOptions) -> Result<FileSummary> {
+    let summary = NpyTable::read_summary_of_len(path, Some(len), options.member.as_deref(), &options.open).map_err(df_err)?;
     Ok(summary_of(summary, options))
 }
 
@@ -358,14 +369,6 @@ fn summary_of(summary: TableSummary, options: &NpyFormatOptions) -> FileSummary 
 fn unnamed(schema: &Schema) -> SchemaRef {
     let fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone().with_name("")).collect();
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
-}
-
-/// Run `work` on the runtime's blocking pool (in place when there is no tokio runtime).
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) => handle.spawn_blocking(work).await.map_err(|e| DataFusionError::External(Box::new(e))),
-        Err(_) => Ok(work()),
-    }
 }
 
 fn poisoned() -> DataFusionError {

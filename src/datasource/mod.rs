@@ -34,6 +34,7 @@ pub mod context;
 pub mod file_format;
 pub mod files_table;
 pub mod header_cache;
+mod listing;
 mod local;
 pub mod natural;
 pub mod object_stores;

@@ -209,9 +209,16 @@ impl NpyTable {
     /// against the file. A `.npy` file is opened once and only its header read (no map, for
     /// answers that need no data: schemas, row counts); an `.npz` is opened as a table.
     pub fn read_summary(path: impl AsRef<Path>, member: Option<&str>, options: &OpenOptions) -> Result<TableSummary> {
+        Self::read_summary_of_len(path, None, member, options)
+    }
+
+    /// [`NpyTable::read_summary`] of a file whose length the caller knows (from a directory
+    /// listing, say): a `.npy` then costs an open and one read, not an `fstat` as well. The data
+    /// size is checked against `len`.
+    pub fn read_summary_of_len(path: impl AsRef<Path>, len: Option<u64>, member: Option<&str>, options: &OpenOptions) -> Result<TableSummary> {
         let path = path.as_ref();
         if member.is_none() && !is_npz(path) {
-            return Self::read_npy_summary(path, options);
+            return Self::read_npy_summary(path, len, options);
         }
         let table = match member {
             None => Self::open_with(path, options)?,
@@ -225,9 +232,12 @@ impl NpyTable {
         })
     }
 
-    fn read_npy_summary(path: &Path, options: &OpenOptions) -> Result<TableSummary> {
+    fn read_npy_summary(path: &Path, len: Option<u64>, options: &OpenOptions) -> Result<TableSummary> {
         let mut file = std::fs::File::open(path).in_file(path)?;
-        let file_len = file.metadata().in_file(path)?.len();
+        let file_len = match len {
+            Some(len) => len,
+            None => file.metadata().in_file(path)?.len(),
+        };
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let location = Location { file: Some(path.to_path_buf()), ..Location::default() };
         let at = |kind: ErrorKind| NpyError { location: location.clone(), kind };
