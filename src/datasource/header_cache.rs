@@ -35,7 +35,7 @@ use datafusion::object_store::{ObjectMeta, ObjectStore};
 use futures::StreamExt;
 
 use super::file_format::NpyFormatOptions;
-use super::local::{batches, blocking, df_err, local_file, LocalRoot};
+use super::local::{blocking, df_err, local_file, LocalRoot};
 use super::remote::{is_npz, object_url, open_ranged, open_ranged_npz, reads_by_range};
 use crate::format::table::{NpyTable, Storage, TableSummary};
 
@@ -274,19 +274,31 @@ impl HeaderCache {
         indices: &[usize],
         options: &NpyFormatOptions,
     ) -> Read {
-        let root = LocalRoot::of(store.as_ref());
-        let local: Option<Vec<(usize, PathBuf, u64)>> =
-            root.and_then(|root| indices.iter().map(|&i| root.path(&files[i].location).map(|p| (i, p, files[i].size))).collect());
-        if let Some(local) = local {
-            let read = futures::stream::iter(batches(local, FILES_PER_TASK))
-                .map(|batch| {
+        if let Some(root) = LocalRoot::of(store.as_ref()) {
+            // Each batch's paths are made as it is handed out: only the batches in flight hold
+            // theirs (100,000 paths at once are megabytes at the planner's peak).
+            // By start (a closure over `&[usize]` chunks trips the `Send` check of the async fns
+            // that await this).
+            let read = futures::stream::iter((0..indices.len()).step_by(FILES_PER_TASK))
+                .map(|start| {
+                    let chunk = &indices[start..(start + FILES_PER_TASK).min(indices.len())];
+                    let batch: Vec<(usize, Option<PathBuf>, u64)> =
+                        chunk.iter().map(|&i| (i, root.path(&files[i].location), files[i].size)).collect();
+                    let locations: Vec<Path> =
+                        batch.iter().filter(|(_, path, _)| path.is_none()).map(|&(i, _, _)| files[i].location.clone()).collect();
                     let options = options.clone();
                     blocking(move || {
                         // Shards share a schema: keep one per batch, not one per file, until
                         // `remember` shares them across batches.
                         let mut last: Option<SchemaRef> = None;
                         let mut read = Vec::with_capacity(batch.len());
+                        let mut unmapped = locations.iter();
                         for (i, path, len) in batch {
+                            let Some(path) = path else {
+                                let location = unmapped.next().map(|l| l.to_string()).unwrap_or_default();
+                                read.push((i, Err(DataFusionError::Execution(format!("{location}: no local path for it")))));
+                                continue;
+                            };
                             let summary = summarize(&path, len, &options).map(|mut summary| {
                                 match &last {
                                     Some(same) if **same == *summary.schema => summary.schema = Arc::clone(same),
