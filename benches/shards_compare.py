@@ -7,7 +7,10 @@ whole processes (wall time and peak RSS from /usr/bin/time), side by side in one
 Each directory `<dir>/<N>/shards/part-<i>.npy` holds N files of 16 float32 values (made once,
 reused). npyq runs `SELECT count(*) FROM shards` once, then twice in one process: the second
 figure minus the first is the repeated query (same session, unchanged directory). Times are
-medians of `--runs`.
+medians of `--runs`; memory is the largest max RSS of those runs and, from one more run sampled
+every few milliseconds, the peak of RssAnon: what the process allocated, without the pages of
+its own executable that it has touched (file-backed; about 50 MB of a release npyq's RSS for
+any query, `SELECT 1` included).
 """
 
 import argparse
@@ -17,6 +20,8 @@ import subprocess
 import sys
 
 import numpy as np
+
+import compare  # benches/compare.py: run_process samples RssAnon
 
 
 def make_shards(root, n):
@@ -37,8 +42,10 @@ def timed(cmd):
 
 
 def median_run(cmd, runs):
+    """Median wall seconds, max RSS (MB), peak RssAnon (MB, one more run), stdout."""
     results = [timed(cmd) for _ in range(runs)]
-    return statistics.median(r[0] for r in results), max(r[1] for r in results), results[0][2]
+    anon = compare.run_process(cmd, sample_memory=True).memory.get("RssAnon", 0) / 1024
+    return statistics.median(r[0] for r in results), max(r[1] for r in results), anon, results[0][2]
 
 
 NUMPY_COUNT = (
@@ -61,6 +68,7 @@ def main():
     args = parser.parse_args()
 
     binaries = [("npyq", args.npyq)] + ([("baseline", args.baseline)] if args.baseline else [])
+    print("Wall time (median), max RSS and peak RssAnon of whole processes.\n")
     print(f"| shards | case | {' | '.join(name for name, _ in binaries)} | numpy loop | ratio (numpy / npyq) |")
     print("|---:|---|" + "---:|" * (len(binaries) + 2))
     for n in args.shards:
@@ -75,14 +83,16 @@ def main():
             once = median_run([binary, "sql", "--format", "csv", "--dir", root, count], args.runs)
             twice = median_run([binary, "sql", "--format", "csv", "--dir", root, f"{count}; {count}"], args.runs)
             summed = median_run([binary, "sql", "--format", "csv", "--dir", root, total], args.runs)
-            assert once[2].split()[-1] == str(16 * n), once[2]
+            assert once[3].split()[-1] == str(16 * n), once[3]
             rows["count(*), first query"].append(once)
-            rows["count(*), repeated query"].append((max(twice[0] - once[0], 0.0), twice[1], twice[2]))
+            rows["count(*), repeated query"].append((max(twice[0] - once[0], 0.0), twice[1], twice[2], twice[3]))
             rows["sum(x)"].append(summed)
         for case, measured in rows.items():
             contender = numpy_sum if case == "sum(x)" else numpy_count
-            cells = [f"{t:.2f} s, {rss:.0f} MB" for t, rss, _ in measured]
-            numpy_cell = f"{contender[0]:.2f} s, {contender[1]:.0f} MB" if "repeated" not in case else "(same as first)"
+            cells = [f"{t:.2f} s, {rss:.0f} MB ({anon:.0f} MB anon)" for t, rss, anon, _ in measured]
+            numpy_cell = (
+                f"{contender[0]:.2f} s, {contender[1]:.0f} MB ({contender[2]:.0f} MB anon)" if "repeated" not in case else "(same as first)"
+            )
             ratio = f"{contender[0] / measured[0][0]:.1f}×" if "repeated" not in case and measured[0][0] > 0 else ""
             print(f"| {n:,} | {case} | {' | '.join(cells)} | {numpy_cell} | {ratio} |")
 
