@@ -52,7 +52,7 @@ use super::files_table::NpyFilesTable;
 use super::header_cache::{FileSummary, HeaderCache};
 use super::local::{df_err, local_path};
 use super::remote::object_url;
-use super::natural::{natural_cmp, natural_key};
+use super::natural::natural_cmp;
 use super::source::{row_column_index, FileRows, NpySource, RowSpan, Splittable};
 use super::ROW_COLUMN;
 use crate::error::{ErrorKind, NpyError, ResultExt};
@@ -272,7 +272,7 @@ impl NpyFormat {
             .collect();
         drop(listed);
         files.extend(unlisted);
-        files.sort_by_cached_key(|f| natural_key(f.location.as_ref()));
+        files.sort_by(|a, b| natural_cmp(a.location.as_ref(), b.location.as_ref()));
         Ok(files)
     }
 

@@ -250,8 +250,10 @@ impl HeaderCache {
         if state.entries.saturating_add(fresh.len()) > self.max_entries {
             *state = State::default();
         }
+        let State { scopes, entries: held, schemas } = &mut *state;
+        let entries = scopes.entry(scope.clone()).or_default();
         // Room for all at once: growing by doubling would hold the old and the new table.
-        state.scopes.entry(scope.clone()).or_default().reserve(fresh.len());
+        entries.reserve(fresh.len());
         // A batch of reads shares one schema among its files: compare it with the held ones
         // once, not once per file.
         let mut last: Option<(SchemaRef, SchemaRef)> = None;
@@ -259,16 +261,14 @@ impl HeaderCache {
             summary.schema = match &last {
                 Some((read, shared)) if Arc::ptr_eq(read, &summary.schema) => Arc::clone(shared),
                 _ => {
-                    let shared = state.shared_schema(Arc::clone(&summary.schema));
+                    let shared = shared_schema(schemas, Arc::clone(&summary.schema));
                     last = Some((Arc::clone(&summary.schema), Arc::clone(&shared)));
                     shared
                 }
             };
             let entry = Entry { version: version_of(&files[index]), summary: summary.clone() };
-            let entries = state.scopes.entry(scope.clone()).or_default();
-            let added = entries.insert(LocationKey::of(&files[index].location), entry).is_none();
-            if added {
-                state.entries += 1;
+            if entries.insert(LocationKey::of(&files[index].location), entry).is_none() {
+                *held += 1;
             }
             found[index] = Some(summary);
         }
@@ -292,24 +292,22 @@ impl HeaderCache {
             let read = futures::stream::iter((0..indices.len()).step_by(FILES_PER_TASK))
                 .map(|start| {
                     let chunk = &indices[start..(start + FILES_PER_TASK).min(indices.len())];
-                    let batch: Vec<(usize, Option<PathBuf>, u64)> =
-                        chunk.iter().map(|&i| (i, root.path(&files[i].location), files[i].size)).collect();
-                    let locations: Vec<Path> =
-                        batch.iter().filter(|(_, path, _)| path.is_none()).map(|&(i, _, _)| files[i].location.clone()).collect();
+                    let batch: Vec<(usize, Result<PathBuf>, u64)> = chunk
+                        .iter()
+                        .map(|&i| {
+                            let location = &files[i].location;
+                            let path = root.path(location).ok_or_else(|| DataFusionError::Execution(format!("{location}: no local path for it")));
+                            (i, path, files[i].size)
+                        })
+                        .collect();
                     let options = options.clone();
                     blocking(move || {
                         // Shards share a schema: keep one per batch, not one per file, until
                         // `remember` shares them across batches.
                         let mut last: Option<SchemaRef> = None;
                         let mut read = Vec::with_capacity(batch.len());
-                        let mut unmapped = locations.iter();
                         for (i, path, len) in batch {
-                            let Some(path) = path else {
-                                let location = unmapped.next().map(|l| l.to_string()).unwrap_or_default();
-                                read.push((i, Err(DataFusionError::Execution(format!("{location}: no local path for it")))));
-                                continue;
-                            };
-                            let summary = summarize(&path, len, &options).map(|mut summary| {
+                            let summary = path.and_then(|path| summarize(&path, len, &options)).map(|mut summary| {
                                 match &last {
                                     Some(same) if **same == *summary.schema => summary.schema = Arc::clone(same),
                                     _ => last = Some(Arc::clone(&summary.schema)),
@@ -385,18 +383,17 @@ impl Read {
     }
 }
 
-impl State {
-    fn shared_schema(&mut self, schema: SchemaRef) -> SchemaRef {
-        if let Some(same) = self.schemas.iter().find(|s| Arc::ptr_eq(s, &schema) || **s == schema) {
-            return Arc::clone(same);
-        }
-        // A handful of recent schemas covers directories of shards, which share one.
-        if self.schemas.len() >= 16 {
-            self.schemas.remove(0);
-        }
-        self.schemas.push(Arc::clone(&schema));
-        schema
+/// `schema`, or an equal one of the recent `schemas` (then shared), which it joins.
+fn shared_schema(schemas: &mut Vec<SchemaRef>, schema: SchemaRef) -> SchemaRef {
+    if let Some(same) = schemas.iter().find(|s| Arc::ptr_eq(s, &schema) || **s == schema) {
+        return Arc::clone(same);
     }
+    // A handful of recent schemas covers directories of shards, which share one.
+    if schemas.len() >= 16 {
+        schemas.remove(0);
+    }
+    schemas.push(Arc::clone(&schema));
+    schema
 }
 
 /// The summary of the file at `path`, `len` bytes long as listed.

@@ -67,16 +67,15 @@ async fn list_local(store: &dyn ObjectStore, url: &ListingTableUrl, ignore_subdi
     Ok(Some(files))
 }
 
-/// A directory entry to describe: the entry and its object location.
+/// A file's directory entry to describe, and its object location.
 struct Listed {
     entry: DirEntry,
     location: Path,
-    /// A symlink: described by its target's metadata (skipped if broken).
-    symlink: bool,
 }
 
 enum Walk {
-    /// Files already described (the table's one file), and entries to describe.
+    /// Files already described (the table's one file, symlinks' targets), and entries to
+    /// describe.
     Found { files: Vec<ObjectMeta>, entries: Vec<Listed> },
     /// Something object_store may see otherwise: let it list.
     Unsure,
@@ -95,7 +94,7 @@ fn walk(base: PathBuf, prefix: Path, is_collection: bool, descend_all: bool) -> 
             Err(e) => return Err(io_error(&base, e)),
         }
     }
-    let mut entries = Vec::new();
+    let (mut files, mut entries) = (Vec::new(), Vec::new());
     let mut dirs = vec![(base, prefix)];
     while let Some((dir, location)) = dirs.pop() {
         let read = match std::fs::read_dir(&dir) {
@@ -110,32 +109,30 @@ fn walk(base: PathBuf, prefix: Path, is_collection: bool, descend_all: bool) -> 
             let Some(name) = name.to_str().filter(|n| kept_as_is(n)) else { return Ok(Walk::Unsure) };
             let kind = entry.file_type().map_err(|e| io_error(&entry.path(), e))?;
             if kind.is_symlink() {
-                // A symlinked directory (and its loops) is object_store's to walk.
+                // Described by its target, as object_store follows it; a symlinked directory
+                // (and its loops) is object_store's to walk; a broken link is left out.
                 match std::fs::metadata(entry.path()) {
                     Ok(target) if target.is_dir() => return Ok(Walk::Unsure),
-                    Ok(target) if target.is_file() => {}
-                    _ => continue,
+                    Ok(target) if target.is_file() => files.push(object_meta(location.clone().join(name), &target)),
+                    _ => {}
                 }
             } else if kind.is_dir() {
                 if descend_all || name.contains('=') {
                     dirs.push((entry.path(), location.clone().join(name)));
                 }
-                continue;
-            } else if !kind.is_file() {
-                continue;
+            } else if kind.is_file() {
+                entries.push(Listed { location: location.clone().join(name), entry });
             }
-            entries.push(Listed { location: location.clone().join(name), symlink: kind.is_symlink(), entry });
         }
     }
-    Ok(Walk::Found { files: vec![], entries })
+    Ok(Walk::Found { files, entries })
 }
 
 /// Each entry's object metadata; entries gone since the directory was read are left out.
 fn describe(entries: Vec<Listed>) -> Result<Vec<ObjectMeta>> {
     let mut described = Vec::with_capacity(entries.len());
-    for Listed { entry, location, symlink } in entries {
-        let meta = if symlink { std::fs::metadata(entry.path()) } else { entry.metadata() };
-        match meta {
+    for Listed { entry, location } in entries {
+        match entry.metadata() {
             Ok(meta) if meta.is_file() => described.push(object_meta(location, &meta)),
             Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::NotFound => {}

@@ -55,36 +55,6 @@ fn natural_cmp_bytes(mut a: &[u8], mut b: &[u8]) -> Ordering {
     }
 }
 
-/// A key whose byte order is [`natural_cmp`]'s order, for sorting many names with
-/// `sort_by_cached_key` (one key per name, then `memcmp`s, rather than a natural comparison of
-/// long shared prefixes at every step).
-///
-/// Bytes other than digits stand for themselves. A run of digits becomes `'0'` (so that it
-/// sorts against other bytes as its first digit would), then the count of its significant
-/// digits, the significant digits, and its whole length (leading zeros), the counts as
-/// big-endian `u32`s: equal runs up to a field keep the next fields aligned.
-pub fn natural_key(name: &str) -> Vec<u8> {
-    // Exactly the key's length: over 100,000 names, growing by doubling would be megabytes.
-    let runs = name.as_bytes().split(|c| !c.is_ascii_digit()).filter(|run| !run.is_empty()).count();
-    let mut key = Vec::with_capacity(name.len() + runs * 9);
-    let mut rest = name.as_bytes();
-    while let Some(&first) = rest.first() {
-        if !first.is_ascii_digit() {
-            key.push(first);
-            rest = &rest[1..];
-            continue;
-        }
-        let (digits, after) = split_digits(rest);
-        let significant = &digits[digits.iter().position(|&c| c != b'0').unwrap_or(digits.len())..];
-        key.push(b'0');
-        key.extend_from_slice(&(significant.len() as u32).to_be_bytes());
-        key.extend_from_slice(significant);
-        key.extend_from_slice(&(digits.len() as u32).to_be_bytes());
-        rest = after;
-    }
-    key
-}
-
 fn split_digits(s: &[u8]) -> (&[u8], &[u8]) {
     let end = s.iter().position(|c| !c.is_ascii_digit()).unwrap_or(s.len());
     s.split_at(end)
@@ -132,28 +102,6 @@ mod tests {
             }
             assert_eq!(common_prefix(base, &other), cut, "{cut}");
             assert_eq!(common_prefix(&base[..cut], base), cut);
-        }
-    }
-
-    #[test]
-    fn keys_order_as_the_comparison() {
-        let mut names: Vec<String> = [
-            "part-1", "part-10", "part-10x", "part-1005", "part-100", "part-01", "part-001", "part-1.npy", "part-10.npy",
-            "part-2", "part-", "part", "a1b2", "a1b10", "a01b2", "a1b02", "x9", "x10", "", "9", "09", "d/part-7.npy", "0", "00",
-            "a/", "a0", "a:", "a 1", "a\u{e9}1", "1a", "10a",
-        ]
-        .map(String::from)
-        .to_vec();
-        // And names made of the bytes that matter (digits, the bytes around them, `-`, `/`).
-        let alphabet = ['0', '1', '9', '/', ':', '-', 'a'];
-        for i in 0..2000u32 {
-            let len = (i % 6) as usize;
-            names.push((0..len).map(|k| alphabet[(i as usize / 7usize.pow(k as u32)) % alphabet.len()]).collect());
-        }
-        for a in &names {
-            for b in &names {
-                assert_eq!(natural_key(a).cmp(&natural_key(b)), natural_cmp(a, b), "{a:?} vs {b:?}");
-            }
         }
     }
 
