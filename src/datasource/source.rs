@@ -19,7 +19,7 @@
 use std::fmt;
 use std::ops::Range;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{ArrayRef, Int64Array};
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
@@ -32,7 +32,7 @@ use datafusion::datasource::projection::{ProjectionOpener, SplitProjection};
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::object_store::ObjectStoreUrl;
-use datafusion::object_store::ObjectStore;
+use datafusion::object_store::{ObjectMeta, ObjectStore};
 use datafusion::physical_expr::utils::conjunction_opt;
 use datafusion::physical_expr::{LexOrdering, PhysicalExpr};
 use datafusion::physical_plan::filter_pushdown::{FilterPushdownPropagation, PushedDown};
@@ -235,6 +235,7 @@ impl FileSource for NpySource {
                 limit: base_config.limit,
                 row_range: self.row_range.clone(),
             }),
+            last_opened: Arc::default(),
         };
         ProjectionOpener::try_new(self.projection.clone(), Arc::new(opener), &file_schema)
     }
@@ -426,6 +427,26 @@ pub struct NpyOpener {
     origin: Option<Arc<str>>,
     headers: Option<Arc<HeaderCache>>,
     plan: Arc<OpenPlan>,
+    /// The local file this partition opened last. A row-order scan deals each partition
+    /// consecutive pieces of a file (see [`interleaved`]): without this, every piece opened,
+    /// `stat`ed and mapped the file again, and unmapped it after (256 times over a 1 GiB file,
+    /// with the TLB shootdowns of unmapping under the other partition's thread). Kept until
+    /// the partition opens another file or ends.
+    last_opened: Arc<Mutex<Option<Opened>>>,
+}
+
+/// A local file as it was opened, and the version (size, modification time) it was opened at.
+struct Opened {
+    location: datafusion::object_store::path::Path,
+    size: u64,
+    modified: chrono::DateTime<chrono::Utc>,
+    table: Arc<NpyTable>,
+}
+
+impl Opened {
+    fn is_of(&self, meta: &ObjectMeta) -> bool {
+        self.location == meta.location && self.size == meta.size && self.modified == meta.last_modified
+    }
 }
 
 /// What every file of one scan partition shares.
@@ -467,6 +488,7 @@ impl NpyOpener {
         let headers = self.headers.clone();
         let plan = Arc::clone(&self.plan);
         let store_url = self.store_url.clone();
+        let last_opened = Arc::clone(&self.last_opened);
         Ok(Box::pin(async move {
             // A file the `_row` range excludes is not even opened.
             if let Some(place) = file.extension::<FileRows>() {
@@ -499,7 +521,7 @@ impl NpyOpener {
                 return plan.scan_npz_by_range(store, file, url).await;
             }
             let local = local_file(store.as_ref(), &file.object_meta.location).await?;
-            let table = plan.open_table(local.path())?;
+            let table = plan.open_local(local.path(), &file.object_meta, remote, &last_opened)?;
             let (wanted, place) = match plan.wanted(&file, &table.schema(), table.num_rows(), local.path())? {
                 Wanted::Rows { wanted, place } => (wanted, place),
                 Wanted::Answered(batches) => return Ok(batches),
@@ -610,7 +632,7 @@ impl OpenPlan {
     fn scan_npz_streamed(
         self: Arc<Self>,
         store: Arc<dyn ObjectStore>,
-        meta: datafusion::object_store::ObjectMeta,
+        meta: ObjectMeta,
         url: String,
         npz: Arc<crate::format::RangedNpz>,
         members: Vec<usize>,
@@ -621,7 +643,7 @@ impl OpenPlan {
         struct State {
             plan: Arc<OpenPlan>,
             store: Arc<dyn ObjectStore>,
-            meta: datafusion::object_store::ObjectMeta,
+            meta: ObjectMeta,
             url: String,
             npz: Arc<crate::format::RangedNpz>,
             stored: Vec<usize>,
@@ -698,6 +720,24 @@ impl OpenPlan {
 
     fn open_table(&self, path: &Path) -> Result<NpyTable> {
         self.options.open(path).map_err(df_err)
+    }
+
+    /// The table of the file at `path` (`meta` as planned): the one the partition opened last
+    /// when it is the same version of the same local file, else opened now (and remembered,
+    /// unless it is a downloaded copy, which lives only as long as its scan).
+    fn open_local(&self, path: &Path, meta: &ObjectMeta, downloaded: bool, last_opened: &Mutex<Option<Opened>>) -> Result<Arc<NpyTable>> {
+        let mut last = last_opened.lock().map_err(|_| DataFusionError::Internal("opened-file lock poisoned".into()))?;
+        if let Some(opened) = last.as_ref().filter(|opened| opened.is_of(meta)) {
+            return Ok(Arc::clone(&opened.table));
+        }
+        let table = Arc::new(self.open_table(path)?);
+        *last = (!downloaded).then(|| Opened {
+            location: meta.location.clone(),
+            size: meta.size,
+            modified: meta.last_modified,
+            table: Arc::clone(&table),
+        });
+        Ok(table)
     }
 
 

@@ -59,6 +59,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::NullState;
+use half::f16;
 
 /// The `sum` aggregate with [`WideningSum`]'s `Float32`/`Float16` fast path, ready for
 /// `SessionContext::register_udaf` (replaces the built-in `sum`).
@@ -383,22 +384,134 @@ impl<F: Widenable> AggregateUDFImpl for Widening<F> {
 }
 
 /// Independent partial sums kept by [`sum_dense`]: enough to hide the latency of `f64`
-/// additions, so that the loop (`cvtps2pd` + `addpd` on two lanes at a time with SSE2) keeps up
-/// with reading the input from memory.
+/// additions, so that the loop keeps up with reading the input from memory.
 const LANES: usize = 16;
 
-/// Adds `widen(v)` for each of `values` to `acc`, value `i` of every chunk of [`LANES`] to lane
-/// `i`.
+/// A float type the widening sums add, in `f64`.
+trait Widen: Copy {
+    fn widen(self) -> f64;
+
+    /// Adds each of `values`, widened, to `acc`: value `i` of every chunk of [`LANES`] to lane
+    /// `i`. Every implementation adds in this order, so the sums do not depend on the CPU.
+    #[inline(always)]
+    fn add_dense(acc: &mut [f64; LANES], values: &[Self]) {
+        add_dense_portable(acc, values)
+    }
+}
+
+impl Widen for f16 {
+    #[inline(always)]
+    fn widen(self) -> f64 {
+        f64::from(self)
+    }
+}
+
+impl Widen for f32 {
+    #[inline(always)]
+    fn widen(self) -> f64 {
+        f64::from(self)
+    }
+
+    #[inline(always)]
+    fn add_dense(acc: &mut [f64; LANES], values: &[Self]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx") {
+            // SAFETY: the CPU has AVX.
+            return unsafe { avx::add_f32(acc, values) };
+        }
+        add_dense_portable(acc, values)
+    }
+}
+
+impl Widen for f64 {
+    #[inline(always)]
+    fn widen(self) -> f64 {
+        self
+    }
+
+    #[inline(always)]
+    fn add_dense(acc: &mut [f64; LANES], values: &[Self]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx") {
+            // SAFETY: the CPU has AVX.
+            return unsafe { avx::add_f64(acc, values) };
+        }
+        add_dense_portable(acc, values)
+    }
+}
+
+/// [`Widen::add_dense`] in plain Rust (`cvtps2pd` + `addpd`, two lanes an instruction with
+/// the baseline's SSE2).
 #[inline(always)]
-fn add_dense<N: Copy>(acc: &mut [f64; LANES], values: &[N], widen: &impl Fn(N) -> f64) {
+fn add_dense_portable<N: Widen>(acc: &mut [f64; LANES], values: &[N]) {
     let mut chunks = values.chunks_exact(LANES);
     for chunk in &mut chunks {
         for (lane, &v) in acc.iter_mut().zip(chunk) {
-            *lane += widen(v);
+            *lane += v.widen();
         }
     }
     for (lane, &v) in acc.iter_mut().zip(chunks.remainder()) {
-        *lane += widen(v);
+        *lane += v.widen();
+    }
+}
+
+/// [`Widen::add_dense`] with 256-bit registers: the 16 lanes in four registers of four, each
+/// lane added to in the portable loop's order (widening is exact, each addition is the same
+/// IEEE addition), so the sums are bit for bit the portable ones. Half the instructions of
+/// SSE2 per value; over a 1 GiB `sum(x)` about a tenth less time.
+#[cfg(target_arch = "x86_64")]
+mod avx {
+    use std::arch::x86_64::*;
+
+    use super::LANES;
+
+    #[target_feature(enable = "avx")]
+    pub(super) unsafe fn add_f32(acc: &mut [f64; LANES], values: &[f32]) {
+        let lanes = acc.as_mut_ptr();
+        let mut sums = [0; 4].map(|_| _mm256_setzero_pd());
+        for (k, sum) in sums.iter_mut().enumerate() {
+            // SAFETY: lanes 4k..4k+4 are in `acc`.
+            *sum = unsafe { _mm256_loadu_pd(lanes.add(4 * k)) };
+        }
+        let mut chunks = values.chunks_exact(LANES);
+        for chunk in &mut chunks {
+            for (k, sum) in sums.iter_mut().enumerate() {
+                // SAFETY: values 4k..4k+4 are in the chunk of 16.
+                let four = unsafe { _mm_loadu_ps(chunk.as_ptr().add(4 * k)) };
+                *sum = _mm256_add_pd(*sum, _mm256_cvtps_pd(four));
+            }
+        }
+        for (k, sum) in sums.iter().enumerate() {
+            // SAFETY: as the loads above.
+            unsafe { _mm256_storeu_pd(lanes.add(4 * k), *sum) };
+        }
+        for (lane, &v) in acc.iter_mut().zip(chunks.remainder()) {
+            *lane += f64::from(v);
+        }
+    }
+
+    #[target_feature(enable = "avx")]
+    pub(super) unsafe fn add_f64(acc: &mut [f64; LANES], values: &[f64]) {
+        let lanes = acc.as_mut_ptr();
+        let mut sums = [0; 4].map(|_| _mm256_setzero_pd());
+        for (k, sum) in sums.iter_mut().enumerate() {
+            // SAFETY: lanes 4k..4k+4 are in `acc`.
+            *sum = unsafe { _mm256_loadu_pd(lanes.add(4 * k)) };
+        }
+        let mut chunks = values.chunks_exact(LANES);
+        for chunk in &mut chunks {
+            for (k, sum) in sums.iter_mut().enumerate() {
+                // SAFETY: values 4k..4k+4 are in the chunk of 16.
+                *sum = _mm256_add_pd(*sum, unsafe { _mm256_loadu_pd(chunk.as_ptr().add(4 * k)) });
+            }
+        }
+        for (k, sum) in sums.iter().enumerate() {
+            // SAFETY: as the loads above.
+            unsafe { _mm256_storeu_pd(lanes.add(4 * k), *sum) };
+        }
+        for (lane, &v) in acc.iter_mut().zip(chunks.remainder()) {
+            *lane += v;
+        }
     }
 }
 
@@ -417,10 +530,10 @@ fn reduce(mut acc: [f64; LANES]) -> f64 {
 
 /// Sum of `values` (no nulls), each widened to `f64`.
 #[inline]
-fn sum_dense<N: Copy>(values: &[N], widen: impl Fn(N) -> f64) -> f64 {
+fn sum_dense<N: Widen>(values: &[N]) -> f64 {
     // The lanes are local to this function so that they live in registers.
     let mut acc = [0.0f64; LANES];
-    add_dense(&mut acc, values, &widen);
+    N::add_dense(&mut acc, values);
     reduce(acc)
 }
 
@@ -428,14 +541,14 @@ fn sum_dense<N: Copy>(values: &[N], widen: impl Fn(N) -> f64) -> f64 {
 /// (NaN too), so they are never added. Runs of 64 (or [`LANES`]) valid values are summed as by
 /// [`sum_dense`]; the valid values of other runs one by one.
 #[inline]
-fn sum_masked<N: Copy>(values: &[N], nulls: &NullBuffer, widen: impl Fn(N) -> f64) -> f64 {
+fn sum_masked<N: Widen>(values: &[N], nulls: &NullBuffer) -> f64 {
     debug_assert_eq!(nulls.len(), values.len());
     let mut acc = [0.0f64; LANES];
     let mut sparse = [0.0f64; 4];
     let mut add_valid = |chunk: &[N], mut mask: u64| {
         let mut k = 0;
         while mask != 0 {
-            sparse[k & 3] += widen(chunk[mask.trailing_zeros() as usize]);
+            sparse[k & 3] += chunk[mask.trailing_zeros() as usize].widen();
             mask &= mask - 1;
             k += 1;
         }
@@ -444,13 +557,13 @@ fn sum_masked<N: Copy>(values: &[N], nulls: &NullBuffer, widen: impl Fn(N) -> f6
     let mut chunks = values.chunks_exact(64);
     for (chunk, mask) in (&mut chunks).zip(bits.iter()) {
         if mask == u64::MAX {
-            add_dense(&mut acc, chunk, &widen);
+            N::add_dense(&mut acc, chunk);
             continue;
         }
         for (i, part) in chunk.chunks_exact(LANES).enumerate() {
             let part_mask = (mask >> (i * LANES)) & ((1 << LANES) - 1);
             if part_mask == (1 << LANES) - 1 {
-                add_dense(&mut acc, part, &widen);
+                N::add_dense(&mut acc, part);
             } else {
                 add_valid(part, part_mask);
             }
@@ -462,10 +575,10 @@ fn sum_masked<N: Copy>(values: &[N], nulls: &NullBuffer, widen: impl Fn(N) -> f6
 
 /// Sum of the non-null `values` (null where `nulls` says so), each widened to `f64`.
 #[inline]
-fn sum_widened<N: Copy>(values: &[N], nulls: Option<&NullBuffer>, widen: impl Fn(N) -> f64) -> f64 {
+fn sum_widened<N: Widen>(values: &[N], nulls: Option<&NullBuffer>) -> f64 {
     match nulls.filter(|nulls| nulls.null_count() > 0) {
-        None => sum_dense(values, widen),
-        Some(nulls) => sum_masked(values, nulls, widen),
+        None => sum_dense(values),
+        Some(nulls) => sum_masked(values, nulls),
     }
 }
 
@@ -478,15 +591,15 @@ fn sum_array(values: &ArrayRef) -> Result<Option<f64>> {
     let sum = match values.data_type() {
         DataType::Float32 => {
             let values = values.as_primitive::<Float32Type>();
-            sum_widened(values.values(), values.nulls(), |v| v as f64)
+            sum_widened(values.values(), values.nulls())
         }
         DataType::Float16 => {
             let values = values.as_primitive::<Float16Type>();
-            sum_widened(values.values(), values.nulls(), f64::from)
+            sum_widened(values.values(), values.nulls())
         }
         DataType::Float64 => {
             let values = values.as_primitive::<Float64Type>();
-            sum_widened(values.values(), values.nulls(), |v| v)
+            sum_widened(values.values(), values.nulls())
         }
         other => return internal_err!("widening aggregate: unexpected input type {other}"),
     };
@@ -798,7 +911,6 @@ mod tests {
     use datafusion::arrow::util::pretty::pretty_format_batches;
     use datafusion::datasource::MemTable;
     use datafusion::prelude::{SessionConfig, SessionContext};
-    use half::f16;
 
     // ---- the kernel ----
 
@@ -810,6 +922,33 @@ mod tests {
             .collect();
         let valid: Vec<bool> = (0..len).map(|i| !is_null(i)).collect();
         Float32Array::new(values.into(), Some(NullBuffer::from(valid)))
+    }
+
+    /// The CPU's kernel (AVX where there is one) adds each lane in the portable order: the
+    /// same sums bit for bit, for every length and every starting state of the lanes.
+    #[test]
+    fn kernels_agree_with_the_portable_loop_bit_for_bit() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for len in (0..300).chain([1000, 4099]) {
+            // Values of every magnitude, so that the order of the additions shows in the sums.
+            let f32s: Vec<f32> = (0..len).map(|_| (next() >> 40) as f32 * 2f32.powi((next() % 40) as i32 - 20) * if next() % 2 == 0 { 1.0 } else { -1.0 }).collect();
+            let f64s: Vec<f64> = (0..len).map(|_| (next() >> 11) as f64 * 2f64.powi((next() % 80) as i32 - 40)).collect();
+            let start: [f64; LANES] = std::array::from_fn(|_| (next() >> 20) as f64 * 1e-3);
+            let (mut fast, mut portable) = (start, start);
+            f32::add_dense(&mut fast, &f32s);
+            add_dense_portable(&mut portable, &f32s);
+            assert_eq!(fast.map(f64::to_bits), portable.map(f64::to_bits), "f32, {len} values");
+            let (mut fast, mut portable) = (start, start);
+            f64::add_dense(&mut fast, &f64s);
+            add_dense_portable(&mut portable, &f64s);
+            assert_eq!(fast.map(f64::to_bits), portable.map(f64::to_bits), "f64, {len} values");
+        }
     }
 
     fn naive_sum(values: &Float32Array) -> Option<f64> {
