@@ -538,31 +538,32 @@ fn table_schema_of(
     objects: &[ObjectMeta],
     summaries: &[FileSummary],
 ) -> Result<SchemaRef> {
-    let mut order: Vec<usize> = (0..objects.len()).collect();
-    order.sort_by(|&a, &b| natural_cmp(objects[a].location.as_ref(), objects[b].location.as_ref()));
-    let files: Vec<FileColumns> = order
-        .iter()
-        .map(|&i| FileColumns::describe(&objects[i].location, &summaries[i]))
-        .collect();
-    let name = order.first().map(|&i| table_dir_name(&objects[i].location));
+    // Usually sorted already (then found so in one pass); as `u32`s and described only as
+    // the merge looks at them: over 100,000 shards a list of descriptions was 4 MB at the
+    // planner's peak.
+    let order = natural_order(objects.len(), |i| objects[i].location.as_ref());
+    let name = order.first().map(|&i| table_dir_name(&objects[i as usize].location));
     // A remote file is named by its whole URL (s3://bucket/key), a local one by its path.
     let file_path = |location: &Path| local_path(store.as_ref(), location).unwrap_or_else(|| PathBuf::from(object_url(store_url, location)));
-    Ok(Arc::new(merge_file_schemas(&files, name.flatten().as_deref(), file_path).map_err(df_err)?))
+    let file = |k: usize| FileColumns { location: &objects[order[k] as usize].location, summary: &summaries[order[k] as usize] };
+    Ok(Arc::new(merge_file_schemas(order.len(), file, name.flatten().as_deref(), file_path).map_err(df_err)?))
 }
 
 /// One file's columns, as its headers give them.
 struct FileColumns<'a> {
     location: &'a Path,
-    schema: SchemaRef,
-    /// For a plain (non-record) `.npy` array: the file stem its one column is named after.
-    plain_stem: Option<&'a str>,
+    summary: &'a FileSummary,
 }
 
 impl<'a> FileColumns<'a> {
-    fn describe(location: &'a Path, summary: &FileSummary) -> Self {
-        let stem = location.filename().and_then(|name| std::path::Path::new(name).file_stem()).and_then(|s| s.to_str());
-        let plain_stem = stem.filter(|_| summary.plain_npy);
-        FileColumns { location, schema: Arc::clone(&summary.schema), plain_stem }
+    fn schema(&self) -> &'a SchemaRef {
+        &self.summary.schema
+    }
+
+    /// For a plain (non-record) `.npy` array: the file stem its one column is named after.
+    fn plain_stem(&self) -> Option<&'a str> {
+        let stem = self.location.filename().and_then(|name| std::path::Path::new(name).file_stem()).and_then(|s| s.to_str());
+        stem.filter(|_| self.summary.plain_npy)
     }
 }
 
@@ -578,29 +579,37 @@ fn table_dir_name(location: &Path) -> Option<String> {
 /// then `_row`. Plain arrays from files with different stems get one column name: the
 /// directory's (`dir_name`).
 /// `file_path` names a file in errors.
-fn merge_file_schemas(files: &[FileColumns], dir_name: Option<&str>, file_path: impl Fn(&Path) -> PathBuf) -> crate::Result<Schema> {
-    let Some(first) = files.first() else {
+fn merge_file_schemas<'a>(
+    count: usize,
+    file: impl Fn(usize) -> FileColumns<'a>,
+    dir_name: Option<&str>,
+    file_path: impl Fn(&Path) -> PathBuf,
+) -> crate::Result<Schema> {
+    if count == 0 {
         return Err(ErrorKind::InvalidArgument("no .npy or .npz files".into()).into());
-    };
-    let stems_differ = files.iter().any(|f| f.plain_stem != first.plain_stem);
+    }
+    let first = file(0);
+    let first_stem = first.plain_stem();
+    let stems_differ = (1..count).any(|k| file(k).plain_stem() != first_stem);
     let rename = |f: &FileColumns| -> Vec<Field> {
-        f.schema
+        let stem = f.plain_stem();
+        f.schema()
             .fields()
             .iter()
-            .map(|field| match (f.plain_stem, dir_name) {
+            .map(|field| match (stem, dir_name) {
                 (Some(_), Some(dir)) if stems_differ => field.as_ref().clone().with_name(dir),
                 (Some(stem), _) => field.as_ref().clone().with_name(stem),
                 (None, _) => field.as_ref().clone(),
             })
             .collect()
     };
-    let fields = rename(first);
-    for other in &files[1..] {
+    let fields = rename(&first);
+    for other in (1..count).map(&file) {
         // Shards share one schema (the header cache hands out one allocation): nothing to compare.
-        if Arc::ptr_eq(&other.schema, &first.schema) && other.plain_stem.is_some() == first.plain_stem.is_some() {
+        if Arc::ptr_eq(other.schema(), first.schema()) && other.plain_stem().is_some() == first_stem.is_some() {
             continue;
         }
-        let theirs = rename(other);
+        let theirs = rename(&other);
         let same = theirs.len() == fields.len()
             && theirs.iter().zip(&fields).all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
         if !same {
@@ -624,8 +633,11 @@ fn merge_file_schemas(files: &[FileColumns], dir_name: Option<&str>, file_path: 
     fields.push(Field::new(ROW_COLUMN, DataType::Int64, false));
     // The numpy facts about the array the columns are the fields of (a record's descr and
     // shape), when every file agrees: `COPY ... TO 'x.npy'` then writes that array back.
-    let metadata = first.schema.metadata();
-    let agreed = files.iter().all(|f| f.schema.metadata() == metadata);
+    let metadata = first.schema().metadata();
+    let agreed = (1..count).all(|k| {
+        let schema = file(k).schema();
+        Arc::ptr_eq(schema, first.schema()) || schema.metadata() == metadata
+    });
     Ok(Schema::new_with_metadata(fields, if agreed { metadata.clone() } else { Default::default() }))
 }
 
@@ -800,31 +812,30 @@ impl fmt::Display for NpyFormat {
 mod tests {
     use super::*;
 
-    fn plain<'a>(location: &'a Path, dtype: DataType) -> FileColumns<'a> {
-        let stem = location.filename().and_then(|f| f.strip_suffix(".npy")).unwrap();
-        let schema = Arc::new(Schema::new(vec![Field::new(stem, dtype, false)]));
-        FileColumns { location, schema, plain_stem: Some(stem) }
+    /// A plain array's file: where it is, and its header's summary (its column unnamed, as
+    /// the header cache keeps it).
+    fn plain(location: &str, dtype: DataType) -> (Path, FileSummary) {
+        let schema = Arc::new(Schema::new(vec![Field::new("", dtype, false)]));
+        (Path::from(location), FileSummary { schema, rows: 1, plain_npy: true, deflated: false })
     }
 
-    fn merge(files: &[FileColumns], dir: &str) -> crate::Result<Schema> {
-        merge_file_schemas(files, Some(dir), |location| PathBuf::from(location.as_ref()))
+    fn merge(files: &[(Path, FileSummary)], dir: &str) -> crate::Result<Schema> {
+        let file = |k: usize| FileColumns { location: &files[k].0, summary: &files[k].1 };
+        merge_file_schemas(files.len(), file, Some(dir), |location| PathBuf::from(location.as_ref()))
     }
 
     #[test]
     fn shards_of_plain_arrays_take_the_directory_name() {
-        let (a, b) = (Path::from("d/part-1.npy"), Path::from("d/part-2.npy"));
-        let schema = merge(&[plain(&a, DataType::Int16), plain(&b, DataType::Int16)], "d").unwrap();
+        let schema = merge(&[plain("d/part-1.npy", DataType::Int16), plain("d/part-2.npy", DataType::Int16)], "d").unwrap();
         let names: Vec<_> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         assert_eq!(names, ["d", "_row"]);
     }
 
     #[test]
     fn same_stems_keep_their_name_and_types_must_agree() {
-        let (y1, y2) = (Path::from("s/y=1/amount.npy"), Path::from("s/y=2/amount.npy"));
-        let schema = merge(&[plain(&y1, DataType::Float64), plain(&y2, DataType::Float64)], "s").unwrap();
+        let schema = merge(&[plain("s/y=1/amount.npy", DataType::Float64), plain("s/y=2/amount.npy", DataType::Float64)], "s").unwrap();
         assert_eq!(schema.field(0).name(), "amount");
-        let (a, b) = (Path::from("d/a.npy"), Path::from("d/b.npy"));
-        let err = merge(&[plain(&a, DataType::Int64), plain(&b, DataType::Float64)], "d").unwrap_err().to_string();
+        let err = merge(&[plain("d/a.npy", DataType::Int64), plain("d/b.npy", DataType::Float64)], "d").unwrap_err().to_string();
         assert!(err.starts_with("d/b.npy: ") && err.contains("(d: Float64) differ from those of d/a.npy (d: Int64)"), "{err}");
     }
 

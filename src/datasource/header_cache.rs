@@ -220,9 +220,10 @@ impl HeaderCache {
         let mut found: Vec<Option<FileSummary>> = self.lookup(&scope, files)?;
         let missing: Vec<usize> = (0..files.len()).filter(|&i| found[i].is_none()).collect();
         if !missing.is_empty() {
-            let Read { fresh, first_error } = self.read(store, store_url, files, &missing, options).await;
+            let Read { found: read, first_error } = self.read(store, store_url, files, &missing, options, Read::filling(found)).await;
+            found = read;
             self.header_reads.fetch_add(missing.len() as u64, Ordering::Relaxed);
-            self.remember(&scope, files, fresh, &mut found)?;
+            self.remember(&scope, files, &missing, &mut found)?;
             if let Some((_, e)) = first_error {
                 return Err(e);
             }
@@ -243,21 +244,23 @@ impl HeaderCache {
             .collect())
     }
 
-    /// Store fresh summaries (their schemas shared with equal ones already held), and put each
-    /// as stored in its place in `found`.
-    fn remember(&self, scope: &Scope, files: &[ObjectMeta], fresh: Vec<(usize, FileSummary)>, found: &mut [Option<FileSummary>]) -> Result<()> {
+    /// Store the summaries just read (`found[i]` for each `i` in `read`; their schemas shared
+    /// with equal ones already held, also in `found`).
+    fn remember(&self, scope: &Scope, files: &[ObjectMeta], read: &[usize], found: &mut [Option<FileSummary>]) -> Result<()> {
         let mut state = self.state.lock().map_err(|_| poisoned())?;
-        if state.entries.saturating_add(fresh.len()) > self.max_entries {
+        if state.entries.saturating_add(read.len()) > self.max_entries {
             *state = State::default();
         }
         let State { scopes, entries: held, schemas } = &mut *state;
         let entries = scopes.entry(scope.clone()).or_default();
         // Room for all at once: growing by doubling would hold the old and the new table.
-        entries.reserve(fresh.len());
+        entries.reserve(read.len());
         // A batch of reads shares one schema among its files: compare it with the held ones
         // once, not once per file.
         let mut last: Option<(SchemaRef, SchemaRef)> = None;
-        for (index, mut summary) in fresh {
+        for &index in read {
+            // A file whose read failed has none (the first failure is the caller's error).
+            let Some(summary) = found[index].as_mut() else { continue };
             summary.schema = match &last {
                 Some((read, shared)) if Arc::ptr_eq(read, &summary.schema) => Arc::clone(shared),
                 _ => {
@@ -270,12 +273,12 @@ impl HeaderCache {
             if entries.insert(LocationKey::of(&files[index].location), entry).is_none() {
                 *held += 1;
             }
-            found[index] = Some(summary);
         }
         Ok(())
     }
 
-    /// Read the headers of `files[i]` for each `i` in `indices`, at most `concurrency` at once.
+    /// Read the headers of `files[i]` for each `i` in `indices`, at most `concurrency` at once,
+    /// into `into`'s places.
     async fn read(
         &self,
         store: &Arc<dyn ObjectStore>,
@@ -283,6 +286,7 @@ impl HeaderCache {
         files: &[ObjectMeta],
         indices: &[usize],
         options: &NpyFormatOptions,
+        into: Read,
     ) -> Read {
         if let Some(root) = LocalRoot::of(store.as_ref()) {
             // Each batch's paths are made as it is handed out: only the batches in flight hold
@@ -320,7 +324,7 @@ impl HeaderCache {
                     })
                 })
                 .buffer_unordered(self.concurrency)
-                .fold(Read::expecting(indices.len()), |mut read, batch| {
+                .fold(into, |mut read, batch| {
                     match batch {
                         Ok(batch) => batch.into_iter().for_each(|(i, summary)| read.add(i, summary)),
                         Err(e) => read.add(usize::MAX, Err(e)),
@@ -355,7 +359,7 @@ impl HeaderCache {
                 }
             })
             .buffer_unordered(self.concurrency)
-            .fold(Read::expecting(indices.len()), |mut read, (i, summary)| {
+            .fold(into, |mut read, (i, summary)| {
                 read.add(i, summary);
                 std::future::ready(read)
             })
@@ -363,20 +367,21 @@ impl HeaderCache {
     }
 }
 
-/// Headers read: each file's summary by its index, and the first failure in `files` order.
+/// Headers read: each file's summary in its place (the places of files found in memory
+/// already filled), and the first failure in `files` order.
 struct Read {
-    fresh: Vec<(usize, FileSummary)>,
+    found: Vec<Option<FileSummary>>,
     first_error: Option<(usize, DataFusionError)>,
 }
 
 impl Read {
-    fn expecting(files: usize) -> Self {
-        Read { fresh: Vec::with_capacity(files), first_error: None }
+    fn filling(found: Vec<Option<FileSummary>>) -> Self {
+        Read { found, first_error: None }
     }
 
     fn add(&mut self, index: usize, summary: Result<FileSummary>) {
         match summary {
-            Ok(summary) => self.fresh.push((index, summary)),
+            Ok(summary) => self.found[index] = Some(summary),
             Err(e) if self.first_error.as_ref().is_none_or(|(at, _)| index < *at) => self.first_error = Some((index, e)),
             Err(_) => {}
         }
