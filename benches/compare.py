@@ -98,13 +98,17 @@ def make_data(root, scale):
 
 
 def compile_c_sum(root):
-    """A plain mmap-and-sum loop in C: what one core of this machine can do."""
-    source = os.path.join(root, "mmap_sum.c")
-    binary = os.path.join(root, "mmap_sum")
-    with open(source, "w") as f:
-        f.write(C_SUM)
-    subprocess.run(["gcc", "-O2", "-o", binary, source], check=True)
-    return binary
+    """Two mmap-and-sum loops in C: a plain one on one core (`gcc -O2`), and the same split over
+    two threads, vectorised for this CPU (`-O3 -march=native`): about what the machine's two
+    cores and memory allow, a bound for any reader of the file."""
+    binaries = {}
+    for name, code, flags in [("mmap_sum", C_SUM, ["-O2"]), ("mmap_sum_threads", C_SUM_THREADS, ["-O3", "-march=native", "-pthread"])]:
+        source = os.path.join(root, name + ".c")
+        binaries[name] = os.path.join(root, name)
+        with open(source, "w") as f:
+            f.write(code)
+        subprocess.run(["gcc"] + flags + ["-o", binaries[name], source], check=True)
+    return binaries
 
 
 C_SUM = r"""
@@ -135,6 +139,65 @@ int main(int argc, char **argv) {
     for (; i < n; i++) s[0] += x[i];
     double total = 0;
     for (int k = 0; k < 8; k++) total += s[k];
+    printf("%.3f\n", total);
+    return 0;
+}
+"""
+
+
+C_SUM_THREADS = r"""
+/* Sum the float32 values of a version 1.0 .npy file: mmap, N threads (argv[2]) each summing a
+   contiguous part into sixteen double accumulators (as npyq's widening sum). */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+typedef struct { const float *x; size_t n; double sum; } Part;
+
+static void *sum_part(void *arg) {
+    Part *p = arg;
+    double s[16] = {0};
+    size_t i = 0;
+    for (; i + 16 <= p->n; i += 16)
+        for (int k = 0; k < 16; k++) s[k] += p->x[i + k];
+    for (; i < p->n; i++) s[0] += p->x[i];
+    double total = 0;
+    for (int k = 0; k < 16; k++) total += s[k];
+    p->sum = total;
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 3) return 2;
+    int threads = atoi(argv[2]);
+    if (threads < 1 || threads > 64) return 2;
+    int fd = open(argv[1], O_RDONLY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) return 1;
+    const unsigned char *p = mmap(0, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) return 1;
+    uint16_t header_len;
+    memcpy(&header_len, p + 8, 2);
+    size_t offset = 10 + (size_t)header_len;
+    size_t n = (st.st_size - offset) / 4;
+    const float *x = (const float *)(p + offset);
+    pthread_t ids[64];
+    Part parts[64];
+    for (int t = 0; t < threads; t++) {
+        size_t start = n / threads * t, end = t == threads - 1 ? n : n / threads * (t + 1);
+        parts[t] = (Part){x + start, end - start, 0};
+        pthread_create(&ids[t], 0, sum_part, &parts[t]);
+    }
+    double total = 0;
+    for (int t = 0; t < threads; t++) {
+        pthread_join(ids[t], 0);
+        total += parts[t].sum;
+    }
     printf("%.3f\n", total);
     return 0;
 }
@@ -371,7 +434,10 @@ def cases(npyq, root, c_sum):
                 print(np.load({f32!r}, mmap_mode='r').sum())
                 print('__seconds__', time.perf_counter() - t0)
             """), 2.5),
-            ("C mmap + sum loop, gcc -O2, one core", [c_sum, f32], 1 / 1.5),
+            ("C mmap + sum loop, gcc -O2, one core", [c_sum["mmap_sum"], f32], 1 / 1.5),
+            # The bound: no target, the ratio says how close npyq comes (the 2.5× numpy
+            # target asks for about this machine's bound).
+            ("C mmap + sum, two threads, gcc -O3 -march=native (the machine's bound)", [c_sum["mmap_sum_threads"], f32, "2"], None),
             ("chdb SELECT sum(array) FROM file(Npy)", python(f"""
                 import time, chdb
                 t0 = time.perf_counter()

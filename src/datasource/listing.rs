@@ -57,12 +57,17 @@ async fn list_local(store: &dyn ObjectStore, url: &ListingTableUrl, ignore_subdi
     let listed_len = entries.len();
     let chunks = batches(entries, FILES_PER_TASK);
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-    let described: Vec<Result<Vec<ObjectMeta>>> =
-        futures::stream::iter(chunks).map(|chunk| async move { blocking(move || describe(chunk)).await? }).buffered(cores).collect().await;
+    // Each chunk joins the list as it comes (in order), so only the chunks in flight exist
+    // beside it: collected first, all of them were a second list (9.6 MB over 100,000 files).
     files.reserve(listed_len);
-    for chunk in described {
-        files.extend(chunk?);
-    }
+    let mut files = futures::stream::iter(chunks)
+        .map(|chunk| async move { blocking(move || describe(chunk)).await? })
+        .buffered(cores)
+        .try_fold(files, |mut files, chunk| {
+            files.extend(chunk);
+            std::future::ready(Ok(files))
+        })
+        .await?;
     files.retain(|meta| url.contains(&meta.location, ignore_subdirectory));
     Ok(Some(files))
 }

@@ -172,8 +172,21 @@ pub async fn run_sql(ctx: &SessionContext, sql: &str, out: &mut ResultWriter) ->
         } else {
             out.write_stream(schema, stream).await?;
         }
+        release_free_memory();
     }
     Ok(())
+}
+
+/// Hands the heap's free pages back to the system after a statement. A statement over many
+/// files frees megabytes that its blocking-pool threads allocated, in heaps of their own (glibc
+/// arenas) which the next statement's threads may not reuse: without this, a second `count(*)`
+/// over 100,000 shards in one session peaked 6 MB above the first. About a millisecond.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` only gives free memory of glibc's heaps back to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// A file's error as the crate words it (`data/x.npy: not an .npy file ...`), without the
