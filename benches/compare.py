@@ -111,27 +111,37 @@ def compile_c_sum(root):
     return binaries
 
 
-C_SUM = r"""
-/* Sum the float32 values of a version 1.0 .npy file: mmap, one pass, eight accumulators. */
+C_MAP_NPY = r"""
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 
-int main(int argc, char **argv) {
-    if (argc != 2) return 2;
-    int fd = open(argv[1], O_RDONLY);
+/* The float32 values of a version 1.0 .npy file, memory-mapped, and how many; NULL on failure. */
+static const float *map_f32_npy(const char *path, size_t *n) {
+    int fd = open(path, O_RDONLY);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) return 1;
+    if (fd < 0 || fstat(fd, &st) != 0) return NULL;
     const unsigned char *p = mmap(0, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (p == MAP_FAILED) return 1;
+    if (p == MAP_FAILED) return NULL;
     uint16_t header_len;
     memcpy(&header_len, p + 8, 2);
     size_t offset = 10 + (size_t)header_len;
-    size_t n = (st.st_size - offset) / 4;
-    const float *x = (const float *)(p + offset);
+    *n = (st.st_size - offset) / 4;
+    return (const float *)(p + offset);
+}
+"""
+
+C_SUM = C_MAP_NPY + r"""
+/* Sum them: one pass, eight accumulators. */
+int main(int argc, char **argv) {
+    size_t n;
+    const float *x = argc == 2 ? map_f32_npy(argv[1], &n) : NULL;
+    if (!x) return 1;
     double s[8] = {0};
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -144,19 +154,9 @@ int main(int argc, char **argv) {
 }
 """
 
-
-C_SUM_THREADS = r"""
-/* Sum the float32 values of a version 1.0 .npy file: mmap, N threads (argv[2]) each summing a
-   contiguous part into sixteen double accumulators (as npyq's widening sum). */
-#include <fcntl.h>
-#include <pthread.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-
+C_SUM_THREADS = C_MAP_NPY + r"""
+/* Sum them on N threads (argv[2]), each a contiguous part into sixteen double accumulators
+   (as npyq's widening sum). */
 typedef struct { const float *x; size_t n; double sum; } Part;
 
 static void *sum_part(void *arg) {
@@ -173,19 +173,11 @@ static void *sum_part(void *arg) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3) return 2;
-    int threads = atoi(argv[2]);
+    int threads = argc == 3 ? atoi(argv[2]) : 0;
     if (threads < 1 || threads > 64) return 2;
-    int fd = open(argv[1], O_RDONLY);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) return 1;
-    const unsigned char *p = mmap(0, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (p == MAP_FAILED) return 1;
-    uint16_t header_len;
-    memcpy(&header_len, p + 8, 2);
-    size_t offset = 10 + (size_t)header_len;
-    size_t n = (st.st_size - offset) / 4;
-    const float *x = (const float *)(p + offset);
+    size_t n;
+    const float *x = map_f32_npy(argv[1], &n);
+    if (!x) return 1;
     pthread_t ids[64];
     Part parts[64];
     for (int t = 0; t < threads; t++) {

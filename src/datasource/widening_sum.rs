@@ -463,54 +463,42 @@ fn add_dense_portable<N: Widen>(acc: &mut [f64; LANES], values: &[N]) {
 mod avx {
     use std::arch::x86_64::*;
 
-    use super::LANES;
+    use super::{Widen, LANES};
 
     #[target_feature(enable = "avx")]
     pub(super) unsafe fn add_f32(acc: &mut [f64; LANES], values: &[f32]) {
-        let lanes = acc.as_mut_ptr();
-        let mut sums = [0; 4].map(|_| _mm256_setzero_pd());
-        for (k, sum) in sums.iter_mut().enumerate() {
-            // SAFETY: lanes 4k..4k+4 are in `acc`.
-            *sum = unsafe { _mm256_loadu_pd(lanes.add(4 * k)) };
-        }
-        let mut chunks = values.chunks_exact(LANES);
-        for chunk in &mut chunks {
-            for (k, sum) in sums.iter_mut().enumerate() {
-                // SAFETY: values 4k..4k+4 are in the chunk of 16.
-                let four = unsafe { _mm_loadu_ps(chunk.as_ptr().add(4 * k)) };
-                *sum = _mm256_add_pd(*sum, _mm256_cvtps_pd(four));
-            }
-        }
-        for (k, sum) in sums.iter().enumerate() {
-            // SAFETY: as the loads above.
-            unsafe { _mm256_storeu_pd(lanes.add(4 * k), *sum) };
-        }
-        for (lane, &v) in acc.iter_mut().zip(chunks.remainder()) {
-            *lane += f64::from(v);
-        }
+        // SAFETY: `four` gets a pointer to four values of a chunk; the CPU has AVX.
+        unsafe { add_in_fours(acc, values, |at| _mm256_cvtps_pd(_mm_loadu_ps(at))) }
     }
 
     #[target_feature(enable = "avx")]
     pub(super) unsafe fn add_f64(acc: &mut [f64; LANES], values: &[f64]) {
+        // SAFETY: as above.
+        unsafe { add_in_fours(acc, values, |at| _mm256_loadu_pd(at)) }
+    }
+
+    /// The loop of both: `four(p)` loads the four values at `p`, widened. Inlined into the
+    /// functions above, so compiled with AVX.
+    ///
+    /// # Safety
+    /// The CPU has AVX; `four` reads at most four values from its pointer.
+    #[inline(always)]
+    unsafe fn add_in_fours<N: Widen>(acc: &mut [f64; LANES], values: &[N], four: impl Fn(*const N) -> __m256d) {
         let lanes = acc.as_mut_ptr();
-        let mut sums = [0; 4].map(|_| _mm256_setzero_pd());
-        for (k, sum) in sums.iter_mut().enumerate() {
-            // SAFETY: lanes 4k..4k+4 are in `acc`.
-            *sum = unsafe { _mm256_loadu_pd(lanes.add(4 * k)) };
-        }
+        // SAFETY (every block below): lanes 4k..4k+4 are in `acc`, values 4k..4k+4 in a chunk
+        // of 16; the caller vouches for AVX.
+        let mut sums: [__m256d; 4] = std::array::from_fn(|k| unsafe { _mm256_loadu_pd(lanes.add(4 * k)) });
         let mut chunks = values.chunks_exact(LANES);
         for chunk in &mut chunks {
             for (k, sum) in sums.iter_mut().enumerate() {
-                // SAFETY: values 4k..4k+4 are in the chunk of 16.
-                *sum = _mm256_add_pd(*sum, unsafe { _mm256_loadu_pd(chunk.as_ptr().add(4 * k)) });
+                *sum = unsafe { _mm256_add_pd(*sum, four(chunk.as_ptr().add(4 * k))) };
             }
         }
         for (k, sum) in sums.iter().enumerate() {
-            // SAFETY: as the loads above.
             unsafe { _mm256_storeu_pd(lanes.add(4 * k), *sum) };
         }
         for (lane, &v) in acc.iter_mut().zip(chunks.remainder()) {
-            *lane += v;
+            *lane += v.widen();
         }
     }
 }
