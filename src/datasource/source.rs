@@ -862,6 +862,62 @@ pub(crate) fn byte_range_as_rows(start: i64, end: i64, size: u64, rows: u64) -> 
 mod tests {
     use super::*;
 
+    /// A version 1.0 `.npy` of four float32 values, as numpy writes it.
+    fn write_npy(path: &Path) {
+        let mut header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }".to_vec();
+        while (10 + header.len() + 1) % 64 != 0 {
+            header.push(b' ');
+        }
+        header.push(b'\n');
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(&header);
+        bytes.extend([1.0f32, 2.0, 3.0, 4.0].iter().flat_map(|v| v.to_le_bytes()));
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    /// The pieces of one file that a partition reads one after another share one opened table;
+    /// another version of the file, or another file, is opened anew; a downloaded copy is not
+    /// kept (it lives only as long as its scan).
+    #[test]
+    fn a_partition_opens_a_file_once_for_its_pieces() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.npy");
+        write_npy(&path);
+        let schema = Arc::new(Schema::empty());
+        let plan = OpenPlan {
+            file_schema: Arc::clone(&schema),
+            output_schema: schema,
+            data_columns: vec![0],
+            reader_positions: vec![0],
+            wants_row: false,
+            row_index: None,
+            options: NpyFormatOptions::default(),
+            batch_size: 1024,
+            limit: None,
+            row_range: None,
+        };
+        let meta = ObjectMeta {
+            location: datafusion::object_store::path::Path::from("x.npy"),
+            last_modified: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            size: std::fs::metadata(&path).unwrap().len(),
+            e_tag: None,
+            version: None,
+        };
+        let last = Mutex::new(None);
+        let first = plan.open_local(&path, &meta, false, &last).unwrap();
+        assert_eq!(first.num_rows(), 4);
+        let again = plan.open_local(&path, &meta, false, &last).unwrap();
+        assert!(Arc::ptr_eq(&first, &again), "the same version of the same file: reused");
+        let newer = ObjectMeta { last_modified: meta.last_modified + chrono::Duration::seconds(1), ..meta.clone() };
+        let reopened = plan.open_local(&path, &newer, false, &last).unwrap();
+        assert!(!Arc::ptr_eq(&first, &reopened), "another version: opened anew");
+        let downloaded = plan.open_local(&path, &meta, true, &last).unwrap();
+        let after = plan.open_local(&path, &meta, false, &last).unwrap();
+        assert!(!Arc::ptr_eq(&downloaded, &after), "a downloaded copy is not kept");
+        assert!(Arc::ptr_eq(&after, &plan.open_local(&path, &meta, false, &last).unwrap()));
+    }
+
     #[test]
     fn byte_ranges_cover_all_rows_once() {
         let (size, rows) = (1000u64, 37u64);
