@@ -25,7 +25,7 @@
 //! in the header cache like local files'. Lookups that cannot wait for a listing (the names of
 //! the schemas and tables, `ds.<member>` schemas) use the last one.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -108,8 +108,9 @@ impl NpyDirCatalog {
 impl CatalogProvider for NpyDirCatalog {
     fn schema_names(&self) -> Vec<String> {
         let mut names = self.inner.schema_names();
+        let mut seen: HashSet<String> = names.iter().cloned().collect();
         for entry in self.dirs.entries() {
-            if entry.kind == EntryKind::Npz && !names.contains(&entry.name) {
+            if entry.kind == EntryKind::Npz && seen.insert(entry.name.clone()) {
                 names.push(entry.name);
             }
         }
@@ -183,6 +184,8 @@ impl DirTables {
     /// Every table-giving entry of every root; a name appears once (the first wins).
     fn entries(&self) -> Vec<Entry> {
         let mut entries: Vec<Entry> = Vec::new();
+        // By a set, not by scanning the list: a directory of 100,000 files took 26 s that way.
+        let mut seen: HashSet<String> = HashSet::new();
         let remote = self.remote.read().map(|r| r.clone()).unwrap_or_default();
         for root in self.roots() {
             let found = if is_remote(&root.to_string_lossy()) {
@@ -193,7 +196,7 @@ impl DirTables {
                 entry_for(&root).into_iter().collect()
             };
             for entry in found {
-                if !entries.iter().any(|e| e.name == entry.name) {
+                if seen.insert(entry.name.clone()) {
                     entries.push(entry);
                 }
             }
@@ -362,8 +365,9 @@ impl fmt::Debug for NpyDirSchema {
 impl SchemaProvider for NpyDirSchema {
     fn table_names(&self) -> Vec<String> {
         let mut names = self.fallback.table_names();
+        let mut seen: HashSet<String> = names.iter().cloned().collect();
         for entry in self.dirs.entries() {
-            if !names.contains(&entry.name) {
+            if seen.insert(entry.name.clone()) {
                 names.push(entry.name);
             }
         }
