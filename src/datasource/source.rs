@@ -862,18 +862,13 @@ pub(crate) fn byte_range_as_rows(start: i64, end: i64, size: u64, rows: u64) -> 
 mod tests {
     use super::*;
 
-    /// A version 1.0 `.npy` of four float32 values, as numpy writes it.
+    /// A `.npy` of four float32 values, by the crate's writer.
     fn write_npy(path: &Path) {
-        let mut header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }".to_vec();
-        while (10 + header.len() + 1) % 64 != 0 {
-            header.push(b' ');
-        }
-        header.push(b'\n');
-        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-        bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
-        bytes.extend_from_slice(&header);
-        bytes.extend([1.0f32, 2.0, 3.0, 4.0].iter().flat_map(|v| v.to_le_bytes()));
-        std::fs::write(path, bytes).unwrap();
+        let values: ArrayRef = Arc::new(datafusion::arrow::array::Float32Array::from(vec![1.0f32, 2.0, 3.0, 4.0]));
+        let batch = RecordBatch::try_from_iter([("x", values)]).unwrap();
+        let mut writer = crate::format::ArrayFileWriter::try_new(path, batch.schema(), Default::default()).unwrap();
+        writer.write(&batch).unwrap();
+        writer.finish().unwrap();
     }
 
     /// The pieces of one file that a partition reads one after another share one opened table;
