@@ -50,9 +50,9 @@ use futures::TryStreamExt;
 use super::context::NpySessionOptions;
 use super::files_table::NpyFilesTable;
 use super::header_cache::{FileSummary, HeaderCache};
-use super::local::{blocking, df_err, local_path};
+use super::local::{df_err, local_path};
 use super::remote::object_url;
-use super::natural::{natural_cmp, natural_order, permute};
+use super::natural::{natural_cmp, natural_order};
 use super::source::{row_column_index, FileRows, NpySource, RowSpan, Splittable};
 use super::ROW_COLUMN;
 use crate::error::{ErrorKind, NpyError, ResultExt};
@@ -715,21 +715,16 @@ pub async fn listing_table(
     let partitions =
         if partition_cols.is_empty() && url.is_collection() { infer_partitions(&url, &files)? } else { partition_cols.to_vec() };
     if partitions.is_empty() {
-        // Every file's header, for the schema and for each file's rows, read while another
-        // thread finds the files' natural order (over 100,000 shards the sort is a tenth of a
-        // `count(*)`, which would otherwise wait for it).
+        // In natural order once: the later sorts (schema, records) then find them sorted, and
+        // the first bad header reported is the first in that order.
+        let mut files = files;
+        // Unstable (locations are unique) and in place: cached sort keys were faster by a
+        // noise-sized margin and 3 MB more at the planner's peak over 100,000 shards; sorting
+        // on another thread while the headers were read gained nothing measurable.
+        files.sort_unstable_by(|a, b| natural_cmp(a.location.as_ref(), b.location.as_ref()));
+        // Every file's header, for the schema and for each file's rows.
         let store_url = url.object_store();
-        let files = Arc::new(files);
-        let order = {
-            let files = Arc::clone(&files);
-            blocking(move || natural_order(files.len(), |i| files[i].location.as_ref()))
-        };
-        let (order, summaries) = futures::join!(order, format.headers.summaries(&store, Some(&store_url), &files, &format.options));
-        let (order, mut summaries) = (order?, summaries.map_err(named)?);
-        let mut files = Arc::try_unwrap(files).map_err(|_| DataFusionError::Internal("file list still shared".into()))?;
-        // In natural order once: the later sorts (schema, records) then find them sorted.
-        permute(&mut files, &order);
-        permute(&mut summaries, &order);
+        let summaries = format.headers.summaries(&store, Some(&store_url), &files, &format.options).await.map_err(named)?;
         let schema = table_schema_of(&store, Some(&store_url), &files, &summaries).map_err(named)?;
         return Ok(Arc::new(NpyFilesTable::new(url, schema, format, files, &summaries)));
     }

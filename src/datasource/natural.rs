@@ -56,34 +56,12 @@ fn natural_cmp_bytes(mut a: &[u8], mut b: &[u8]) -> Ordering {
 }
 
 /// The positions of `len` names (`name(i)` for each `i`) in natural order: item `order[k]` comes
-/// k-th. As `u32`s, so that the order of 100,000 shards is 400 KB, and it can be found on another
-/// thread while the items themselves are in use.
+/// k-th. As `u32`s, so that the order of 100,000 shards is 400 KB.
 pub fn natural_order<'a>(len: usize, name: impl Fn(usize) -> &'a str) -> Vec<u32> {
     let mut order: Vec<u32> = (0..len).map(|i| u32::try_from(i).expect("fewer than 2^32 files")).collect();
     // Unstable: names of one listing are unique.
     order.sort_unstable_by(|&a, &b| natural_cmp(name(a as usize), name(b as usize)));
     order
-}
-
-/// Put `items` in `order` (from [`natural_order`]: item `order[k]` goes to place k) in place,
-/// by following each cycle of the permutation: no second list of the items.
-pub fn permute<T>(items: &mut [T], order: &[u32]) {
-    assert_eq!(items.len(), order.len(), "an order for each item");
-    let mut placed = vec![false; items.len()];
-    for start in 0..items.len() {
-        // Place k takes the item at order[k]; the item of `start` moves along the cycle until
-        // the place that takes it.
-        let mut k = start;
-        while !placed[k] {
-            placed[k] = true;
-            let from = order[k] as usize;
-            if from == start {
-                break;
-            }
-            items.swap(k, from);
-            k = from;
-        }
-    }
 }
 
 fn split_digits(s: &[u8]) -> (&[u8], &[u8]) {
@@ -137,37 +115,13 @@ mod tests {
     }
 
     #[test]
-    fn orders_and_permutes_in_place() {
+    fn orders_positions_naturally() {
         let names = ["part-10", "part-2", "b", "part-1", "a", "part-02", "part-100", "c/x", "part-3"];
         let mut sorted = names.to_vec();
         sorted.sort_by(|a, b| natural_cmp(a, b));
         let order = natural_order(names.len(), |i| names[i]);
-        let mut permuted = names.to_vec();
-        permute(&mut permuted, &order);
-        assert_eq!(permuted, sorted);
-        // Every permutation of four items (cycles of every length).
-        let mut orders = vec![];
-        for a in 0..4u32 {
-            for b in 0..4u32 {
-                for c in 0..4u32 {
-                    for d in 0..4u32 {
-                        let order = [a, b, c, d];
-                        let mut seen = order.to_vec();
-                        seen.sort();
-                        if seen == [0, 1, 2, 3] {
-                            orders.push(order);
-                        }
-                    }
-                }
-            }
-        }
-        assert_eq!(orders.len(), 24);
-        for order in orders {
-            let mut items = ['w', 'x', 'y', 'z'];
-            permute(&mut items, &order);
-            let expected: Vec<char> = order.iter().map(|&i| ['w', 'x', 'y', 'z'][i as usize]).collect();
-            assert_eq!(items.to_vec(), expected, "{order:?}");
-        }
+        let ordered: Vec<&str> = order.iter().map(|&i| names[i as usize]).collect();
+        assert_eq!(ordered, sorted);
     }
 
     #[test]
