@@ -1,5 +1,5 @@
-//! An `.npz` archive read: central directory, stored and deflated members (streamed
-//! inflation, CRC checks), the decompression-bomb cap, then every column path as for `.npy`.
+//! An `.npz` archive read: central directory, stored and deflated members (inflated whole and
+//! streamed, CRC checks), the decompression-bomb cap, then every column path as for `.npy`.
 #![no_main]
 
 mod common;

@@ -3,6 +3,7 @@
 //! axis), zero-copy from the map when the layout allows.
 
 use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::arrow::buffer::Buffer;
@@ -200,28 +201,73 @@ fn sizes(header: &NpyHeader) -> std::result::Result<(usize, u64), ErrorKind> {
     Ok((row_len, data_len))
 }
 
-/// A deflated member inflated in one call (libdeflate: a whole-buffer inflater about twice as
-/// fast as a streaming zlib) straight into a 64-byte aligned Arrow buffer of its declared
-/// size, its CRC-32 checked. A stream that does not end exactly at the declared size is an
-/// error (it cannot write past the buffer: the zip-bomb cap on the declared size holds).
+/// A deflated member inflated in one call (libdeflate: a whole-buffer inflater, about 1.5× as
+/// fast as zlib-rs's stream on numpy's archives) straight into fresh page-aligned memory of its
+/// declared size, its CRC-32 checked. A stream that does not end exactly at the declared size is
+/// an error (it cannot write past the buffer: the zip-bomb cap on the declared size holds).
 fn inflate_whole(compressed: &Buffer, declared_size: u64, expected_crc: u32) -> Result<Buffer> {
     let len = usize::try_from(declared_size)
         .map_err(|_| ErrorKind::InvalidArgument(format!("deflated member of {declared_size} bytes does not fit in memory")))?;
-    filled_buffer(len, |out| {
-        let mut inflater = libdeflater::Decompressor::new();
-        let inflated = inflater.deflate_decompress(compressed.as_slice(), out).map_err(|e| match e {
-            libdeflater::DecompressionError::InsufficientSpace => ErrorKind::Zip {
-                message: format!("cannot inflate member: it inflates to more than its declared {declared_size} bytes"),
-            },
-            libdeflater::DecompressionError::BadData => ErrorKind::Zip { message: "cannot inflate member: corrupt deflate stream".into() },
-        })?;
-        if inflated != len {
-            return Err(ErrorKind::Truncated { what: "the deflated member", needed: declared_size, available: inflated as u64 }.into());
+    if len < PREFAULT_MIN_BYTES {
+        return filled_buffer(len, |out| inflate_into(out, compressed, declared_size, expected_crc));
+    }
+    let mut memory = memmap2::MmapOptions::new().len(len).map_anon()?;
+    let out = &mut memory[..];
+    let inflating = AtomicBool::new(true);
+    std::thread::scope(|scope| {
+        let (start, inflating) = (out.as_mut_ptr() as usize, &inflating);
+        scope.spawn(move || prefault(start, len, inflating));
+        let inflated = inflate_into(out, compressed, declared_size, expected_crc);
+        inflating.store(false, Ordering::Relaxed);
+        inflated
+    })?;
+    Ok(Buffer::from(bytes::Bytes::from_owner(memory.make_read_only()?)))
+}
+
+/// Members from this size on are inflated into memory of their own whose pages a helper thread
+/// faults in ahead of the inflater; smaller ones into the allocator's memory, on one thread.
+pub(crate) const PREFAULT_MIN_BYTES: usize = 8 << 20;
+
+/// Fault in the fresh pages of `start..start + len`, a piece at a time from the start, while
+/// `inflating`: another core pays the page faults and the kernel's zeroing of the pages (for
+/// 256 MiB, 65,536 faults: about a fifth of the inflating thread's time when it paid them
+/// itself). Nothing is read or written; the inflater, writing behind, finds its pages mapped
+/// (or faults them in itself should it catch up).
+fn prefault(start: usize, len: usize, inflating: &AtomicBool) {
+    const PIECE: usize = 4 << 20;
+    if !cfg!(target_os = "linux") {
+        return;
+    }
+    let end = start + len;
+    let mut at = start;
+    while at < end && inflating.load(Ordering::Relaxed) {
+        let piece = PIECE.min(end - at);
+        #[cfg(target_os = "linux")]
+        // SAFETY: `at..at + piece` lies inside the anonymous mapping `inflate_whole` holds until
+        // this thread is joined (the kernel rounds the last piece up to its page, which the
+        // mapping holds too), and `at` is page-aligned (the mapping is; pieces are 4 MiB).
+        // MADV_POPULATE_WRITE maps pages; it reads and writes none of their bytes.
+        if unsafe { libc::madvise(at as *mut libc::c_void, piece, libc::MADV_POPULATE_WRITE) } != 0 {
+            return; // a kernel before 5.14: the inflater faults the pages in itself
         }
-        let mut crc = flate2::Crc::new();
-        crc.update(out);
-        crc_matches(expected_crc, crc.sum())
-    })
+        at += piece;
+    }
+}
+
+/// Inflate `compressed` into exactly `out`, then check its CRC-32.
+fn inflate_into(out: &mut [u8], compressed: &Buffer, declared_size: u64, expected_crc: u32) -> Result<()> {
+    let mut inflater = libdeflater::Decompressor::new();
+    let inflated = inflater.deflate_decompress(compressed.as_slice(), out).map_err(|e| match e {
+        libdeflater::DecompressionError::InsufficientSpace => {
+            ErrorKind::Zip { message: format!("cannot inflate member: it inflates to more than its declared {declared_size} bytes") }
+        }
+        libdeflater::DecompressionError::BadData => ErrorKind::Zip { message: "cannot inflate member: corrupt deflate stream".into() },
+    })?;
+    if inflated != out.len() {
+        return Err(ErrorKind::Truncated { what: "the deflated member", needed: declared_size, available: inflated as u64 }.into());
+    }
+    // libdeflate's CRC-32 (VPCLMULQDQ where the CPU has it): 1.6× less time here than flate2's.
+    crc_matches(expected_crc, libdeflater::crc32(out))
 }
 
 /// Inflate just enough of a deflated member to parse its header.

@@ -56,6 +56,10 @@ pub fn read_all(name: &str, data: &[u8]) -> Option<()> {
     if extra & 4 != 0 {
         builder = builder.with_row_number("_row", i64::from(start) - 128);
     }
+    if extra & 8 != 0 {
+        // Deflated members streamed (the default read above inflates them whole).
+        builder = builder.with_inflate_in_memory_bytes(0);
+    }
     let Ok(reader) = builder.build() else {
         assert!(projection.iter().any(|&i| i >= num_columns), "a valid projection refused: {projection:?}");
         return None;
