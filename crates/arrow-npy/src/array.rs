@@ -203,15 +203,16 @@ fn sizes(header: &NpyHeader) -> std::result::Result<(usize, u64), ErrorKind> {
 
 /// A deflated member inflated in one call (libdeflate: a whole-buffer inflater, about 1.5× as
 /// fast as zlib-rs's stream on numpy's archives) straight into fresh page-aligned memory of its
-/// declared size, its CRC-32 checked. A stream that does not end exactly at the declared size is
-/// an error (it cannot write past the buffer: the zip-bomb cap on the declared size holds).
+/// declared size ([`spill_memory`] for all but small members), its CRC-32 checked. A stream
+/// that does not end exactly at the declared size is an error (it cannot write past the
+/// buffer: the zip-bomb cap on the declared size holds).
 fn inflate_whole(compressed: &Buffer, declared_size: u64, expected_crc: u32) -> Result<Buffer> {
     let len = usize::try_from(declared_size)
         .map_err(|_| ErrorKind::InvalidArgument(format!("deflated member of {declared_size} bytes does not fit in memory")))?;
     if len < PREFAULT_MIN_BYTES {
         return filled_buffer(len, |out| inflate_into(out, compressed, declared_size, expected_crc));
     }
-    let mut memory = memmap2::MmapOptions::new().len(len).map_anon()?;
+    let mut memory = spill_memory(len)?;
     let out = &mut memory[..];
     let inflating = AtomicBool::new(true);
     std::thread::scope(|scope| {
@@ -224,12 +225,39 @@ fn inflate_whole(compressed: &Buffer, declared_size: u64, expected_crc: u32) -> 
     Ok(Buffer::from(bytes::Bytes::from_owner(memory.make_read_only()?)))
 }
 
-/// Members from this size on are inflated into memory of their own whose pages a helper thread
-/// faults in ahead of the inflater; smaller ones into the allocator's memory, on one thread.
+/// `len` bytes of writable memory for a member inflated whole. On Linux, a map of an unlinked
+/// temporary file whose blocks are allocated up front, as the stream of a Fortran-order member
+/// is spilled: under memory pressure the kernel writes its pages out (as it drops the pages of
+/// a mapped `.npy`) instead of holding them as the process's own memory (peak anonymous memory
+/// for a 256 MiB member: 4.6 MB, against 267 MB in anonymous memory, at the same speed), and a
+/// full disk is an error here, not a SIGBUS at the first write into the map. Elsewhere,
+/// anonymous memory.
+fn spill_memory(len: usize) -> Result<memmap2::MmapMut> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let file = tempfile::tempfile()?;
+        let size = libc::off_t::try_from(len)
+            .map_err(|_| ErrorKind::InvalidArgument(format!("deflated member of {len} bytes does not fit in a file")))?;
+        // SAFETY: a plain system call on a file descriptor we own.
+        match unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, size) } {
+            0 => {}
+            code => return Err(std::io::Error::from_raw_os_error(code).into()),
+        }
+        // SAFETY: an anonymous temporary file only we hold; nobody can truncate it.
+        Ok(unsafe { memmap2::MmapMut::map_mut(&file) }?)
+    }
+    #[cfg(not(target_os = "linux"))]
+    Ok(memmap2::MmapOptions::new().len(len).map_anon()?)
+}
+
+/// Members from this size on are inflated into memory of their own ([`spill_memory`]) whose
+/// pages a helper thread faults in ahead of the inflater; smaller ones into the allocator's
+/// memory, on one thread.
 pub(crate) const PREFAULT_MIN_BYTES: usize = 8 << 20;
 
 /// Fault in the fresh pages of `start..start + len`, a piece at a time from the start, while
-/// `inflating`: another core pays the page faults and the kernel's zeroing of the pages (for
+/// `inflating`: another core pays the page faults and the kernel's preparing of the pages (for
 /// 256 MiB, 65,536 faults: about a fifth of the inflating thread's time when it paid them
 /// itself). Nothing is read or written; the inflater, writing behind, finds its pages mapped
 /// (or faults them in itself should it catch up).
@@ -243,7 +271,7 @@ fn prefault(start: usize, len: usize, inflating: &AtomicBool) {
     while at < end && inflating.load(Ordering::Relaxed) {
         let piece = PIECE.min(end - at);
         #[cfg(target_os = "linux")]
-        // SAFETY: `at..at + piece` lies inside the anonymous mapping `inflate_whole` holds until
+        // SAFETY: `at..at + piece` lies inside the mapping `inflate_whole` holds until
         // this thread is joined (the kernel rounds the last piece up to its page, which the
         // mapping holds too), and `at` is page-aligned (the mapping is; pieces are 4 MiB).
         // MADV_POPULATE_WRITE maps pages; it reads and writes none of their bytes.
