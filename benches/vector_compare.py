@@ -218,7 +218,7 @@ def main():
         sys.exit(f"no npyq binary at {npyq}: run `cargo build --release` or set NPYQ")
     os.makedirs(args.data, exist_ok=True)
     make_data(args.data, args.rows)
-    c_sum = compare.compile_c_sum(args.data)
+    c_sum = compare.compile_c_sum(args.data)["mmap_sum"]
 
     lines = [
         "| Task | npyq (s) | Contender | Contender (s) | Ratio | Target | Met |",
