@@ -217,7 +217,8 @@ fn inflate_whole(compressed: &Buffer, declared_size: u64, expected_crc: u32) -> 
     let inflating = AtomicBool::new(true);
     std::thread::scope(|scope| {
         let (start, inflating) = (out.as_mut_ptr() as usize, &inflating);
-        scope.spawn(move || prefault(start, len, inflating));
+        // Without a helper thread (none to be had), the inflater faults its pages in itself.
+        let _ = std::thread::Builder::new().spawn_scoped(scope, move || prefault(start, len, inflating));
         let inflated = inflate_into(out, compressed, declared_size, expected_crc);
         inflating.store(false, Ordering::Relaxed);
         inflated
