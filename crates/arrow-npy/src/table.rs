@@ -713,7 +713,11 @@ impl NpyReader {
                 .parts
                 .iter_mut()
                 .filter(|p| p.reader.is_none() && p.inflate_in_memory)
-                .map(|part| scope.spawn(move || part.open_reader(first, end).map(|reader| part.reader = Some(reader))))
+                // A member whose thread cannot be started is opened at its first batch, here.
+                .filter_map(|part| {
+                    let open = move || part.open_reader(first, end).map(|reader| part.reader = Some(reader));
+                    std::thread::Builder::new().spawn_scoped(scope, open).ok()
+                })
                 .collect();
             opening.into_iter().try_for_each(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
         })
