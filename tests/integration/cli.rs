@@ -7,6 +7,7 @@
 mod convert;
 mod corpus_sweep;
 mod errors;
+mod executable;
 mod roundtrip;
 mod schema;
 
