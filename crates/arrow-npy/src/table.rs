@@ -64,7 +64,7 @@ impl OpenOptions {
 /// How an array's bytes are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Storage {
-    /// A `.npy` file, memory-mapped.
+    /// A `.npy` file: memory-mapped, or read into memory when it is 64 KiB or smaller.
     NpyFile,
     /// An `.npz` member stored without compression (`np.savez`), read from the archive's map.
     ZipStored,

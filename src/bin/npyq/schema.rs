@@ -192,7 +192,7 @@ fn unit_name(unit: &TimeUnit) -> &'static str {
 fn describe_array(array: &ArrayInfo) -> String {
     let header = &array.header;
     let storage = match array.storage {
-        Storage::NpyFile => "npy (memory-mapped)",
+        Storage::NpyFile => "npy file",
         Storage::ZipStored => "stored (.npz member)",
         Storage::ZipDeflated => "deflated (.npz member)",
     };
