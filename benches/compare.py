@@ -15,7 +15,9 @@ would run it), in interleaved rounds so that noise on a shared machine hits all 
 the table shows medians and the ratio contender / npyq (> 1: npyq is faster). On a noisy machine
 trust the ratios of one run over the absolute times. Python contenders also report the time of
 their timed call alone (after imports), shown in brackets. All runs are warm: the inputs sit in
-the page cache (the machine has RAM to spare), which is also what a repeated query sees.
+the page cache (the machine has RAM to spare), which is also what a repeated query sees. Before
+the first round each input is dropped from the cache and read once from start to end
+(`warm_page_cache`), so that every run finds it cached the same way whatever read it before.
 
 Needs: numpy, pyarrow, chdb, duckdb (`pip install numpy pyarrow chdb duckdb`), gcc. A contender
 whose package is missing, or an npyq subcommand that fails, is reported and skipped.
@@ -539,6 +541,23 @@ def report(case, results, failed, lines, verdicts):
         verdicts.append((f"{title} vs {name}", "met" if met else "missed"))
 
 
+def warm_page_cache(paths):
+    """Drop each file from the page cache (where the kernel lets us) and read it once, start to
+    end, so every contender maps the same cached pages, whatever happened to read the file before.
+
+    Why: how a file's pages entered the cache decides what a warm memory map of it costs. Read
+    sequentially (or written by `np.save`) the kernel caches it in large folios, and mapping a
+    1 GiB file costs about 2 ms of kernel time; paged in by a plain map's faults it is cached in
+    4 KiB pages and the same map costs 30-50 ms, for npyq, numpy and the C loop alike."""
+    buffer = bytearray(8 * MIB)
+    for path in paths:
+        with open(path, "rb", buffering=0) as f:
+            if hasattr(os, "posix_fadvise"):
+                os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+            while f.readinto(buffer):
+                pass
+
+
 def machine():
     cpu = "?"
     try:
@@ -565,6 +584,7 @@ def main():
         sys.exit(f"no npyq binary at {npyq}: run `cargo build --release` or set NPYQ")
     os.makedirs(args.data, exist_ok=True)
     make_data(args.data, args.scale)
+    warm_page_cache([os.path.join(args.data, p) for p in ["f32/x.npy", "ds/ds.npz", "compressed/big_compressed.npz"]])
     c_sum = compile_c_sum(args.data)
 
     lines = [
