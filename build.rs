@@ -15,7 +15,9 @@ fn main() {
     println!("cargo:rerun-if-env-changed=NPYQ_PIE");
     let target_os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let target_env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
-    if target_os == "linux" && target_env == "gnu" && std::env::var_os("NPYQ_PIE").is_none() {
+    // A static build (`-C target-feature=+crt-static`) links its own way (static-pie): left alone.
+    let static_crt = std::env::var("CARGO_CFG_TARGET_FEATURE").unwrap_or_default().split(',').any(|f| f == "crt-static");
+    if target_os == "linux" && target_env == "gnu" && !static_crt && std::env::var_os("NPYQ_PIE").is_none() {
         println!("cargo:rustc-link-arg-bins=-no-pie");
     }
 }

@@ -4,7 +4,7 @@
 /// dynamic loader has no relocations of its own to apply at each start, unless the build asked
 /// for a position-independent one with `NPYQ_PIE`.
 #[test]
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[cfg(all(target_os = "linux", target_env = "gnu", not(target_feature = "crt-static")))]
 fn npyq_is_linked_position_dependent() {
     const ET_EXEC: u16 = 2;
     const ET_DYN: u16 = 3;
