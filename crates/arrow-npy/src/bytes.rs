@@ -83,8 +83,9 @@ const HUGE_PAGE_ADVICE_MIN_BYTES: usize = 2 << 20;
 /// in 4 KiB pages as a plain map's faults read it in, 110-120 ms, 30-50 ms of it in the
 /// kernel; cached in huge pages, 70-80 ms with 3 ms in the kernel. The cold read costs no more
 /// (each fault reads 2 MiB ahead: a C loop's cold read went from 1.7 to 0.7 s; npyq's, whose
-/// pieces were read in order already, stayed within the disk's noise). A file already cached in small pages stays so; where transparent huge pages are off the
-/// advice is refused, which is harmless, so its error is ignored.
+/// pieces were read in order already, stayed within the disk's noise). A file already cached
+/// in small pages stays so; where transparent huge pages are off the advice is refused, which
+/// is harmless, so its error is ignored.
 fn advise_huge_pages(map: &memmap2::Mmap) {
     #[cfg(target_os = "linux")]
     if map.len() >= HUGE_PAGE_ADVICE_MIN_BYTES {
@@ -127,38 +128,29 @@ impl Read for BufferReader {
 mod tests {
     use super::*;
 
-    /// The `VmFlags` line of the mapping in /proc/self/smaps that holds `address`.
-    fn vm_flags_at(address: usize) -> String {
+    /// The mapping of this process that holds `address`, from /proc/self/smaps: the file it
+    /// maps (none for the heap) and its `VmFlags` line.
+    fn mapping_at(address: usize) -> (Option<PathBuf>, String) {
         let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
-        let mut inside = false;
+        let mut found: Option<Option<PathBuf>> = None;
         for line in smaps.lines() {
-            let range = line.split_whitespace().next().and_then(|r| r.split_once('-'));
+            let mut fields = line.split_whitespace();
+            let range = fields.next().and_then(|r| r.split_once('-'));
             if let Some((start, end)) = range.and_then(|(s, e)| Some((usize::from_str_radix(s, 16).ok()?, usize::from_str_radix(e, 16).ok()?))) {
-                inside = (start..end).contains(&address);
-            } else if inside && line.starts_with("VmFlags:") {
-                return line.to_string();
+                let path = fields.nth(4).filter(|p| p.starts_with('/')).map(PathBuf::from);
+                found = (start..end).contains(&address).then_some(path);
+            } else if let (Some(path), true) = (&found, line.starts_with("VmFlags:")) {
+                return (path.clone(), line.to_string());
             }
         }
         panic!("no mapping holds {address:#x}");
-    }
-
-    /// The file mapped at `address`, from /proc/self/maps (none for the heap).
-    fn file_mapped_at(address: usize) -> Option<PathBuf> {
-        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
-        maps.lines().find_map(|line| {
-            let mut fields = line.split_whitespace();
-            let (start, end) = fields.next()?.split_once('-')?;
-            let range = usize::from_str_radix(start, 16).ok()?..usize::from_str_radix(end, 16).ok()?;
-            let path = fields.nth(4).filter(|p| p.starts_with('/'))?;
-            range.contains(&address).then(|| PathBuf::from(path))
-        })
     }
 
     fn mapped_flags(len: usize) -> String {
         let file = tempfile::NamedTempFile::new().unwrap();
         file.as_file().set_len(len as u64).unwrap();
         let (buffer, _guard) = open_file(file.path(), true).unwrap();
-        vm_flags_at(buffer.as_ptr() as usize)
+        mapping_at(buffer.as_ptr() as usize).1
     }
 
     #[test]
@@ -171,7 +163,7 @@ mod tests {
             assert_eq!(buffer.as_slice(), &contents[..], "{len} bytes");
             assert_eq!(buffer.as_ptr() as usize % 64, 0, "{len} bytes: aligned as a map");
             assert_eq!(guard.is_some(), mapped, "{len} bytes: only a map needs its length guarded");
-            let backing = file_mapped_at(buffer.as_ptr() as usize);
+            let (backing, _) = mapping_at(buffer.as_ptr() as usize);
             let path = file.path().canonicalize().unwrap(); // as /proc names it
             assert_eq!(backing.as_deref() == Some(path.as_path()), mapped, "{len} bytes: mapped from {backing:?}");
         }
